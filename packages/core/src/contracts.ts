@@ -1,0 +1,324 @@
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { Logger } from './logger.js';
+
+/** A JSON-compatible value as read from a model or sent to a destination. */
+export type Value = string | number | boolean | null | Value[] | { [k: string]: Value };
+
+/** One row of a model, or the fields of one destination record. */
+export type Row = Record<string, Value>;
+
+// ---------------------------------------------------------------------------------------
+// The change envelope: one shape for diff capture and native change streams.
+// ---------------------------------------------------------------------------------------
+
+export type ChangeOp = 'insert' | 'update' | 'delete';
+
+/** One change to one row of a model, from a diff or from a native change stream. */
+export interface Change {
+  op: ChangeOp;
+  /** The model's primary key as a stable string (composite keys joined by {@link keyOf}). */
+  key: string;
+  /** The row after the change; absent for deletes. */
+  after?: Row;
+  /** The row before the change, when the source knows it. */
+  before?: Row;
+  /** Opaque, source-defined; orders the changes of one stream. */
+  position?: string;
+  /** Source commit time (ISO 8601), for latency measurement. */
+  committedAt?: string;
+}
+
+/** An opaque, source-defined resume position, stored by core in the ledger. */
+export type Checkpoint = string;
+
+/** A batch of changes and the position a stream may resume from once all are handled. */
+export interface ChangeBatch {
+  changes: Change[];
+  /**
+   * Resuming from this checkpoint must replay nothing before it and lose nothing after it.
+   * Core persists it (and calls {@link ChangeStream.commit}) only after every change in
+   * this batch and in all earlier batches was acknowledged or parked.
+   */
+  checkpoint: Checkpoint;
+}
+
+/** A batch of snapshot rows from {@link Source.read}. */
+export interface RowBatch {
+  rows: Row[];
+}
+
+// ---------------------------------------------------------------------------------------
+// Models, catalogs and operations
+// ---------------------------------------------------------------------------------------
+
+/** What a sync reads: a table, a SQL query or a file, with its primary key columns. */
+export interface Model {
+  table?: string;
+  sql?: string;
+  file?: string;
+  primaryKey: string[];
+}
+
+export interface ColumnInfo {
+  name: string;
+  /** The source system's type name, e.g. `VARCHAR`, `BIGINT`. */
+  type: string;
+  nullable?: boolean;
+}
+
+export interface TableInfo {
+  name: string;
+  schema?: string;
+  columns: ColumnInfo[];
+  primaryKey?: string[];
+}
+
+export interface Catalog {
+  tables: TableInfo[];
+}
+
+export type SyncMode = 'upsert' | 'update' | 'insert' | 'mirror';
+export type OperationKind = 'upsert' | 'update' | 'insert' | 'delete';
+
+export interface FieldInfo {
+  name: string;
+  type: string;
+  required?: boolean;
+  readOnly?: boolean;
+  /** True when values are unique, so the field can serve as a match key. */
+  unique?: boolean;
+  /** Allowed values of an enumeration. */
+  options?: string[];
+}
+
+export interface ObjectInfo {
+  name: string;
+  fields: FieldInfo[];
+  /** Field names usable as a match key. */
+  matchKeys: string[];
+  modes: SyncMode[];
+}
+
+export interface DestinationCatalog {
+  objects: ObjectInfo[];
+}
+
+/** A rate limit: at most `requests` calls in every `perMs` window. */
+export interface RateLimit {
+  requests: number;
+  perMs: number;
+}
+
+export interface Capabilities {
+  /** The operations `write` accepts for this object. */
+  operations: OperationKind[];
+  /** The most operations one `write` call accepts. */
+  maxBatchSize: number;
+  /** Limits the engine keeps to without tripping them. */
+  rateLimits: RateLimit[];
+  /** How many `write` calls may be in flight at once. */
+  concurrency: number;
+}
+
+/** One record operation sent to a destination. */
+export interface Operation {
+  kind: OperationKind;
+  /** The model's primary key of the record (as in {@link Change.key}). */
+  key: string;
+  /** The match key fields and values, e.g. `{ email: 'a@x.com' }`. */
+  match?: Row;
+  /** Mapped fields to write; absent for deletes. */
+  fields?: Row;
+  /** The destination's id for this record, when Outflow delivered it before. */
+  destinationId?: string;
+  /**
+   * Deterministic per (sync, key, content): a re-send of the same change after a crash
+   * carries the same key, so a destination that dedupes by it applies it once.
+   */
+  idempotencyKey: string;
+}
+
+/** The outcome of one operation. */
+export type RecordResult =
+  | { ok: true; destinationId?: string }
+  | { ok: false; reason: string; retryable: boolean; retryAfterMs?: number };
+
+// ---------------------------------------------------------------------------------------
+// Context given to connector methods
+// ---------------------------------------------------------------------------------------
+
+/** A small key-value store in the ledger, scoped to one connection. */
+export interface KeyValueStore {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+export interface Metrics {
+  /** Set a gauge, e.g. `stream_lag_ms`. */
+  gauge(name: string, value: number, labels?: Record<string, string>): void;
+  /** Add to a counter. */
+  count(name: string, delta?: number, labels?: Record<string, string>): void;
+}
+
+export interface ConnectorContext<C = unknown> {
+  /** The connection's name in outflow.yaml. */
+  connection: string;
+  /** The validated config with defaults applied and `${env:…}` resolved. Frozen. */
+  config: Readonly<C>;
+  /** A logger whose output never contains a secret. */
+  logger: Logger;
+  /** Aborted when the run is stopping; long calls should give up promptly. */
+  signal: AbortSignal;
+  metrics: Metrics;
+  kv: KeyValueStore;
+  /** A folder this connection may keep files in (created on demand). */
+  stateDir: string;
+}
+
+// ---------------------------------------------------------------------------------------
+// Roles
+// ---------------------------------------------------------------------------------------
+
+/** Reads models as snapshots. */
+export interface Source<C = unknown> {
+  /**
+   * Called by `outflow check` and before a run. Throws an {@link OutflowError} naming what
+   * is wrong (unreachable, bad credentials, missing permission). Never mutates data.
+   */
+  check(ctx: ConnectorContext<C>): Promise<void>;
+  /** Lists tables and columns (and primary keys where declared). Read-only. */
+  discover(ctx: ConnectorContext<C>): Promise<Catalog>;
+  /**
+   * Reads a model as a snapshot, streamed in batches; never holds the whole model in memory.
+   * Called once per run and never concurrently for one model. A throw fails the run; no
+   * state advances for rows that were not delivered. Must stop promptly when
+   * `ctx.signal` aborts.
+   */
+  read(ctx: ConnectorContext<C>, model: Model): AsyncIterable<RowBatch>;
+  /** Lists the model's columns without reading its rows (used for mapping checks). */
+  columns?(ctx: ConnectorContext<C>, model: Model): Promise<ColumnInfo[]>;
+}
+
+/** A native change stream opened at a checkpoint. */
+export interface ChangeStream extends AsyncIterable<ChangeBatch> {
+  /**
+   * Called by core, in checkpoint order, once every change up to `checkpoint` is
+   * acknowledged or parked. The source may then free what it holds (advance a slot, delete
+   * staged rows). Never called concurrently with itself; may be called while iteration
+   * continues.
+   */
+  commit(checkpoint: Checkpoint): Promise<void>;
+  /** Reports whether the stream fell behind its retention (core then reconciles by diff). */
+  health(): Promise<{ stale: boolean; lagMs?: number }>;
+  /** Releases connections. Called once, after iteration ends or the run stops. */
+  close(): Promise<void>;
+}
+
+/** Native change data capture. */
+export interface Stream<C = unknown> {
+  /**
+   * Opens the model's change stream resuming after `from` (null: from now, after the
+   * source's own initial snapshot handoff). Throws `OUTFLOW_STREAM_STALE` when `from` can
+   * no longer be resumed.
+   */
+  open(ctx: ConnectorContext<C>, model: Model, from: Checkpoint | null): Promise<ChangeStream>;
+}
+
+/** Writes records to an operational tool. */
+export interface Destination<C = unknown> {
+  /** As {@link Source.check}. */
+  check(ctx: ConnectorContext<C>): Promise<void>;
+  /** Objects, fields with types, match keys and supported modes. Read-only. */
+  discover(ctx: ConnectorContext<C>): Promise<DestinationCatalog>;
+  /** What the engine may send to `object`: operations, batch size, rate limits, concurrency. */
+  capabilities(ctx: ConnectorContext<C>, object: string): Capabilities | Promise<Capabilities>;
+  /**
+   * Applies a batch of at most `maxBatchSize` operations and returns one result per
+   * operation, in the same order. Called concurrently up to `concurrency` times, never with
+   * two operations for one key in flight at once. A per-record failure is a result with
+   * `ok: false`; a failure of the whole batch throws an {@link OutflowError} with
+   * `retryable` (and `retryAfterMs` when the destination said when to come back).
+   * Must be idempotent per `idempotencyKey`.
+   */
+  write(ctx: ConnectorContext<C>, object: string, ops: Operation[]): Promise<RecordResult[]>;
+}
+
+export interface Faults {
+  /** Added latency per request, in milliseconds. */
+  latencyMs?: number;
+  /** Fraction (0–1) of requests answered with a 5xx error. */
+  errorRate?: number;
+  /** Fraction (0–1) of requests whose connection is reset. */
+  resetRate?: number;
+  [knob: string]: unknown;
+}
+
+export interface EmulatorOptions {
+  /** Port on 127.0.0.1; 0 or absent picks a free one. */
+  port?: number;
+  /** Folder where the emulator persists its state; in memory when absent. */
+  dataDir?: string;
+  faults?: Faults;
+}
+
+export interface RunningEmulator<C = unknown> {
+  url: string;
+  /** What a connection needs to point at this emulator; sandbox mode merges it in. */
+  config: Partial<C>;
+  stop(): Promise<void>;
+}
+
+/** A local server speaking the vendor's wire protocol. */
+export interface Emulator<C = unknown> {
+  start(options?: EmulatorOptions): Promise<RunningEmulator<C>>;
+}
+
+// ---------------------------------------------------------------------------------------
+// The manifest
+// ---------------------------------------------------------------------------------------
+
+export interface ConnectorManifest<S extends TSchema = TSchema> {
+  /** `connector: <name>` in outflow.yaml; the package is `@outflow/connector-<name>`. */
+  name: string;
+  version: string;
+  /** The semver range of @outflow/core this connector was built for. */
+  coreVersion: string;
+  /** JSON Schema of the connection config. Mark secrets with `secret: true`. */
+  config: S;
+  /** One-line description, shown by `outflow discover` and in generated docs. */
+  description?: string;
+  source?: Source<Static<S>>;
+  stream?: Stream<Static<S>>;
+  destination?: Destination<Static<S>>;
+  /** Loaded lazily so that production runs never import emulator code. */
+  emulator?: () => Promise<Emulator<Static<S>>>;
+}
+
+export type AnyConnector = ConnectorManifest<TSchema>;
+
+/** Declares a connector. The config type of every role is derived from `config`. */
+export function defineConnector<S extends TSchema>(manifest: ConnectorManifest<S>): ConnectorManifest<S> {
+  if (!/^[a-z][a-z0-9-]*$/.test(manifest.name)) {
+    throw new TypeError(`connector name "${manifest.name}" must be lower-case letters, digits and dashes`);
+  }
+  if (!manifest.source && !manifest.stream && !manifest.destination) {
+    throw new TypeError(`connector "${manifest.name}" provides no source, stream or destination`);
+  }
+  return Object.freeze(manifest);
+}
+
+/** Joins composite key values into the stable string used as {@link Change.key}. */
+export function keyOf(row: Row, primaryKey: readonly string[]): string | undefined {
+  if (primaryKey.length === 1) {
+    const v = row[primaryKey[0]!];
+    return v === null || v === undefined ? undefined : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  }
+  const parts: string[] = [];
+  for (const col of primaryKey) {
+    const v = row[col];
+    if (v === null || v === undefined) return undefined;
+    parts.push(typeof v === 'object' ? JSON.stringify(v) : String(v));
+  }
+  return JSON.stringify(parts);
+}

@@ -1,0 +1,91 @@
+/**
+ * The one registry of Outflow error codes. Every error Outflow raises on purpose is an
+ * {@link OutflowError} with one of these codes, so scripts and logs can match on the code
+ * rather than on the wording.
+ */
+export const ErrorCodes = {
+  OUTFLOW_CONFIG_PARSE: 'The configuration file is not valid YAML.',
+  OUTFLOW_CONFIG_INVALID: 'The configuration file does not match the schema.',
+  OUTFLOW_CONFIG_NOT_FOUND: 'The configuration file does not exist.',
+  OUTFLOW_ENV_MISSING: 'A ${env:NAME} reference names an unset environment variable.',
+  OUTFLOW_CONNECTOR_NOT_FOUND: 'A connector package could not be loaded.',
+  OUTFLOW_CONNECTOR_INVALID: 'A connector package does not export a valid manifest.',
+  OUTFLOW_CONNECTOR_VERSION: "A connector's coreVersion range does not include this core.",
+  OUTFLOW_CONNECTOR_ROLE: 'A connection is used in a role its connector does not provide.',
+  OUTFLOW_SYNC_NOT_FOUND: 'No sync of that name is configured.',
+  OUTFLOW_MODE_UNSUPPORTED: 'The destination does not support the sync mode or operation.',
+  OUTFLOW_CHECK_FAILED: 'A connection check failed.',
+  OUTFLOW_SOURCE: 'The source failed while reading.',
+  OUTFLOW_DESTINATION: 'The destination failed a whole batch.',
+  OUTFLOW_MODEL_KEY: 'A model row has a missing or duplicate primary key.',
+  OUTFLOW_MAPPING: 'A field mapping names a column the model does not have.',
+  OUTFLOW_LEDGER: 'The state ledger could not be read or written.',
+  OUTFLOW_LOCKED: 'Another process is running this sync.',
+  OUTFLOW_STREAM_STALE: 'The change stream fell behind its retention and must be reconciled.',
+  OUTFLOW_ABORTED: 'The run was stopped before it finished.',
+  OUTFLOW_EMULATOR: 'A sandbox emulator could not be started.',
+  OUTFLOW_INTERNAL: 'An unexpected internal error.',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export interface OutflowErrorOptions {
+  /** True when the same call may succeed if tried again later. */
+  retryable?: boolean;
+  /** When the caller should try again, if the failing system said so (e.g. Retry-After). */
+  retryAfterMs?: number;
+  /** Structured context (file, path, sync, key …). Never put a secret here. */
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+/** An error with a registered code, whether it is worth retrying, and context. */
+export class OutflowError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly retryAfterMs?: number;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: OutflowErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'OutflowError';
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
+    this.details = options.details ?? {};
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      code: this.code,
+      message: this.message,
+      retryable: this.retryable,
+      ...(this.retryAfterMs === undefined ? {} : { retryAfterMs: this.retryAfterMs }),
+      ...(Object.keys(this.details).length ? { details: this.details } : {}),
+    };
+  }
+}
+
+export function isOutflowError(err: unknown, code?: ErrorCode): err is OutflowError {
+  return err instanceof OutflowError && (code === undefined || err.code === code);
+}
+
+/** Raised by destinations for a failure of a whole batch (HTTP 5xx, 429, timeouts …). */
+export function destinationError(
+  message: string,
+  options: { retryable: boolean; retryAfterMs?: number; status?: number; cause?: unknown },
+): OutflowError {
+  return new OutflowError('OUTFLOW_DESTINATION', message, {
+    retryable: options.retryable,
+    ...(options.retryAfterMs === undefined ? {} : { retryAfterMs: options.retryAfterMs }),
+    details: options.status === undefined ? {} : { status: options.status },
+    cause: options.cause,
+  });
+}
+
+/** A short, single-line description of any thrown value. */
+export function describeError(err: unknown): string {
+  if (err instanceof OutflowError) return `${err.code}: ${err.message}`;
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}

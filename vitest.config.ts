@@ -1,0 +1,40 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const root = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+// Tests import workspace packages from src/, so they need no build; the runner's
+// subprocess tests use the built CLI, which `npm test` builds first.
+const alias = {
+  '@outflow/core': root('./packages/core/src/index.ts'),
+  '@outflow/testing/network-guard': root('./packages/testing/src/network-guard.ts'),
+  '@outflow/testing': root('./packages/testing/src/index.ts'),
+  '@outflow/connector-duckdb': root('./connectors/duckdb/src/index.ts'),
+  '@outflow/connector-webhook/emulator': root('./connectors/webhook/src/emulator.ts'),
+  '@outflow/connector-webhook': root('./connectors/webhook/src/index.ts'),
+};
+
+const project = (name: string, dir: string, extra: Record<string, unknown> = {}) => ({
+  resolve: { alias },
+  test: {
+    name,
+    root: root(dir),
+    include: ['test/**/*.test.ts'],
+    setupFiles: [root('./packages/testing/src/network-guard.ts'), root('./packages/testing/src/vitest-setup.ts')],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    ...extra,
+  },
+});
+
+export default defineConfig({
+  test: {
+    projects: [
+      project('core', 'packages/core'),
+      project('testing', 'packages/testing'),
+      project('connector-duckdb', 'connectors/duckdb'),
+      project('connector-webhook', 'connectors/webhook'),
+      project('runner', 'apps/runner'),
+    ],
+  },
+});
