@@ -1,0 +1,98 @@
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { OutflowError, describeError, type ErrorCode } from '@outflow/core';
+import type { DuckDBConfig } from './config.js';
+
+/** What {@link openDuckDB} needs; `readOnly` defaults to true as in the config schema. */
+export type OpenOptions = Omit<DuckDBConfig, 'readOnly'> & { readOnly?: boolean };
+
+/** An open database: one instance and one connection, released together by `close()`. */
+export interface OpenDuckDB {
+  connection: DuckDBConnection;
+  /** The absolute database file, or `:memory:`. */
+  location: string;
+  /** Closes the connection and the instance; safe to call more than once. */
+  close(): void;
+}
+
+const IN_MEMORY = ':memory:';
+
+/** The absolute file a config points at, or `:memory:` when it names none. */
+export function databaseLocation(config: OpenOptions): string {
+  return config.path === undefined || config.path === IN_MEMORY ? IN_MEMORY : resolve(process.cwd(), config.path);
+}
+
+/**
+ * Opens a fresh DuckDB instance for `config` (read-only unless `readOnly: false`) and connects
+ * to it. Failures are {@link OutflowError}s with `code` that name the file: it does not exist,
+ * is not a readable file, or another process holds it open for writing (retryable).
+ * A missing file is an error even when writable, so a typo never creates an empty warehouse.
+ */
+export async function openDuckDB(config: OpenOptions, code: ErrorCode = 'OUTFLOW_SOURCE'): Promise<OpenDuckDB> {
+  const location = databaseLocation(config);
+  const options: Record<string, string> = {};
+  if (location !== IN_MEMORY) {
+    await assertReadableFile(location, code);
+    if (config.readOnly !== false) options['access_mode'] = 'READ_ONLY';
+  }
+  if (config.threads !== undefined) options['threads'] = String(config.threads);
+  if (config.memoryLimit !== undefined) options['memory_limit'] = config.memoryLimit;
+
+  let instance: DuckDBInstance;
+  try {
+    instance = await DuckDBInstance.create(location, options);
+  } catch (err) {
+    throw openError(location, err, code);
+  }
+  let connection: DuckDBConnection;
+  try {
+    connection = await instance.connect();
+  } catch (err) {
+    instance.closeSync();
+    throw openError(location, err, code);
+  }
+  let closed = false;
+  return {
+    connection,
+    location,
+    close() {
+      if (closed) return;
+      closed = true;
+      connection.closeSync();
+      instance.closeSync();
+    },
+  };
+}
+
+async function assertReadableFile(location: string, code: ErrorCode): Promise<void> {
+  const details = { path: location };
+  let info;
+  try {
+    info = await stat(location);
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${describeError(err)})`;
+    throw new OutflowError(code, `DuckDB database file "${location}" ${reason}; set \`path\` to an existing DuckDB file`, {
+      details,
+      cause: err,
+    });
+  }
+  if (!info.isFile()) {
+    throw new OutflowError(code, `DuckDB database path "${location}" is not a file`, { details });
+  }
+}
+
+function openError(location: string, err: unknown, code: ErrorCode): OutflowError {
+  const message = describeError(err);
+  if (/Could not set lock|Conflicting lock/i.test(message)) {
+    return new OutflowError(
+      code,
+      `DuckDB database file "${location}" is open for writing in another process, so it cannot be opened now; close that process or point \`path\` at a copy (${message})`,
+      { retryable: true, details: { path: location }, cause: err },
+    );
+  }
+  return new OutflowError(code, `could not open DuckDB database "${location}": ${message}`, {
+    details: { path: location },
+    cause: err,
+  });
+}

@@ -1,0 +1,395 @@
+/**
+ * A webhook receiver on 127.0.0.1 that speaks the same wire format a real receiver must:
+ * it verifies signatures, applies records to an in-memory object store, dedupes by
+ * idempotency key, and can misbehave on request (latency, 5xx, 429, connection resets).
+ */
+import { appendFileSync, mkdirSync, readFileSync, truncateSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { OutflowError, type EmulatorOptions, type Faults, type RunningEmulator, type Row, type Value } from '@outflow/core';
+import type { WebhookConfig, WireRecord, WireResult } from './index.js';
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature } from './signature.js';
+
+/** The signing secret the emulator expects unless told otherwise. */
+export const SANDBOX_SECRET = 'outflow-sandbox-secret';
+/** The path batches are POSTed to; `config.url` points here. */
+export const RECEIVER_PATH = '/hooks/outflow';
+/** `GET` this path (with an optional `?object=`) to read the emulator's state as JSON. */
+export const RECORDS_PATH = '/_outflow/records';
+/** The JSON-lines change log kept in `dataDir`. */
+export const LOG_FILE = 'webhook-emulator.jsonl';
+
+const MAX_BODY_BYTES = 10 * 1024 * 1024;
+const OPS = new Set(['upsert', 'update', 'insert', 'delete']);
+const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
+
+/** Ways to make the emulator misbehave, on top of the generic {@link Faults}. */
+export interface WebhookFaults extends Faults {
+  /** Every Nth receiver request is answered 429 with `Retry-After: 1`. */
+  status429Every?: number;
+  /** The next N receiver requests are answered 503. */
+  failRequests?: number;
+  /** Record keys rejected with 'rejected by receiver (test fault)'. */
+  rejectKeys?: string[];
+  /** The signing secret; read once at start. */
+  secret?: string;
+}
+
+export interface WebhookEmulatorOptions extends EmulatorOptions {
+  /** The signing secret to expect; {@link SANDBOX_SECRET} by default. */
+  secret?: string;
+  faults?: WebhookFaults;
+}
+
+/** A record held by the emulator. */
+export interface StoredRecord {
+  /** The id the emulator assigned when it created the record, e.g. `rec_1`. */
+  id: string;
+  object: string;
+  key: string;
+  fields: Row;
+  match?: Row;
+}
+
+/** What `GET /_outflow/records` returns. */
+export interface EmulatorSnapshot {
+  records: StoredRecord[];
+  /** object → key → how many times a record was created for it. */
+  createdCounts: Record<string, Record<string, number>>;
+  /** Receiver requests seen since start, faulted ones included. */
+  requests: number;
+  /** Records received in well-formed batches since start, duplicates included. */
+  received: number;
+}
+
+type LogEntry =
+  | { t: 'put'; idempotencyKey: string; record: StoredRecord; created: boolean }
+  | { t: 'del'; idempotencyKey: string; object: string; key: string };
+
+type Outcome = { result: WireResult; entry?: LogEntry };
+
+class BadRequest extends Error {}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function isRow(value: unknown): value is Row {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) resolve(null);
+      else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.destroyed) return;
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function parseBatch(raw: Buffer): { type: 'check' } | { object: string; records: WireRecord[] } {
+  let body: unknown;
+  try {
+    body = JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new BadRequest('body is not valid JSON');
+  }
+  if (!isRow(body)) throw new BadRequest('body must be a JSON object');
+  if (body['type'] === 'check') return { type: 'check' };
+  if (typeof body['object'] !== 'string' || body['object'] === '') throw new BadRequest('"object" must be a non-empty string');
+  const records = body['records'];
+  if (!Array.isArray(records)) throw new BadRequest('"records" must be an array');
+  records.forEach((r: unknown, i) => {
+    if (!isRow(r)) throw new BadRequest(`records[${i}] must be an object`);
+    if (typeof r['idempotencyKey'] !== 'string' || r['idempotencyKey'] === '') {
+      throw new BadRequest(`records[${i}].idempotencyKey must be a non-empty string`);
+    }
+    if (typeof r['op'] !== 'string' || !OPS.has(r['op'])) {
+      throw new BadRequest(`records[${i}].op must be one of upsert, update, insert, delete`);
+    }
+    if (typeof r['key'] !== 'string') throw new BadRequest(`records[${i}].key must be a string`);
+    if (r['fields'] !== undefined && !isRow(r['fields'])) throw new BadRequest(`records[${i}].fields must be an object`);
+    if (r['match'] !== undefined && !isRow(r['match'])) throw new BadRequest(`records[${i}].match must be an object`);
+  });
+  return { object: body['object'], records: records as unknown as WireRecord[] };
+}
+
+function slot(object: string, key: string): string {
+  return JSON.stringify([object, key]);
+}
+
+function invalidEmail(fields: Row | undefined): Value | undefined {
+  if (fields === undefined || !('email' in fields)) return undefined;
+  const email = fields['email'];
+  if (email === null || (typeof email === 'string' && EMAIL.test(email))) return undefined;
+  return email;
+}
+
+/** A running webhook receiver and its inspection API. */
+export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
+  /** The receiver endpoint, `http://127.0.0.1:<port>/hooks/outflow`. */
+  readonly url: string;
+  /** Points a webhook connection at this emulator. */
+  readonly config: { url: string; secret: string };
+  /** `GET` here (with an optional `?object=`) for an {@link EmulatorSnapshot}. */
+  readonly recordsUrl: string;
+
+  private readonly server: http.Server;
+  private readonly secret: string;
+  private readonly logPath: string | undefined;
+  private faults: WebhookFaults;
+  private failRemaining: number;
+  private readonly store = new Map<string, Map<string, StoredRecord>>();
+  private readonly created = new Map<string, Map<string, number>>();
+  /** The last change applied to each (object, key): a re-send of it is answered, not applied. */
+  private readonly latest = new Map<string, WireResult>();
+  private nextId = 1;
+  private requestCount = 0;
+  private receivedCount = 0;
+  private stopped = false;
+
+  private constructor(server: http.Server, port: number, secret: string, logPath: string | undefined, faults: WebhookFaults) {
+    this.server = server;
+    this.secret = secret;
+    this.logPath = logPath;
+    this.faults = faults;
+    this.failRemaining = faults.failRequests ?? 0;
+    this.url = `http://127.0.0.1:${port}${RECEIVER_PATH}`;
+    this.recordsUrl = `http://127.0.0.1:${port}${RECORDS_PATH}`;
+    this.config = { url: this.url, secret };
+  }
+
+  /** Starts a receiver; with `dataDir`, replays the change log kept there first. */
+  static async start(options: WebhookEmulatorOptions = {}): Promise<WebhookEmulator> {
+    const faults = { ...options.faults };
+    const secret = options.secret ?? faults.secret ?? SANDBOX_SECRET;
+    let logPath: string | undefined;
+    if (options.dataDir !== undefined) {
+      mkdirSync(options.dataDir, { recursive: true });
+      logPath = path.join(options.dataDir, LOG_FILE);
+    }
+    let emulator: WebhookEmulator | undefined;
+    const server = http.createServer((req, res) => {
+      emulator!.handle(req, res).catch((err: unknown) => {
+        send(res, 500, { error: `emulator failure: ${err instanceof Error ? err.message : String(err)}` });
+      });
+    });
+    const port = await new Promise<number>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        reject(
+          new OutflowError('OUTFLOW_EMULATOR', `webhook emulator could not listen on 127.0.0.1:${options.port ?? 0}: ${err.code ?? err.message}`, {
+            cause: err,
+          }),
+        );
+      });
+      server.listen(options.port ?? 0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+    });
+    emulator = new WebhookEmulator(server, port, secret, logPath, faults);
+    try {
+      emulator.replay();
+    } catch (err) {
+      await emulator.stop();
+      throw err;
+    }
+    return emulator;
+  }
+
+  /** Replaces the active faults (pass `{}` to clear them); `failRequests` restarts its count. */
+  setFaults(faults: WebhookFaults): void {
+    this.faults = { ...faults };
+    this.failRemaining = faults.failRequests ?? 0;
+  }
+
+  /** Current records of `object`, or of every object, in creation order. */
+  records(object?: string): StoredRecord[] {
+    const maps = object === undefined ? [...this.store.values()] : [this.store.get(object) ?? new Map()];
+    return maps.flatMap((m) => [...m.values()]).map((r) => structuredClone(r));
+  }
+
+  /** How many times a record was created for (object, key); more than 1 only after deletes. */
+  createdCount(object: string, key: string): number {
+    return this.created.get(object)?.get(key) ?? 0;
+  }
+
+  /** object → key → creation count, for every key ever created. */
+  createdCounts(): Record<string, Record<string, number>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const [object, keys] of this.created) out[object] = Object.fromEntries(keys);
+    return out;
+  }
+
+  /** Receiver requests seen since start, including faulted and refused ones. */
+  get requests(): number {
+    return this.requestCount;
+  }
+
+  /** Records received in well-formed, signed batches since start, duplicates included. */
+  get received(): number {
+    return this.receivedCount;
+  }
+
+  /** The same JSON `GET /_outflow/records` returns. */
+  snapshot(object?: string): EmulatorSnapshot {
+    return { records: this.records(object), createdCounts: this.createdCounts(), requests: this.requests, received: this.received };
+  }
+
+  /** Closes the server and every open connection. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname === RECORDS_PATH) {
+      if (req.method !== 'GET') return send(res, 405, { error: `use GET on ${RECORDS_PATH}` }, { allow: 'GET' });
+      return send(res, 200, this.snapshot(url.searchParams.get('object') ?? undefined));
+    }
+    if (url.pathname !== RECEIVER_PATH) return send(res, 404, { error: `no receiver at ${url.pathname}; POST to ${RECEIVER_PATH}` });
+    if (req.method !== 'POST') return send(res, 405, { error: `use POST on ${RECEIVER_PATH}` }, { allow: 'POST' });
+
+    const raw = await readBody(req);
+    const n = ++this.requestCount;
+    const faults = this.faults;
+    if (faults.latencyMs) await sleep(faults.latencyMs);
+    if (this.stopped) return;
+    if (faults.resetRate && Math.random() < faults.resetRate) {
+      req.socket.destroy();
+      return;
+    }
+    if (this.failRemaining > 0) {
+      this.failRemaining--;
+      return send(res, 503, { error: 'receiver unavailable (test fault)' });
+    }
+    if (faults.status429Every && n % faults.status429Every === 0) {
+      return send(res, 429, { error: 'too many requests (test fault)' }, { 'retry-after': '1' });
+    }
+    if (faults.errorRate && Math.random() < faults.errorRate) {
+      return send(res, 500, { error: 'internal receiver error (test fault)' });
+    }
+    if (raw === null) return send(res, 413, { error: `body is larger than ${MAX_BODY_BYTES} bytes` });
+
+    const problem = verifySignature(
+      this.secret,
+      { timestamp: req.headers[TIMESTAMP_HEADER] as string | undefined, signature: req.headers[SIGNATURE_HEADER] as string | undefined },
+      raw,
+    );
+    if (problem !== null) return send(res, 401, { error: `signature verification failed: ${problem}` });
+
+    let batch: ReturnType<typeof parseBatch>;
+    try {
+      batch = parseBatch(raw);
+    } catch (err) {
+      if (err instanceof BadRequest) return send(res, 400, { error: err.message });
+      throw err;
+    }
+    if ('type' in batch) return send(res, 200, { ok: true });
+
+    this.receivedCount += batch.records.length;
+    const outcomes = batch.records.map((record) => this.apply(batch.object, record));
+    const entries = outcomes.flatMap((o) => (o.entry === undefined ? [] : [o.entry]));
+    // Logged before answering, so a record the sender saw acknowledged survives a crash.
+    if (this.logPath !== undefined && entries.length > 0) {
+      appendFileSync(this.logPath, entries.map((e) => JSON.stringify(e) + '\n').join(''));
+    }
+    send(res, 200, { results: outcomes.map((o) => o.result) });
+  }
+
+  private apply(object: string, record: WireRecord): Outcome {
+    const { idempotencyKey, key } = record;
+    // Only the last change applied to a record counts as a duplicate: a sender re-sends
+    // just its unacknowledged latest change, while an older key seen again is new content
+    // that happens to equal an earlier state (A → B → A) and must be applied.
+    const earlier = this.latest.get(slot(object, key));
+    if (earlier?.idempotencyKey === idempotencyKey) return { result: earlier };
+    const reject = (error: string): Outcome => ({ result: { idempotencyKey, ok: false, error, retryable: false } });
+
+    if (this.faults.rejectKeys?.includes(key)) return reject('rejected by receiver (test fault)');
+    if (record.op === 'delete') return this.commit({ t: 'del', idempotencyKey, object, key });
+
+    const badEmail = invalidEmail(record.fields);
+    if (badEmail !== undefined) {
+      return reject(`email "${typeof badEmail === 'string' ? badEmail : JSON.stringify(badEmail)}" is not a valid email address`);
+    }
+    const existing = this.store.get(object)?.get(key);
+    if (record.op === 'insert' && existing !== undefined) return reject('record already exists');
+    if (record.op === 'update' && existing === undefined) return reject('record not found');
+
+    const stored: StoredRecord =
+      existing === undefined
+        ? { id: `rec_${this.nextId}`, object, key, fields: { ...record.fields } }
+        : { ...existing, fields: { ...existing.fields, ...record.fields } };
+    if (record.match !== undefined) stored.match = record.match;
+    return this.commit({ t: 'put', idempotencyKey, record: stored, created: existing === undefined });
+  }
+
+  /** Applies one change to memory; used both for live requests and for replaying the log. */
+  private commit(entry: LogEntry): Outcome {
+    let result: WireResult;
+    if (entry.t === 'put') {
+      const { object, key, id } = entry.record;
+      let records = this.store.get(object);
+      if (records === undefined) this.store.set(object, (records = new Map()));
+      records.set(key, entry.record);
+      if (entry.created) {
+        let counts = this.created.get(object);
+        if (counts === undefined) this.created.set(object, (counts = new Map()));
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+        const n = Number(id.replace(/^rec_/, ''));
+        if (Number.isInteger(n)) this.nextId = Math.max(this.nextId, n + 1);
+      }
+      result = { idempotencyKey: entry.idempotencyKey, ok: true, id };
+    } else {
+      this.store.get(entry.object)?.delete(entry.key);
+      result = { idempotencyKey: entry.idempotencyKey, ok: true };
+    }
+    this.latest.set(entry.t === 'put' ? slot(entry.record.object, entry.record.key) : slot(entry.object, entry.key), result);
+    return { result, entry };
+  }
+
+  private replay(): void {
+    if (this.logPath === undefined) return;
+    let text: string;
+    try {
+      text = readFileSync(this.logPath, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new OutflowError('OUTFLOW_EMULATOR', `webhook emulator could not read ${this.logPath}: ${(err as Error).message}`, { cause: err });
+    }
+    // A last line without its newline is a write cut short by a crash and never
+    // acknowledged: drop it, and cut it off so later appends start on a fresh line.
+    const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+    if (complete.length < text.length) truncateSync(this.logPath, Buffer.byteLength(complete));
+    complete.split('\n').forEach((line, i) => {
+      if (line.trim() === '') return;
+      let entry: LogEntry;
+      try {
+        entry = JSON.parse(line) as LogEntry;
+      } catch (err) {
+        throw new OutflowError('OUTFLOW_EMULATOR', `webhook emulator log ${this.logPath} line ${i + 1} is not valid JSON`, { cause: err });
+      }
+      this.commit(entry);
+    });
+  }
+}
+
+/** Starts a webhook receiver on 127.0.0.1; see {@link WebhookEmulator}. */
+export function start(options: WebhookEmulatorOptions = {}): Promise<WebhookEmulator> {
+  return WebhookEmulator.start(options);
+}

@@ -1,0 +1,183 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import semver from 'semver';
+import type { AnyConnector } from '../contracts.js';
+import { describeError, OutflowError } from '../errors.js';
+import { CORE_VERSION } from '../version.js';
+
+/** True when a `connector:` value is a file-system path rather than a package. */
+export function isLocalConnectorSpec(spec: string): boolean {
+  return spec === '.' || spec === '..' || /^\.\.?[\\/]/.test(spec) || isAbsolute(spec);
+}
+
+/**
+ * Turns a `connector:` value into what is resolved: a short name `hubspot` becomes the
+ * package `@outflow/connector-hubspot`; a scoped name or a name with a `/` is a package
+ * name as written; a path (`./x`, `../x`, absolute) is returned unchanged.
+ */
+export function resolveConnectorPackage(spec: string): string {
+  if (isLocalConnectorSpec(spec) || spec.startsWith('@') || spec.includes('/')) return spec;
+  return `@outflow/connector-${spec}`;
+}
+
+/**
+ * Loads the connector named by `spec` (as written in outflow.yaml) and checks its manifest.
+ * Packages are resolved from `fromDir` (the config file's folder), then from core's own
+ * location so that connectors installed beside the runner are found; paths are relative to
+ * `fromDir`. Throws `OUTFLOW_CONNECTOR_NOT_FOUND`, `OUTFLOW_CONNECTOR_INVALID` or
+ * `OUTFLOW_CONNECTOR_VERSION`.
+ */
+export async function loadConnector(spec: string, fromDir: string): Promise<AnyConnector> {
+  const target = resolveConnectorPackage(spec);
+  const local = isLocalConnectorSpec(spec);
+  const label = local ? `connector "${spec}"` : `connector "${spec}" (${target})`;
+  const details = { connector: spec, ...(local ? { path: resolve(fromDir, spec) } : { package: target }) };
+
+  const entry = local ? resolveLocal(resolve(fromDir, spec)) : resolvePackage(target, fromDir);
+  if (entry === undefined) {
+    const message = local
+      ? `${label} was not found at ${resolve(fromDir, spec)}`
+      : `${label} is not installed. Run: npm install ${target}`;
+    throw new OutflowError('OUTFLOW_CONNECTOR_NOT_FOUND', message, { details });
+  }
+
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(entry).href)) as Record<string, unknown>;
+  } catch (err) {
+    throw new OutflowError('OUTFLOW_CONNECTOR_NOT_FOUND', `${label} could not be loaded from ${entry}: ${describeError(err)}`, {
+      details,
+      cause: err,
+    });
+  }
+
+  const manifest = pickManifest(mod);
+  const faults = manifestFaults(manifest);
+  if (faults.length > 0) {
+    throw new OutflowError(
+      'OUTFLOW_CONNECTOR_INVALID',
+      `${label} does not export a valid manifest: ${faults.join('; ')}. Export the result of defineConnector() as the module's default export.`,
+      { details },
+    );
+  }
+  const connector = manifest as AnyConnector;
+  if (!semver.satisfies(CORE_VERSION, connector.coreVersion, { includePrerelease: true })) {
+    const major = semver.major(CORE_VERSION);
+    const pkg = local ? spec : target;
+    throw new OutflowError(
+      'OUTFLOW_CONNECTOR_VERSION',
+      `${label} ${connector.version} requires @outflow/core ${connector.coreVersion}, but this runner has @outflow/core ${CORE_VERSION}. ` +
+        `Install a version of ${pkg} built for core ${major}.x, or a runner whose core version is in ${connector.coreVersion}.`,
+      { details: { ...details, coreVersion: connector.coreVersion, core: CORE_VERSION } },
+    );
+  }
+  return connector;
+}
+
+function pickManifest(mod: Record<string, unknown>): unknown {
+  let candidate = mod['default'] ?? mod['connector'];
+  // A CommonJS module imported from ESM arrives as { default: module.exports }.
+  if (isRecord(candidate) && !('name' in candidate) && isRecord(candidate['default'])) candidate = candidate['default'];
+  return candidate;
+}
+
+function manifestFaults(m: unknown): string[] {
+  if (!isRecord(m)) return ['no default export (or named `connector` export) holding a manifest object'];
+  const faults: string[] = [];
+  for (const key of ['name', 'version', 'coreVersion'] as const) {
+    if (typeof m[key] !== 'string' || m[key] === '') faults.push(`"${key}" must be a non-empty string`);
+  }
+  if (typeof m['coreVersion'] === 'string' && m['coreVersion'] !== '' && semver.validRange(m['coreVersion']) === null) {
+    faults.push(`"coreVersion" ${JSON.stringify(m['coreVersion'])} is not a semver range`);
+  }
+  if (!isRecord(m['config'])) faults.push('"config" must be a JSON Schema object');
+  if (!isRecord(m['source']) && !isRecord(m['stream']) && !isRecord(m['destination'])) {
+    faults.push('it provides no source, stream or destination');
+  }
+  return faults;
+}
+
+function resolvePackage(name: string, fromDir: string): string | undefined {
+  const bases = [join(fromDir, 'noop.js'), fileURLToPath(import.meta.url)];
+  for (const base of bases) {
+    try {
+      return createRequire(base).resolve(name);
+    } catch (err) {
+      // require.resolve ignores the "import" condition, so an ESM-only exports map is
+      // followed by hand.
+      if ((err as NodeJS.ErrnoException).code === 'ERR_PACKAGE_PATH_NOT_EXPORTED') {
+        const dir = findPackageDir(name, dirname(base));
+        const entry = dir === undefined ? undefined : packageEntry(dir);
+        if (entry !== undefined) return entry;
+      }
+    }
+  }
+  return undefined;
+}
+
+function resolveLocal(path: string): string | undefined {
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    const entry = packageEntry(path);
+    if (entry !== undefined) return entry;
+  }
+  try {
+    return createRequire(join(dirname(path), 'noop.js')).resolve(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function findPackageDir(name: string, from: string): string | undefined {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/** The ESM entry of a package folder: its exports map ("import", "node", "default"), then main, then index.js. */
+function packageEntry(dir: string): string | undefined {
+  const pkgFile = join(dir, 'package.json');
+  let pkg: Record<string, unknown> = {};
+  if (existsSync(pkgFile)) {
+    try {
+      pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
+  }
+  const exportsField = pkg['exports'];
+  const root = isRecord(exportsField) && Object.keys(exportsField).some((k) => k.startsWith('.')) ? exportsField['.'] : exportsField;
+  const target = pickExport(root) ?? (typeof pkg['main'] === 'string' ? pkg['main'] : undefined);
+  for (const file of target === undefined ? ['index.js', 'index.mjs'] : [target, `${target}.js`, join(target, 'index.js')]) {
+    const full = resolve(dir, file);
+    if (existsSync(full) && statSync(full).isFile()) return full;
+  }
+  return undefined;
+}
+
+function pickExport(target: unknown): string | undefined {
+  if (typeof target === 'string') return target;
+  if (Array.isArray(target)) {
+    for (const t of target) {
+      const found = pickExport(t);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (isRecord(target)) {
+    for (const [condition, value] of Object.entries(target)) {
+      if (condition === 'import' || condition === 'node' || condition === 'default') {
+        const found = pickExport(value);
+        if (found !== undefined) return found;
+      }
+    }
+  }
+  return undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}

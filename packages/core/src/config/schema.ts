@@ -1,0 +1,114 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+const Name = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', description: 'A name of letters, digits, dots, dashes and underscores.' });
+const Columns = Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
+  description: 'A column name, or a list of column names for a composite key.',
+});
+
+export const ConnectionSchema = Type.Object(
+  {
+    connector: Type.String({
+      minLength: 1,
+      description: 'The connector: a short name (hubspot → @outflow/connector-hubspot), a package name, or a local path.',
+    }),
+    config: Type.Optional(Type.Object({}, { description: "The connector's own settings; see `outflow schema`." })),
+    sandbox: Type.Optional(
+      Type.Boolean({ description: "Run against the connector's local emulator instead of the real service (no account needed)." }),
+    ),
+  },
+  { additionalProperties: false, description: 'A named connection to a warehouse or an operational tool.' },
+);
+
+export const FromSchema = Type.Object(
+  {
+    connection: Type.String({ minLength: 1, description: 'The name of a connection whose connector provides a source.' }),
+    table: Type.Optional(Type.String({ minLength: 1, description: 'A table or view to read.' })),
+    sql: Type.Optional(Type.String({ minLength: 1, description: 'A SQL query whose result is the model.' })),
+    file: Type.Optional(Type.String({ minLength: 1, description: 'A file the source reads (CSV or Parquet for DuckDB).' })),
+    primaryKey: Columns,
+  },
+  { additionalProperties: false, description: 'The model a sync reads.' },
+);
+
+export const ToSchema = Type.Object(
+  {
+    connection: Type.String({ minLength: 1, description: 'The name of a connection whose connector provides a destination.' }),
+    object: Type.String({ minLength: 1, description: 'The destination object, e.g. contacts.' }),
+    mode: Type.Union([Type.Literal('upsert'), Type.Literal('update'), Type.Literal('insert'), Type.Literal('mirror')], {
+      default: 'upsert',
+      description:
+        'upsert: create or update by match key; update: only update existing records; insert: only create; mirror: create, update and delete so the object mirrors the model.',
+    }),
+    matchKey: Type.Optional(
+      Type.Record(Type.String(), Type.String(), {
+        description: 'Destination field → model column used to find existing records, e.g. { email: EMAIL }.',
+        minProperties: 1,
+        maxProperties: 1,
+      }),
+    ),
+    deletes: Type.Union([Type.Literal('ignore'), Type.Literal('delete'), Type.Literal('clear')], {
+      default: 'ignore',
+      description:
+        'What a row leaving the model does: ignore it, delete the record, or clear the mapped fields. Only records Outflow wrote are touched.',
+    }),
+  },
+  { additionalProperties: false, description: 'Where a sync writes.' },
+);
+
+export const DeliverySchema = Type.Object(
+  {
+    batchSize: Type.Optional(Type.Integer({ minimum: 1, description: "Operations per write call; capped at the destination's maximum." })),
+    concurrency: Type.Optional(Type.Integer({ minimum: 1, description: "Write calls in flight; capped at the destination's maximum." })),
+    maxAttempts: Type.Optional(Type.Integer({ minimum: 1, default: 6, description: 'Attempts per record before a retryable failure is parked.' })),
+  },
+  { additionalProperties: false, description: 'Delivery tuning; the defaults suit most destinations.' },
+);
+
+export const SyncSchema = Type.Object(
+  {
+    name: Name,
+    from: FromSchema,
+    capture: Type.Union([Type.Literal('diff'), Type.Literal('stream')], {
+      default: 'diff',
+      description: 'diff: compare snapshots with what was delivered; stream: follow the source change log.',
+    }),
+    schedule: Type.Optional(
+      Type.Object(
+        { every: Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', description: 'An interval such as 30s, 15m, 6h or 1d.' }) },
+        { additionalProperties: false, description: 'When `run --watch` runs a diff sync.' },
+      ),
+    ),
+    to: ToSchema,
+    mappings: Type.Optional(
+      Type.Record(Type.String(), Type.String(), {
+        description: 'Destination field → model column. Without it, every model column is sent under its own name.',
+      }),
+    ),
+    delivery: Type.Optional(DeliverySchema),
+  },
+  { additionalProperties: false, description: 'One sync: a model kept in step with a destination object.' },
+);
+
+export const StateSchema = Type.Object(
+  {
+    dir: Type.String({ default: '.outflow', description: 'Folder (relative to this file) for the ledger and diff state.' }),
+  },
+  { additionalProperties: false, description: 'Where Outflow keeps its state.' },
+);
+
+export const OutflowConfigSchema = Type.Object(
+  {
+    version: Type.Literal(1, { description: 'The config file format version; always 1.' }),
+    state: Type.Optional(StateSchema),
+    connections: Type.Record(Name, ConnectionSchema, {
+      description: 'Named connections; a name is letters, digits, dots, dashes and underscores.',
+      additionalProperties: false,
+    }),
+    syncs: Type.Array(SyncSchema, { description: 'The syncs to run.' }),
+  },
+  { additionalProperties: false, description: 'An Outflow configuration file (outflow.yaml).' },
+);
+
+export type ConnectionConfig = Static<typeof ConnectionSchema>;
+export type SyncConfig = Static<typeof SyncSchema>;
+export type OutflowConfig = Static<typeof OutflowConfigSchema>;

@@ -1,0 +1,266 @@
+import type { Operation, RecordResult } from '../contracts.js';
+import { OutflowError, describeError, isOutflowError } from '../errors.js';
+import type { RateLimiter } from './rate-limit.js';
+
+/** One operation handed to delivery, with caller data carried through to its outcome. */
+export interface DeliveryItem<T> {
+  op: Operation;
+  tag: T;
+}
+
+export interface DeliveryOutcome<T> {
+  item: DeliveryItem<T>;
+  result: RecordResult;
+  attempts: number;
+}
+
+export interface DeliveryOptions<T> {
+  /** Sends one batch; same contract as `Destination.write`. */
+  write(ops: Operation[]): Promise<RecordResult[]>;
+  batchSize: number;
+  concurrency: number;
+  limiter: RateLimiter;
+  /** Attempts per record for retryable per-record failures and whole-batch failures. */
+  maxAttempts: number;
+  /**
+   * When whole-batch retryable failures outlast `maxAttempts`: 'fail' stops delivery with
+   * the error (diff runs: nothing is lost, the next run re-sends); 'retry-forever' keeps
+   * trying with capped backoff (streams: the stream waits for the destination).
+   */
+  onExhausted: 'fail' | 'retry-forever';
+  backoff?: { baseMs: number; maxMs: number };
+  signal: AbortSignal;
+  /** Called once per settled batch, in settlement order, never concurrently. */
+  onOutcomes(outcomes: DeliveryOutcome<T>[]): Promise<void>;
+  /** Called when a record waits for a retry (for metrics). */
+  onRetry?(reason: string, delayMs: number): void;
+  /** Most records buffered or in flight before `push` waits. */
+  highWater?: number;
+}
+
+interface Entry<T> {
+  item: DeliveryItem<T>;
+  attempts: number;
+}
+
+/**
+ * The delivery pipeline: batches to the destination's size, keeps up to `concurrency`
+ * batches in flight under the rate limiter, retries with exponential backoff and jitter,
+ * bisects a batch the destination refuses as a whole, and keeps per-key order: a key never
+ * has two operations in flight, and its operations are applied in push order.
+ */
+export class Delivery<T> {
+  private readonly ready: Entry<T>[] = [];
+  private readonly byKey = new Map<string, Entry<T>[]>();
+  private inFlight = 0;
+  private outstanding = 0;
+  private partialOk = false;
+  private fatal: unknown = undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private outcomeChain: Promise<void> = Promise.resolve();
+  private readonly waiters: (() => void)[] = [];
+  private readonly highWater: number;
+  private readonly backoff: { baseMs: number; maxMs: number };
+
+  constructor(private readonly o: DeliveryOptions<T>) {
+    this.highWater = o.highWater ?? Math.max(1000, o.batchSize * o.concurrency * 4);
+    this.backoff = o.backoff ?? { baseMs: 500, maxMs: 30_000 };
+    o.signal.addEventListener('abort', () => this.dropQueued(), { once: true });
+  }
+
+  /** Queues one operation; resolves when there is room for more. */
+  async push(item: DeliveryItem<T>): Promise<void> {
+    if (this.fatal !== undefined) throw this.fatal;
+    if (this.o.signal.aborted) return;
+    const entry: Entry<T> = { item, attempts: 0 };
+    this.outstanding++;
+    const queue = this.byKey.get(item.op.key);
+    if (queue) queue.push(entry);
+    else {
+      this.byKey.set(item.op.key, [entry]);
+      this.ready.push(entry);
+    }
+    this.pump();
+    while (this.outstanding >= this.highWater && this.fatal === undefined && !this.o.signal.aborted) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    if (this.fatal !== undefined) throw this.fatal;
+  }
+
+  /** Lets partial batches go now (streams call it after each change batch). */
+  flush(): void {
+    this.partialOk = true;
+    this.pump();
+  }
+
+  /**
+   * Ends input and resolves when every record is settled. After an abort it resolves once
+   * the batches in flight have settled (a graceful drain); after a fatal error it rejects
+   * with it, also once nothing is in flight.
+   */
+  async close(): Promise<void> {
+    this.partialOk = true;
+    this.pump();
+    for (;;) {
+      const stopping = this.fatal !== undefined || this.o.signal.aborted;
+      if (stopping ? this.inFlight === 0 : this.outstanding === 0) break;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    await this.outcomeChain;
+    if (this.fatal !== undefined) throw this.fatal;
+  }
+
+  /** Records buffered or in flight. */
+  get pending(): number {
+    return this.outstanding;
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private pump(): void {
+    while (
+      this.fatal === undefined &&
+      !this.o.signal.aborted &&
+      this.inFlight < this.o.concurrency &&
+      this.ready.length > 0 &&
+      (this.ready.length >= this.o.batchSize || this.partialOk)
+    ) {
+      const batch = this.ready.splice(0, this.o.batchSize);
+      this.inFlight++;
+      void this.send(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+        this.wake();
+      });
+    }
+  }
+
+  private async send(batch: Entry<T>[]): Promise<void> {
+    await this.o.limiter.acquire(this.o.signal);
+    if (this.o.signal.aborted || this.fatal !== undefined) return this.drop(batch);
+    for (const e of batch) e.attempts++;
+    let results: RecordResult[];
+    try {
+      results = await this.o.write(batch.map((e) => e.item.op));
+      if (!Array.isArray(results) || results.length !== batch.length) {
+        throw new OutflowError(
+          'OUTFLOW_DESTINATION',
+          `the destination returned ${Array.isArray(results) ? results.length : 'no'} results for ${batch.length} records`,
+        );
+      }
+    } catch (err) {
+      return this.batchFailed(batch, err);
+    }
+    const settled: DeliveryOutcome<T>[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const entry = batch[i]!;
+      const result = results[i]!;
+      if (!result.ok && result.retryable && entry.attempts < this.o.maxAttempts && !this.o.signal.aborted) {
+        this.retryLater([entry], result.retryAfterMs, result.reason);
+      } else {
+        settled.push({ item: entry.item, result, attempts: entry.attempts });
+      }
+    }
+    this.settle(settled);
+  }
+
+  private async batchFailed(batch: Entry<T>[], err: unknown): Promise<void> {
+    if (!isOutflowError(err)) {
+      this.fail(err);
+      return this.drop(batch);
+    }
+    if (err.retryable) {
+      if (err.retryAfterMs !== undefined) this.o.limiter.pauseFor(err.retryAfterMs);
+      const attempts = Math.max(...batch.map((e) => e.attempts));
+      if (attempts >= this.o.maxAttempts && this.o.onExhausted === 'fail') {
+        this.fail(
+          new OutflowError('OUTFLOW_DESTINATION', `gave up after ${attempts} attempts: ${err.message}`, {
+            retryable: true,
+            cause: err,
+          }),
+        );
+        return this.drop(batch);
+      }
+      this.retryLater(batch, err.retryAfterMs, err.message);
+      return;
+    }
+    if (batch.length === 1) {
+      const entry = batch[0]!;
+      this.settle([{ item: entry.item, result: { ok: false, reason: err.message, retryable: false }, attempts: entry.attempts }]);
+      return;
+    }
+    // The destination refused the batch as a whole: halve it until the refusal is pinned on
+    // the records that cause it, and let the rest land.
+    const mid = Math.ceil(batch.length / 2);
+    for (const e of batch) e.attempts--;
+    await this.send(batch.slice(0, mid));
+    await this.send(batch.slice(mid));
+  }
+
+  private retryLater(entries: Entry<T>[], retryAfterMs: number | undefined, reason: string): void {
+    const attempt = Math.max(...entries.map((e) => e.attempts));
+    const exp = Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** Math.max(0, attempt - 1));
+    const jittered = exp / 2 + Math.random() * (exp / 2);
+    const delay = Math.max(retryAfterMs ?? 0, jittered);
+    this.o.onRetry?.(reason, delay);
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (this.o.signal.aborted || this.fatal !== undefined) return this.drop(entries);
+      // Retried records go to the front: they are the oldest, and their keys are blocked.
+      this.ready.unshift(...entries);
+      this.partialOk = true;
+      this.pump();
+    }, delay);
+    this.timers.add(timer);
+  }
+
+  private settle(outcomes: DeliveryOutcome<T>[]): void {
+    if (outcomes.length === 0) return;
+    this.release(outcomes.map((o) => o.item.op.key));
+    // Acknowledged records are recorded even after a fatal error: the destination has them.
+    this.outcomeChain = this.outcomeChain.then(async () => {
+      try {
+        await this.o.onOutcomes(outcomes);
+      } catch (err) {
+        this.fail(err);
+      }
+    });
+    void this.outcomeChain.then(() => this.wake());
+  }
+
+  /** Frees each key for its next queued operation. */
+  private release(keys: string[]): void {
+    for (const key of keys) {
+      const queue = this.byKey.get(key);
+      this.outstanding--;
+      if (!queue) continue;
+      queue.shift();
+      if (queue.length === 0) this.byKey.delete(key);
+      else this.ready.push(queue[0]!);
+    }
+    this.wake();
+  }
+
+  /**
+   * Forgets records that will not be sent in this run (abort or fatal error). Their state
+   * does not advance, so the next run or the resumed stream sends them again.
+   */
+  private drop(_entries: Entry<T>[]): void {
+    this.wake();
+  }
+
+  private dropQueued(): void {
+    this.ready.splice(0);
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    this.wake();
+  }
+
+  private fail(err: unknown): void {
+    if (this.fatal !== undefined) return;
+    this.fatal = err instanceof Error ? err : new OutflowError('OUTFLOW_INTERNAL', describeError(err));
+    this.dropQueued();
+  }
+}

@@ -1,0 +1,253 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { Row } from '../src/index.js';
+import { runSync } from '../src/engine/sync.js';
+import { environment, memoryDestination, memorySource, memoryStream, syncConfig, tempDir } from './helpers.js';
+
+const people = (n: number, name = (i: number) => `person ${i}`): Row[] =>
+  Array.from({ length: n }, (_, i) => ({ id: i + 1, name: name(i + 1), email: `p${i + 1}@example.com` }));
+
+const fast = { backoff: { baseMs: 1, maxMs: 5 } };
+
+function setup(rows: () => Row[], dest = memoryDestination()) {
+  const dir = tempDir();
+  const env = environment(dir, { src: memorySource(rows), dst: dest.connector });
+  return { dir, env, dest };
+}
+
+describe('diff sync', () => {
+  it('delivers every row once, then nothing until the model changes, then exactly the change', async () => {
+    let rows = people(10);
+    const { env, dest } = setup(() => rows);
+    const first = await runSync(env, syncConfig(), fast);
+    expect(first).toMatchObject({ status: 'succeeded', inserted: 10, updated: 0, deleted: 0, rejected: 0 });
+    expect(dest.records.size).toBe(10);
+
+    const second = await runSync(env, syncConfig(), fast);
+    expect(second).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0, deleted: 0 });
+    const callsBefore = dest.calls.length;
+
+    rows = rows.map((r) => (r['id'] === 4 ? { ...r, name: 'renamed' } : r));
+    const third = await runSync(env, syncConfig(), fast);
+    expect(third).toMatchObject({ inserted: 0, updated: 1, deleted: 0 });
+    expect(dest.calls.slice(callsBefore).flat().map((o) => o.key)).toEqual(['4']);
+    expect(dest.records.get('4')!.fields['name']).toBe('renamed');
+    await env.close();
+  });
+
+  it('sends only mapped fields and the match key, and resends everything as updates when mappings change', async () => {
+    const rows = people(3);
+    const { env, dest } = setup(() => rows);
+    const mapped = syncConfig({ mappings: { full_name: 'name' }, to: { matchKey: { email: 'email' } } });
+    await runSync(env, mapped, fast);
+    const op = dest.calls.flat()[0]!;
+    expect(op.fields).toEqual({ full_name: 'person 1' });
+    expect(op.match).toEqual({ email: 'p1@example.com' });
+
+    const remapped = syncConfig({ mappings: { full_name: 'name', mail: 'email' }, to: { matchKey: { email: 'email' } } });
+    const again = await runSync(env, remapped, fast);
+    expect(again).toMatchObject({ inserted: 0, updated: 3 });
+    expect(dest.records.get('2')!.fields).toEqual({ full_name: 'person 2', mail: 'p2@example.com' });
+    await env.close();
+  });
+
+  it('parks a rejected record with its reason, does not resend it unchanged, and resends it when it changes or on retry', async () => {
+    let rows = people(5);
+    const dest = memoryDestination();
+    dest.faults.reject = new Map([['3', { reason: 'email is invalid' }]]);
+    const { env } = setup(() => rows, dest);
+    const first = await runSync(env, syncConfig(), fast);
+    expect(first).toMatchObject({ status: 'partial', inserted: 4, rejected: 1, parked: 1 });
+    const errors = await env.ledger.listRowErrors({ sync: 'people' });
+    expect(errors).toMatchObject([{ key: '3', reason: 'email is invalid', retryable: false, attempts: 1 }]);
+
+    const second = await runSync(env, syncConfig(), fast);
+    expect(second).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0, rejected: 0, parked: 1 });
+
+    dest.faults.reject = new Map();
+    const retried = await runSync(env, syncConfig(), { ...fast, unpark: true });
+    expect(retried).toMatchObject({ inserted: 1, rejected: 0, parked: 0 });
+    expect(dest.records.has('3')).toBe(true);
+
+    dest.faults.reject = new Map([['5', { reason: 'nope' }]]);
+    rows = rows.map((r) => (r['id'] === 5 ? { ...r, name: 'five' } : r));
+    await runSync(env, syncConfig(), fast);
+    dest.faults.reject = new Map();
+    rows = rows.map((r) => (r['id'] === 5 ? { ...r, name: 'FIVE' } : r));
+    const changed = await runSync(env, syncConfig(), fast);
+    expect(changed).toMatchObject({ updated: 1, rejected: 0, parked: 0 });
+    expect(dest.records.get('5')!.fields['name']).toBe('FIVE');
+    await env.close();
+  });
+
+  it('isolates the record that makes a whole batch fail by bisection, and lands the rest', async () => {
+    const dest = memoryDestination({ maxBatchSize: 8 });
+    dest.faults.poison = new Set(['6']);
+    const { env } = setup(() => people(16), dest);
+    const result = await runSync(env, syncConfig(), fast);
+    expect(result).toMatchObject({ inserted: 15, rejected: 1 });
+    expect(dest.records.has('6')).toBe(false);
+    const [err] = await env.ledger.listRowErrors({ sync: 'people' });
+    expect(err).toMatchObject({ key: '6', reason: expect.stringContaining('400 bad request') });
+    await env.close();
+  });
+
+  it('retries retryable batch failures and delivers everything', async () => {
+    const dest = memoryDestination();
+    dest.faults.failCalls = new Map([
+      [1, { retryable: true, retryAfterMs: 20 }],
+      [2, { retryable: true }],
+    ]);
+    const { env } = setup(() => people(12), dest);
+    const result = await runSync(env, syncConfig(), fast);
+    expect(result).toMatchObject({ status: 'succeeded', inserted: 12, rejected: 0 });
+    expect(dest.records.size).toBe(12);
+    await env.close();
+  });
+
+  it('fails the run when the destination stays down, keeping what was acknowledged, and catches up next run', async () => {
+    const dest = memoryDestination({ maxBatchSize: 2, concurrency: 1 });
+    dest.faults.failCalls = new Map(Array.from({ length: 50 }, (_, i) => [i + 3, { retryable: true }] as const));
+    const { env } = setup(() => people(10), dest);
+    const failed = await runSync(env, syncConfig({ delivery: { maxAttempts: 3 } }), fast);
+    expect(failed.status).toBe('failed');
+    expect(failed.error?.code).toBe('OUTFLOW_DESTINATION');
+    expect(failed.inserted).toBe(4);
+    dest.faults.failCalls = new Map();
+    const next = await runSync(env, syncConfig(), fast);
+    expect(next).toMatchObject({ status: 'succeeded', inserted: 6 });
+    expect(dest.records.size).toBe(10);
+    await env.close();
+  });
+
+  it('mirror deletes only keys Outflow delivered; upsert with deletes ignore leaves records alone', async () => {
+    let rows = people(6);
+    const { env, dest } = setup(() => rows);
+    dest.records.set('outsider', { id: 'x', fields: {}, created: 1 });
+    await runSync(env, syncConfig({ to: { mode: 'mirror' } }), fast);
+    rows = rows.filter((r) => r['id'] !== 2);
+    const ignored = await runSync(env, syncConfig({ to: { mode: 'upsert', deletes: 'ignore' } }), fast);
+    expect(ignored).toMatchObject({ deleted: 0 });
+    expect(dest.records.has('2')).toBe(true);
+
+    rows = rows.filter((r) => r['id'] !== 3);
+    const mirrored = await runSync(env, syncConfig({ to: { mode: 'mirror' } }), fast);
+    expect(mirrored).toMatchObject({ deleted: 1 });
+    expect(dest.records.has('3')).toBe(false);
+    expect(dest.records.has('outsider')).toBe(true);
+    // The ignored delete of key 2 was forgotten, so it is not deleted later either.
+    expect(dest.records.has('2')).toBe(true);
+    await env.close();
+  });
+
+  it('deletes: clear nulls the mapped fields of a row that left the model', async () => {
+    let rows = people(3);
+    const { env, dest } = setup(() => rows);
+    const cfg = syncConfig({ mappings: { name: 'name' }, to: { deletes: 'clear' } });
+    await runSync(env, cfg, fast);
+    rows = rows.slice(1);
+    const r = await runSync(env, cfg, fast);
+    expect(r.deleted).toBe(1);
+    expect(dest.records.get('1')!.fields).toEqual({ name: null });
+    await env.close();
+  });
+
+  it('insert mode creates new rows and skips updates', async () => {
+    let rows = people(3);
+    const { env, dest } = setup(() => rows);
+    await runSync(env, syncConfig({ to: { mode: 'insert' } }), fast);
+    rows = rows.map((r) => ({ ...r, name: 'changed' }));
+    const r = await runSync(env, syncConfig({ to: { mode: 'insert' } }), fast);
+    expect(r).toMatchObject({ inserted: 0, updated: 0, skipped: 3 });
+    expect(dest.records.get('1')!.fields['name']).toBe('person 1');
+    await env.close();
+  });
+
+  it('refuses a model with duplicate primary keys before sending anything', async () => {
+    const rows = [...people(3), { id: 2, name: 'dup', email: 'd@x' }];
+    const { env, dest } = setup(() => rows);
+    const r = await runSync(env, syncConfig(), fast);
+    expect(r.status).toBe('failed');
+    expect(r.error).toMatchObject({ code: 'OUTFLOW_MODEL_KEY', message: expect.stringContaining('duplicated: 2') });
+    expect(dest.calls).toHaveLength(0);
+    await env.close();
+  });
+
+  it('names a mapped column the model lacks', async () => {
+    const { env, dest } = setup(() => people(2));
+    const r = await runSync(env, syncConfig({ mappings: { phone: 'PHONE' } }), fast);
+    expect(r.error).toMatchObject({ code: 'OUTFLOW_MAPPING', message: expect.stringContaining('phone ← PHONE') });
+    expect(dest.calls).toHaveLength(0);
+    await env.close();
+  });
+
+  it('refuses a mode the destination cannot do', async () => {
+    const dest = memoryDestination({ operations: ['insert'] });
+    const { env } = setup(() => people(2), dest);
+    await expect(runSync(env, syncConfig({ to: { mode: 'mirror' } }), fast)).rejects.toMatchObject({ code: 'OUTFLOW_MODE_UNSUPPORTED' });
+    await env.close();
+  });
+
+  it('never has two operations for one key in flight, and keeps to the concurrency', async () => {
+    const dest = memoryDestination({ maxBatchSize: 3, concurrency: 3 });
+    dest.faults.latencyMs = 5;
+    const { env } = setup(() => people(60), dest);
+    await runSync(env, syncConfig(), fast);
+    expect(dest.overlaps).toEqual([]);
+    expect(dest.maxConcurrent).toBeLessThanOrEqual(3);
+    expect(dest.maxConcurrent).toBeGreaterThan(1);
+    await env.close();
+  });
+
+  it('plan lists the changes without sending or writing anything', async () => {
+    let rows = people(4);
+    const { env, dest, dir } = setup(() => rows);
+    const before = readdirSync(dir).sort();
+    const plan = await runSync(env, syncConfig(), { dryRun: true });
+    expect(plan.plan?.counts.upsert).toBe(4);
+    expect(plan.inserted).toBe(4);
+    expect(plan.plan?.changes[0]).toMatchObject({ kind: 'upsert', key: '1', fields: { name: 'person 1' } });
+    expect(dest.calls).toHaveLength(0);
+    expect(readdirSync(dir).sort()).toEqual(before);
+    expect(existsSync(`${dir}/diff`)).toBe(false);
+
+    await runSync(env, syncConfig(), fast);
+    rows = rows.map((r) => (r['id'] === 1 ? { ...r, name: 'x' } : r));
+    const plan2 = await runSync(env, syncConfig(), { dryRun: true });
+    expect(plan2).toMatchObject({ inserted: 0, updated: 1 });
+    expect(dest.records.get('1')!.fields['name']).toBe('person 1');
+    await env.close();
+  });
+});
+
+describe('stream sync', () => {
+  it('delivers changes in order per key and commits a checkpoint only after its changes are acknowledged', async () => {
+    const dir = tempDir();
+    const controller = new AbortController();
+    const stream = memoryStream();
+    const dest = memoryDestination({ maxBatchSize: 2, concurrency: 2 });
+    dest.faults.latencyMs = 2;
+    const env = environment(dir, { src: stream.connector, dst: dest.connector }, controller.signal);
+    const cfg = syncConfig({ capture: 'stream' });
+    const running = runSync(env, cfg, fast);
+    for (let b = 0; b < 5; b++) {
+      stream.emit({
+        checkpoint: String(b + 1),
+        changes: [
+          { op: b === 0 ? 'insert' : 'update', key: 'a', after: { id: 'a', n: b } },
+          { op: 'insert', key: `k${b}`, after: { id: `k${b}`, n: b } },
+        ],
+      });
+    }
+    await expect.poll(() => stream.commits.at(-1), { timeout: 5000 }).toBe('5');
+    controller.abort();
+    const result = await running;
+    expect(result.status).toBe('aborted');
+    expect(dest.records.get('a')!.fields['n']).toBe(4);
+    const aOps = dest.calls.flat().filter((o) => o.key === 'a').map((o) => o.fields!['n']);
+    expect(aOps).toEqual([0, 1, 2, 3, 4]);
+    expect(stream.commits).toEqual([...stream.commits].sort());
+    expect(await env.ledger.getCheckpoint('people')).toBe('5');
+    await env.close();
+  });
+});

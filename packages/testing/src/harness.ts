@@ -1,0 +1,159 @@
+import { isDeepStrictEqual } from 'node:util';
+import { afterAll, beforeAll, it } from 'vitest';
+import type { AnyConnector, Row, TSchema } from '@outflow/core';
+import { checkConfig } from './config.js';
+import { createTestContext, type TestContext } from './context.js';
+
+/** Thrown by the acceptance checks when a connector breaks the contract. */
+export class AcceptanceFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AcceptanceFailure';
+  }
+}
+
+export function fail(message: string): never {
+  throw new AcceptanceFailure(message);
+}
+
+/** A short JSON rendering of a value for failure messages. */
+export function show(value: unknown, max = 400): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/**
+ * Resolves with `promise`, or fails naming `what` when it has not settled after `ms`. This
+ * turns a hang into a readable failure; it is not a performance assertion.
+ */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AcceptanceFailure(`${what} did not finish within ${ms} ms (is it hanging?)`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The names of `expected`'s fields whose value differs in `actual`. */
+export function differingFields(actual: Row, expected: Row): string[] {
+  return Object.keys(expected).filter((k) => !isDeepStrictEqual(actual[k], expected[k]));
+}
+
+/** A config the connector must refuse in `check()`. */
+export interface BadConfig {
+  /** What is wrong with it, shown in the test name and in failures. */
+  name: string;
+  config: unknown;
+}
+
+/** How the suite gets a working connection, shared by every driver. */
+export interface ConnectionDriver<C> {
+  /** A working config, when it is known up front. */
+  config?: C;
+  /** Starts what the connection needs (an emulator, a fixture) and returns a working config. */
+  setup?(): Promise<C>;
+  /** Stops what `setup` started. */
+  teardown?(): Promise<void>;
+  /**
+   * Configs `check()` must refuse with an OutflowError (a wrong secret, an unreachable
+   * host …), or a function building them from the working config.
+   */
+  badConfigs?: BadConfig[] | ((config: C) => BadConfig[]);
+  /** Check ids (as shown in brackets in the test names) to leave out, each with a reason in your test. */
+  skip?: string[];
+  /** How long a single call may take before the suite calls it a hang; 15 000 ms by default. */
+  timeoutMs?: number;
+}
+
+export const DEFAULT_TIMEOUT_MS = 15_000;
+
+/** A started connection: the working config and a context built from it. */
+export interface Connection<C> {
+  config: C;
+  ctx: TestContext<C>;
+  badConfigs: BadConfig[];
+  timeoutMs: number;
+  /** Disposes of every context made, then runs the driver's teardown. */
+  close(): Promise<void>;
+  /** A fresh context for `config` (schema defaults applied, validity not required). */
+  context<X = C>(config: X): TestContext<X>;
+}
+
+export async function openConnection<C>(connector: AnyConnector, driver: ConnectionDriver<C>): Promise<Connection<C>> {
+  const contexts: TestContext<unknown>[] = [];
+  const context = <X>(config: X): TestContext<X> => {
+    const ctx = createTestContext(checkConfig<X>(connector.config as TSchema, config).config, { connection: `${connector.name}-acceptance` });
+    contexts.push(ctx as TestContext<unknown>);
+    return ctx;
+  };
+  let config: C;
+  if (driver.setup !== undefined) config = await driver.setup();
+  else if (driver.config !== undefined) config = driver.config;
+  else fail(`the driver for connector "${connector.name}" gives neither config nor setup()`);
+  const bad = typeof driver.badConfigs === 'function' ? driver.badConfigs(config) : (driver.badConfigs ?? []);
+  return {
+    config,
+    ctx: context(config),
+    badConfigs: bad,
+    timeoutMs: driver.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    context,
+    async close() {
+      await Promise.all(contexts.map((c) => c.dispose()));
+      await driver.teardown?.();
+    },
+  };
+}
+
+/** One check of a suite: a plain async function over a started harness. */
+export interface Check<H> {
+  id: string;
+  title: string;
+  /** Why this check does not apply to the harness (e.g. an undeclared operation), if it does not. */
+  notApplicable?(h: H): string | undefined;
+  run(h: H): Promise<void>;
+}
+
+/**
+ * Registers `checks` as vitest tests inside the current describe block, around a harness
+ * started in beforeAll and closed in afterAll. Checks named in `skip` are reported skipped.
+ */
+export function registerChecks<H extends { close(): Promise<void> }>(
+  start: () => Promise<H>,
+  checks: Check<H>[],
+  skip: readonly string[] = [],
+): () => H {
+  let harness: H | undefined;
+  beforeAll(async () => {
+    harness = await start();
+  });
+  afterAll(async () => {
+    await harness?.close();
+  });
+  const get = (): H => harness ?? fail('the acceptance harness did not start; see the beforeAll error');
+  for (const check of checks) {
+    const name = `[${check.id}] ${check.title}`;
+    if (skip.includes(check.id)) {
+      it.skip(name, () => {});
+      continue;
+    }
+    it(name, async (t) => {
+      const h = get();
+      const why = check.notApplicable?.(h);
+      if (why !== undefined) {
+        t.skip(why);
+        return;
+      }
+      await check.run(h);
+    });
+  }
+  return get;
+}
