@@ -1,4 +1,9 @@
-import { StatementType, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api';
+import {
+  StatementType,
+  type DuckDBConnection,
+  type DuckDBPreparedStatement,
+  type DuckDBResult,
+} from '@duckdb/node-api';
 import {
   OutflowError,
   defineConnector,
@@ -172,11 +177,13 @@ async function* read(ctx: Ctx, model: Model): AsyncGenerator<RowBatch> {
   const db = await openDuckDB(ctx.config);
   const interrupt = () => db.connection.interrupt();
   ctx.signal.addEventListener('abort', interrupt, { once: true });
+  let result: DuckDBResult | undefined;
+  let finished = false;
   let total = 0;
   try {
     const prepared = await prepare(db.connection, query);
-    const result = await prepared.stream().catch((err: unknown) => {
-      throw sourceError(query, err);
+    result = await prepared.stream().catch((err: unknown) => {
+      throw ctx.signal.aborted ? abortedError(query) : sourceError(query, err);
     });
     const names = result.columnNames();
     let rows: Row[] = [];
@@ -186,6 +193,7 @@ async function* read(ctx: Ctx, model: Model): AsyncGenerator<RowBatch> {
       try {
         chunk = await result.fetchChunk();
       } catch (err) {
+        finished = true;
         throw ctx.signal.aborted ? abortedError(query) : sourceError(query, err);
       }
       if (!chunk || chunk.rowCount === 0) break;
@@ -207,6 +215,7 @@ async function* read(ctx: Ctx, model: Model): AsyncGenerator<RowBatch> {
         yield { rows: batch };
       }
     }
+    finished = true;
     // An interrupted stream ends as if it were complete, so only the signal tells them apart.
     if (ctx.signal.aborted) throw abortedError(query);
     if (rows.length > 0) {
@@ -216,7 +225,26 @@ async function* read(ctx: Ctx, model: Model): AsyncGenerator<RowBatch> {
     ctx.logger.debug({ model: query.label, rows: total }, 'read DuckDB model');
   } finally {
     ctx.signal.removeEventListener('abort', interrupt);
+    if (result && !finished) await abandon(db.connection, result);
     db.close();
+  }
+}
+
+/**
+ * Ends a streaming result that will not be read to the end. Until it ends, the result keeps
+ * the database instance, and so its file lock, alive even after the connection closes.
+ */
+async function abandon(connection: DuckDBConnection, result: DuckDBResult): Promise<void> {
+  connection.interrupt();
+  try {
+    // After an interrupt the next fetch ends the stream; the bound only guards against a
+    // DuckDB that ignores the interrupt, where dropping the result to the GC is the lesser harm.
+    for (let i = 0; i < 4; i++) {
+      const chunk = await result.fetchChunk();
+      if (!chunk || chunk.rowCount === 0) return;
+    }
+  } catch {
+    // An interrupted or failed stream is ended either way.
   }
 }
 

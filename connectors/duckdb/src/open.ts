@@ -7,12 +7,16 @@ import type { DuckDBConfig } from './config.js';
 /** What {@link openDuckDB} needs; `readOnly` defaults to true as in the config schema. */
 export type OpenOptions = Omit<DuckDBConfig, 'readOnly'> & { readOnly?: boolean };
 
-/** An open database: one instance and one connection, released together by `close()`. */
+/** A connection to an open database, released by `close()`. */
 export interface OpenDuckDB {
   connection: DuckDBConnection;
   /** The absolute database file, or `:memory:`. */
   location: string;
-  /** Closes the connection and the instance; safe to call more than once. */
+  /**
+   * Closes the connection, and the instance when no other caller uses it; safe to call more
+   * than once. A streaming result still being read keeps the file open (and locked) until it
+   * is finished or garbage-collected, so finish or interrupt and drain it first.
+   */
   close(): void;
 }
 
@@ -24,10 +28,11 @@ export function databaseLocation(config: OpenOptions): string {
 }
 
 /**
- * Opens a fresh DuckDB instance for `config` (read-only unless `readOnly: false`) and connects
- * to it. Failures are {@link OutflowError}s with `code` that name the file: it does not exist,
- * is not a readable file, or another process holds it open for writing (retryable).
- * A missing file is an error even when writable, so a typo never creates an empty warehouse.
+ * Connects to the database of `config`, opened read-only unless `readOnly: false`. Callers
+ * in one process share one instance per file, closed when the last of them closes.
+ * Failures are {@link OutflowError}s with `code` that name the file: it does not exist, is
+ * not a readable file, or another process holds it open for writing (retryable). A missing
+ * file is an error even when writable, so a typo never creates an empty warehouse.
  */
 export async function openDuckDB(config: OpenOptions, code: ErrorCode = 'OUTFLOW_SOURCE'): Promise<OpenDuckDB> {
   const location = databaseLocation(config);
@@ -39,17 +44,13 @@ export async function openDuckDB(config: OpenOptions, code: ErrorCode = 'OUTFLOW
   if (config.threads !== undefined) options['threads'] = String(config.threads);
   if (config.memoryLimit !== undefined) options['memory_limit'] = config.memoryLimit;
 
-  let instance: DuckDBInstance;
-  try {
-    instance = await DuckDBInstance.create(location, options);
-  } catch (err) {
-    throw openError(location, err, code);
-  }
+  const key = location === IN_MEMORY ? null : JSON.stringify([location, options]);
+  const instance = await acquire(key, location, options, code);
   let connection: DuckDBConnection;
   try {
     connection = await instance.connect();
   } catch (err) {
-    instance.closeSync();
+    release(key, instance);
     throw openError(location, err, code);
   }
   let closed = false;
@@ -60,9 +61,53 @@ export async function openDuckDB(config: OpenOptions, code: ErrorCode = 'OUTFLOW
       if (closed) return;
       closed = true;
       connection.closeSync();
-      instance.closeSync();
+      release(key, instance);
     },
   };
+}
+
+/**
+ * Instances of database files open in this process, shared by concurrent callers. DuckDB
+ * locks files with POSIX record locks, which a process loses on all its descriptors of a
+ * file as soon as it closes any one of them; one instance per file keeps the lock held
+ * for as long as anyone reads.
+ */
+const shared = new Map<string, { instance: Promise<DuckDBInstance>; users: number }>();
+
+async function acquire(
+  key: string | null,
+  location: string,
+  options: Record<string, string>,
+  code: ErrorCode,
+): Promise<DuckDBInstance> {
+  let entry = key === null ? undefined : shared.get(key);
+  if (!entry) {
+    const created = { instance: DuckDBInstance.create(location, options), users: 0 };
+    if (key !== null) {
+      shared.set(key, created);
+      created.instance.catch(() => {
+        if (shared.get(key) === created) shared.delete(key);
+      });
+    }
+    entry = created;
+  }
+  entry.users++;
+  try {
+    return await entry.instance;
+  } catch (err) {
+    throw openError(location, err, code);
+  }
+}
+
+function release(key: string | null, instance: DuckDBInstance): void {
+  const entry = key === null ? undefined : shared.get(key);
+  if (!entry) {
+    instance.closeSync();
+    return;
+  }
+  if (--entry.users > 0) return;
+  shared.delete(key!);
+  instance.closeSync();
 }
 
 async function assertReadableFile(location: string, code: ErrorCode): Promise<void> {

@@ -23,7 +23,7 @@ describe('manifest', () => {
     expect(duckdb.config.additionalProperties).toBe(false);
     const props = configSchema.properties as Record<string, { description?: string }>;
     expect(Object.keys(props).sort()).toEqual(['memoryLimit', 'path', 'readOnly', 'threads']);
-    for (const [name, prop] of Object.entries(props)) expect(prop.description, name).toMatch(/\w{10,}/);
+    for (const [name, prop] of Object.entries(props)) expect(prop.description?.length, name).toBeGreaterThan(20);
     expect(configSchema.properties.readOnly.default).toBe(true);
   });
 });
@@ -135,7 +135,7 @@ describe('columns', () => {
       ),
     ).toEqual([
       { name: 'id', type: 'BIGINT', nullable: true },
-      { name: 'doubled', type: 'DECIMAL(19,2)', nullable: true },
+      { name: 'doubled', type: 'DECIMAL(18,2)', nullable: true },
       { name: 'first_tag', type: 'VARCHAR', nullable: true },
     ]);
     expect(await source.columns!(context({}), model({ file: f.csv }))).toEqual([

@@ -62,8 +62,9 @@ export function otherProcess(path: string, readOnly = false): Promise<{ child: C
   const script = `
     import { DuckDBInstance } from '@duckdb/node-api';
     try {
-      const db = await DuckDBInstance.create(process.argv[1], ${readOnly ? "{ access_mode: 'READ_ONLY' }" : '{}'});
-      await db.connect();
+      // Kept reachable: a collected instance closes its file and drops its lock.
+      globalThis.db = await DuckDBInstance.create(process.argv[1], ${readOnly ? "{ access_mode: 'READ_ONLY' }" : '{}'});
+      globalThis.connection = await globalThis.db.connect();
       process.stdout.write('open\\n');
       setInterval(() => {}, 1 << 30);
     } catch (err) {

@@ -82,14 +82,20 @@ function load(text: string, env: NodeJS.ProcessEnv = {}) {
   return { file, loaded: loadConfig(file, { env, loadConnector: fakeLoader }) };
 }
 
+/** The OutflowError a promise must reject with. */
+async function rejection(promise: Promise<unknown>): Promise<OutflowError> {
+  const err = await promise.then(
+    () => expect.unreachable('the promise resolved'),
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(OutflowError);
+  return err as OutflowError;
+}
+
 /** Loads a config that must fail, and returns the error and its problems. */
 async function failing(text: string, env: NodeJS.ProcessEnv = {}) {
   const { file, loaded } = load(text, env);
-  const err = await loaded.then(
-    () => expect.unreachable('the config loaded'),
-    (e: unknown) => e as OutflowError,
-  );
-  expect(err).toBeInstanceOf(OutflowError);
+  const err = await rejection(loaded);
   return { file, err, problems: (err.details['problems'] ?? []) as ConfigProblem[] };
 }
 
@@ -257,17 +263,16 @@ describe('loadConfig', () => {
 
   it('reports a YAML syntax error with its line and column', async () => {
     const file = writeConfig('version: 1\nconnections:\n  crm: { connector: fake-crm\nsyncs: []\n');
-    const err = await loadConfig(file, { env: {}, loadConnector: fakeLoader }).catch((e: unknown) => e as OutflowError);
-    expect(err).toBeInstanceOf(OutflowError);
-    expect((err as OutflowError).code).toBe('OUTFLOW_CONFIG_PARSE');
-    expect((err as OutflowError).message).toContain(
+    const err = await rejection(loadConfig(file, { env: {}, loadConnector: fakeLoader }));
+    expect(err.code).toBe('OUTFLOW_CONFIG_PARSE');
+    expect(err.message).toContain(
       `${file}:4:1 Flow map in block collection must be sufficiently indented and end with a }`,
     );
   });
 
   it('reports a missing file', async () => {
-    const err = await loadConfig(join(root, 'nope', 'outflow.yaml')).catch((e: unknown) => e as OutflowError);
-    expect((err as OutflowError).code).toBe('OUTFLOW_CONFIG_NOT_FOUND');
+    const err = await rejection(loadConfig(join(root, 'nope', 'outflow.yaml')));
+    expect(err.code).toBe('OUTFLOW_CONFIG_NOT_FOUND');
   });
 
   it('never prints a secret, even a wrongly typed or malformed one, and masks it after loading', async () => {
@@ -373,7 +378,7 @@ describe('connector packages', () => {
   });
 
   it('names the npm install command for a missing package', async () => {
-    const err = await loadConnector('nothing-here', project(manifest(''))).catch((e: unknown) => e as OutflowError);
+    const err = await rejection(loadConnector('nothing-here', project(manifest(''))));
     expect(err).toMatchObject({
       code: 'OUTFLOW_CONNECTOR_NOT_FOUND',
       message:
@@ -382,22 +387,19 @@ describe('connector packages', () => {
   });
 
   it('reports a missing local path', async () => {
-    const err = await loadConnector('./absent', root).catch((e: unknown) => e as OutflowError);
+    const err = await rejection(loadConnector('./absent', root));
     expect(err).toMatchObject({ code: 'OUTFLOW_CONNECTOR_NOT_FOUND', message: `connector "./absent" was not found at ${join(root, 'absent')}` });
   });
 
   it('refuses a connector built for another core version', async () => {
-    const err = await loadConnector('fake', project(manifest('').replace("'^1.0.0'", "'^2.0.0'"))).catch((e: unknown) => e as OutflowError);
-    expect(err).toBeInstanceOf(OutflowError);
+    const err = await rejection(loadConnector('fake', project(manifest('').replace("'^1.0.0'", "'^2.0.0'"))));
     expect(err.code).toBe('OUTFLOW_CONNECTOR_VERSION');
     expect(err.message).toContain('connector "fake" (@outflow/connector-fake) 0.3.0 requires @outflow/core ^2.0.0');
     expect(err.message).toContain('this runner has @outflow/core 1.0.0');
   });
 
   it('refuses a package with no valid manifest', async () => {
-    const err = await loadConnector('fake', project("export const helper = 1;\nexport default { name: 'fake', version: '0.3.0' };\n")).catch(
-      (e: unknown) => e as OutflowError,
-    );
+    const err = await rejection(loadConnector('fake', project("export const helper = 1;\nexport default { name: 'fake', version: '0.3.0' };\n")));
     expect(err.code).toBe('OUTFLOW_CONNECTOR_INVALID');
     expect(err.message).toContain('"coreVersion" must be a non-empty string');
     expect(err.message).toContain('"config" must be a JSON Schema object');
@@ -410,7 +412,7 @@ describe('connector packages', () => {
       join(dir, 'outflow.yaml'),
       'version: 1\nconnections:\n  out: { connector: fake, config: { url: 5 } }\n  other: { connector: absent-one }\nsyncs: []\n',
     );
-    const err = await loadConfig(join(dir, 'outflow.yaml'), { env: {} }).catch((e: unknown) => e as OutflowError);
+    const err = await rejection(loadConfig(join(dir, 'outflow.yaml'), { env: {} }));
     const problems = err.details['problems'] as ConfigProblem[];
     expect(problems.map((p) => [p.line, p.path, p.code])).toEqual([
       [3, '/connections/out/config/url', undefined],

@@ -1,1 +1,22 @@
-export {};
+export { checkConfig, configValidator, validateConfig, type ConfigProblem } from './config.js';
+export {
+  createTestContext,
+  MemoryKeyValueStore,
+  RecordingMetrics,
+  type MetricSample,
+  type TestContext,
+  type TestContextOptions,
+} from './context.js';
+export { AcceptanceFailure, type BadConfig, type Check, type ConnectionDriver } from './harness.js';
+export { specAcceptance, specCheckList, specChecks, type SpecHarness, type SpecOptions } from './spec.js';
+export {
+  destinationAcceptance,
+  destinationCheckList,
+  destinationChecks,
+  startDestination,
+  type DestinationDriver,
+  type DestinationHarness,
+  type TestRecord,
+} from './destination.js';
+export { sourceAcceptance, sourceCheckList, sourceChecks, startSource, type SourceDriver, type SourceHarness } from './source.js';
+export { startStream, streamAcceptance, streamCheckList, streamChecks, type StreamDriver, type StreamHarness } from './stream.js';

@@ -63,9 +63,16 @@ export function composeSchema(connectors: Map<string, AnyConnector>): JsonSchema
   for (const [spec, connector] of connectors) {
     const config = jsonClone(connector.config) as JsonSchema;
     const required = Array.isArray(config['required']) && config['required'].length > 0;
+    // A sandbox connection gets its address and credentials from the emulator, so nothing
+    // in its config is required; what is given must still be valid.
+    const { required: _dropped, ...sandboxConfig } = config;
     rules.push({
       if: { type: 'object', properties: { connector: { const: spec } }, required: ['connector'] },
-      then: { properties: { config }, ...(required ? { required: ['config'] } : {}) },
+      then: {
+        if: { properties: { sandbox: { const: true } }, required: ['sandbox'] },
+        then: { properties: { config: sandboxConfig } },
+        else: { properties: { config }, ...(required ? { required: ['config'] } : {}) },
+      },
     });
   }
   if (rules.length > 0) connection['allOf'] = rules;

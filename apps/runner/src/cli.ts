@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// Some vendor SDKs probe cloud metadata addresses when imported; this must be set first.
+process.env['SNOWFLAKE_DISABLE_PLATFORM_DETECTION'] ??= 'true';
+
+const controller = new AbortController();
+let signals = 0;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    signals++;
+    if (signals > 1) process.exit(130);
+    process.stderr.write(`\n${sig}: finishing the batches in flight (again to stop at once)\n`);
+    controller.abort();
+  });
+}
+
+const { main } = await import('./main.js');
+process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: controller.signal, chdir: true });

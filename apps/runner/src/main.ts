@@ -1,0 +1,447 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import {
+  OutflowError,
+  composeSchema,
+  createLogger,
+  describeError,
+  isOutflowError,
+  loadConnector,
+  openSqliteLedger,
+  redact,
+  redactValue,
+  runSync,
+  type AnyConnector,
+  type Logger,
+  type RunSummary,
+  type SyncConfig,
+} from '@outflow/core';
+import { ExitCode } from './exit-codes.js';
+import { createProgress, printTable, type Out } from './output.js';
+import { hasLedger, openWorkspace, stateDirOf, type Workspace } from './workspace.js';
+import { parseInterval } from './interval.js';
+
+export interface MainIO {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Aborted on SIGINT/SIGTERM by the CLI entry point. */
+  signal?: AbortSignal;
+  /** Work in the config file's folder (the CLI does; see {@link openWorkspace}). */
+  chdir?: boolean;
+}
+
+interface GlobalOptions {
+  config: string;
+}
+
+/** Runs the `outflow` CLI with `argv` (without node and script) and returns the exit code. */
+export async function main(argv: string[], io: MainIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const out: Out = { write: (s: string) => void io.stdout.write(redact(s)) };
+  const err = (s: string) => void io.stderr.write(redact(s));
+  const signal = io.signal ?? new AbortController().signal;
+  const logger = createLogger({ destination: io.stderr });
+  let code: number = ExitCode.Ok;
+
+  const program = new Command('outflow')
+    .description('Reverse ETL: keep operational tools in step with warehouse models.')
+    .option('-c, --config <file>', 'the configuration file', 'outflow.yaml')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => out.write(s), writeErr: (s) => err(s) })
+    .showHelpAfterError();
+
+  const globals = () => program.opts<GlobalOptions>();
+  const withWorkspace = async (fn: (ws: Workspace) => Promise<number>): Promise<number> => {
+    const ws = await openWorkspace({ configFile: globals().config, logger, signal, chdir: io.chdir ?? false });
+    try {
+      return await fn(ws);
+    } finally {
+      await ws.close();
+    }
+  };
+  const action =
+    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+    async (...args: A) => {
+      code = await fn(...args);
+    };
+
+  program
+    .command('validate')
+    .description('Check the configuration file against the composed schema, without connecting.')
+    .action(
+      action(async () => {
+        const ws = await openWorkspace({ configFile: globals().config, logger, signal });
+        const { config, file } = ws.loaded;
+        out.write(`${file} is valid: ${Object.keys(config.connections).length} connections, ${config.syncs.length} syncs\n`);
+        await ws.close();
+        return ExitCode.Ok;
+      }),
+    );
+
+  program
+    .command('check')
+    .description("Check that each connection (or the named ones) can be reached with its credentials.")
+    .argument('[connections...]', 'connection names (default: all)')
+    .action(
+      action((names: string[]) =>
+        withWorkspace(async (ws) => {
+          const list = names.length ? names : Object.keys(ws.loaded.config.connections);
+          let failed = 0;
+          for (const name of list) {
+            try {
+              const { connector, ctx } = await ws.connection(name);
+              for (const role of [connector.source, connector.destination]) if (role) await role.check(ctx as never);
+              out.write(`✓ ${name} (${connector.name})\n`);
+            } catch (e) {
+              failed++;
+              out.write(`✗ ${name}: ${describeError(e)}\n`);
+            }
+          }
+          return failed ? ExitCode.Failed : ExitCode.Ok;
+        }),
+      ),
+    );
+
+  program
+    .command('discover')
+    .description('List the tables of a source connection, or the objects of a destination.')
+    .argument('<connection>', 'a connection name')
+    .option('--json', 'print JSON')
+    .action(
+      action((name: string, opts: { json?: boolean }) =>
+        withWorkspace(async (ws) => {
+          const { connector, ctx } = await ws.connection(name);
+          const result: Record<string, unknown> = {};
+          if (connector.source) result['tables'] = (await connector.source.discover(ctx as never)).tables;
+          if (connector.destination) result['objects'] = (await connector.destination.discover(ctx as never)).objects;
+          if (opts.json) {
+            out.write(JSON.stringify(result, null, 2) + '\n');
+            return ExitCode.Ok;
+          }
+          for (const t of (result['tables'] as { schema?: string; name: string; columns: { name: string; type: string }[]; primaryKey?: string[] }[]) ?? []) {
+            out.write(`table ${t.schema ? `${t.schema}.` : ''}${t.name}${t.primaryKey?.length ? ` (primary key ${t.primaryKey.join(', ')})` : ''}\n`);
+            for (const c of t.columns) out.write(`  ${c.name}  ${c.type}\n`);
+          }
+          for (const o of (result['objects'] as { name: string; fields: { name: string; type: string }[]; matchKeys: string[]; modes: string[] }[]) ?? []) {
+            out.write(`object ${o.name}  modes: ${o.modes.join(', ')}${o.matchKeys.length ? `  match keys: ${o.matchKeys.join(', ')}` : ''}\n`);
+            for (const f of o.fields) out.write(`  ${f.name}  ${f.type}\n`);
+          }
+          return ExitCode.Ok;
+        }),
+      ),
+    );
+
+  program
+    .command('plan')
+    .description('Show the row-level creates, updates and deletes a run would send. Sends and writes nothing.')
+    .argument('[syncs...]', 'sync names (default: all diff syncs)')
+    .option('--json', 'print JSON')
+    .option('--limit <n>', 'most rows to list per sync', (v) => Number.parseInt(v, 10), 50)
+    .action(
+      action((names: string[], opts: { json?: boolean; limit: number }) =>
+        withWorkspace(async (ws) => {
+          const syncs = pickSyncs(ws, names).filter((s) => (s.capture ?? 'diff') === 'diff');
+          const env = await environment(ws, syncs, { readOnly: true });
+          let failed = false;
+          for (const sync of syncs) {
+            let summary: RunSummary;
+            try {
+              summary = await runSync(env, sync, { dryRun: true, planLimit: opts.json ? Number.MAX_SAFE_INTEGER : opts.limit });
+            } catch (e) {
+              failed = true;
+              err(`${sync.name}: ${describeError(e)}\n`);
+              continue;
+            }
+            const plan = summary.plan!;
+            if (opts.json) {
+              out.write(JSON.stringify(redactValue({ sync: sync.name, counts: plan.counts, changes: plan.changes })) + '\n');
+              continue;
+            }
+            out.write(
+              `${sync.name}: ${summary.inserted} to create, ${summary.updated} to update, ${summary.deleted} to delete${summary.skipped ? `, ${summary.skipped} skipped` : ''}\n`,
+            );
+            if (plan.changes.length) {
+              printTable(
+                out,
+                ['op', 'key', 'fields'],
+                plan.changes.map((c) => [c.kind, c.key, c.fields ? JSON.stringify(c.fields) : '']),
+              );
+              if (plan.truncated) out.write(`… (showing ${plan.changes.length}; use --limit or --json for all)\n`);
+            }
+          }
+          return failed ? ExitCode.Failed : ExitCode.Ok;
+        }),
+      ),
+    );
+
+  program
+    .command('run')
+    .description('Run diff syncs once (or on their schedules with --watch) and stream syncs until stopped.')
+    .argument('[syncs...]', 'sync names (default: all)')
+    .option('--json', 'print one JSON object per sync run on standard output')
+    .option('--watch', 'keep running diff syncs on their schedules')
+    .action(
+      action((names: string[], opts: { json?: boolean; watch?: boolean }) =>
+        withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: false }, out, err, io, logger, signal)),
+      ),
+    );
+
+  program
+    .command('retry')
+    .description('Send rows parked with errors again, then run the syncs.')
+    .argument('[syncs...]', 'sync names (default: all)')
+    .option('--json', 'print one JSON object per sync run on standard output')
+    .action(
+      action((names: string[], opts: { json?: boolean }) =>
+        withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: true }, out, err, io, logger, signal)),
+      ),
+    );
+
+  program
+    .command('status')
+    .description('Show the run history.')
+    .argument('[sync]', 'only this sync')
+    .option('--json', 'print JSON')
+    .option('--limit <n>', 'most runs to show', (v) => Number.parseInt(v, 10), 20)
+    .action(
+      action((sync: string | undefined, opts: { json?: boolean; limit: number }) =>
+        withLedger(globals().config, async (ledger) => {
+          const runs = ledger ? await ledger.listRuns({ ...(sync ? { sync } : {}), limit: opts.limit }) : [];
+          if (opts.json) {
+            out.write(JSON.stringify(runs) + '\n');
+            return ExitCode.Ok;
+          }
+          if (!runs.length) {
+            out.write('No runs yet. Start one with: outflow run\n');
+            return ExitCode.Ok;
+          }
+          printTable(
+            out,
+            ['run', 'sync', 'status', 'started', 'duration', 'inserted', 'updated', 'deleted', 'rejected', 'error'],
+            runs.map((r) => [
+              String(r.id),
+              r.sync,
+              r.status,
+              r.startedAt,
+              r.durationMs === undefined ? '' : `${(r.durationMs / 1000).toFixed(1)}s`,
+              String(r.inserted),
+              String(r.updated),
+              String(r.deleted),
+              String(r.rejected),
+              r.error ?? '',
+            ]),
+          );
+          return ExitCode.Ok;
+        }),
+      ),
+    );
+
+  program
+    .command('errors')
+    .description('List rows the destination rejected, with reasons.')
+    .argument('[sync]', 'only this sync')
+    .option('--json', 'print JSON')
+    .option('--limit <n>', 'most rows to show', (v) => Number.parseInt(v, 10), 100)
+    .action(
+      action((sync: string | undefined, opts: { json?: boolean; limit: number }) =>
+        withLedger(globals().config, async (ledger) => {
+          const rows = ledger ? await ledger.listRowErrors({ ...(sync ? { sync } : {}), limit: opts.limit }) : [];
+          if (opts.json) {
+            out.write(JSON.stringify(rows) + '\n');
+            return ExitCode.Ok;
+          }
+          if (!rows.length) {
+            out.write('No row errors.\n');
+            return ExitCode.Ok;
+          }
+          printTable(
+            out,
+            ['sync', 'key', 'op', 'reason', 'attempts', 'first seen', 'last seen'],
+            rows.map((r) => [r.sync, r.key, r.op, r.reason, String(r.attempts), r.firstSeen, r.lastSeen]),
+          );
+          out.write(`${rows.length} row${rows.length === 1 ? '' : 's'} parked. Fix the data and run again, or send them again with: outflow retry\n`);
+          return ExitCode.Ok;
+        }),
+      ),
+    );
+
+  program
+    .command('schema')
+    .description("Print the JSON Schema of outflow.yaml, composed with the connectors the config uses (or the ones named).")
+    .option('--connector <names...>', 'compose with these connectors instead of the config’s')
+    .action(
+      action(async (opts: { connector?: string[] }) => {
+        const connectors = new Map<string, AnyConnector>();
+        const configFile = resolve(globals().config);
+        const specs = opts.connector ?? (existsSync(configFile) ? await connectorSpecs(configFile) : ['duckdb', 'webhook']);
+        for (const spec of specs) connectors.set(spec, await loadConnector(spec, process.cwd()));
+        out.write(JSON.stringify(composeSchema(connectors), null, 2) + '\n');
+        return ExitCode.Ok;
+      }),
+    );
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.exitCode === 0 ? ExitCode.Ok : ExitCode.Config;
+    }
+    return reportFatal(e, err, logger);
+  }
+}
+
+function reportFatal(e: unknown, err: (s: string) => void, logger: Logger): number {
+  if (isOutflowError(e)) {
+    const configish = ['OUTFLOW_CONFIG_INVALID', 'OUTFLOW_CONFIG_PARSE', 'OUTFLOW_CONFIG_NOT_FOUND', 'OUTFLOW_ENV_MISSING', 'OUTFLOW_CONNECTOR_NOT_FOUND', 'OUTFLOW_CONNECTOR_VERSION', 'OUTFLOW_CONNECTOR_INVALID', 'OUTFLOW_CONNECTOR_ROLE', 'OUTFLOW_SYNC_NOT_FOUND'];
+    err(`error ${e.code}: ${e.message}\n`);
+    return configish.includes(e.code) ? ExitCode.Config : ExitCode.Failed;
+  }
+  logger.error({ err: redact(describeError(e)) }, 'unexpected error');
+  err(`error: ${describeError(e)}\n`);
+  return ExitCode.Failed;
+}
+
+async function connectorSpecs(configFile: string): Promise<string[]> {
+  const { parse } = await import('yaml');
+  const { readFileSync } = await import('node:fs');
+  try {
+    const doc = parse(readFileSync(configFile, 'utf8')) as { connections?: Record<string, { connector?: string }> };
+    return [...new Set(Object.values(doc.connections ?? {}).map((c) => c.connector).filter((c): c is string => !!c))];
+  } catch {
+    return [];
+  }
+}
+
+async function withLedger(configFile: string, fn: (ledger: ReturnType<typeof openSqliteLedger> | undefined) => Promise<number>): Promise<number> {
+  const ws = await openWorkspace({ configFile, logger: createLogger({ level: 'silent' }) });
+  const stateDir = stateDirOf(ws.loaded);
+  await ws.close();
+  if (!hasLedger(stateDir)) return fn(undefined);
+  const ledger = openSqliteLedger(stateDir);
+  try {
+    return await fn(ledger);
+  } finally {
+    await ledger.close();
+  }
+}
+
+function pickSyncs(ws: Workspace, names: string[]): SyncConfig[] {
+  const all = ws.loaded.config.syncs;
+  if (!names.length) return [...all];
+  return names.map((n) => {
+    const s = all.find((x) => x.name === n);
+    if (!s) {
+      throw new OutflowError('OUTFLOW_SYNC_NOT_FOUND', `no sync named "${n}" in ${ws.loaded.file} (syncs: ${all.map((x) => x.name).join(', ')})`);
+    }
+    return s;
+  });
+}
+
+async function environment(ws: Workspace, syncs: SyncConfig[], opts: { readOnly?: boolean } = {}) {
+  const names = new Set<string>();
+  for (const s of syncs) names.add(s.from.connection).add(s.to.connection);
+  const connections = await ws.connections(names);
+  const ledger = opts.readOnly ? readOnlyLedger(ws) : ws.ledger();
+  return { ledger, stateDir: ws.stateDir, connections, logger: ws.logger, signal: ws.signal };
+}
+
+/** Plans never write: they need no ledger beyond what diff state holds. */
+function readOnlyLedger(ws: Workspace): ReturnType<Workspace['ledger']> {
+  return new Proxy({} as ReturnType<Workspace['ledger']>, {
+    get(_t, prop) {
+      throw new OutflowError('OUTFLOW_INTERNAL', `a dry run tried to use the ledger (${String(prop)}) in ${ws.stateDir}`);
+    },
+  });
+}
+
+async function runCommand(
+  ws: Workspace,
+  names: string[],
+  opts: { json?: boolean; watch?: boolean; unpark: boolean },
+  out: Out,
+  err: (s: string) => void,
+  io: MainIO,
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<number> {
+  const syncs = pickSyncs(ws, names);
+  const env = await environment(ws, syncs);
+  const tty = !opts.json && !!io.stderr.isTTY;
+  const progress = tty ? createProgress(io.stderr) : null;
+  let worst: number = ExitCode.Ok;
+
+  const runOne = async (sync: SyncConfig): Promise<void> => {
+    const summary = await runSync(env, sync, {
+      unpark: opts.unpark,
+      ...(progress ? { onProgress: (p) => progress.update(p) } : {}),
+    });
+    progress?.finish(sync.name);
+    report(summary);
+  };
+
+  const report = (s: RunSummary) => {
+    if (s.status === 'failed') worst = ExitCode.Failed;
+    const line = {
+      sync: s.sync,
+      status: s.status,
+      capture: s.capture,
+      inserted: s.inserted,
+      updated: s.updated,
+      deleted: s.deleted,
+      rejected: s.rejected,
+      skipped: s.skipped,
+      parked: s.parked ?? 0,
+      durationMs: s.durationMs,
+      ...(s.runId === undefined ? {} : { runId: s.runId }),
+      ...(s.error ? { error: s.error } : {}),
+    };
+    if (opts.json) {
+      out.write(JSON.stringify(line) + '\n');
+      return;
+    }
+    logger.info(line, 'sync finished');
+    const changes = s.inserted + s.updated + s.deleted;
+    const parts = [`${s.inserted} created`, `${s.updated} updated`, `${s.deleted} deleted`];
+    if (s.rejected) parts.push(`${s.rejected} rejected`);
+    if (s.skipped) parts.push(`${s.skipped} skipped`);
+    const head = s.status === 'failed' ? '✗' : s.status === 'aborted' ? '■' : '✓';
+    out.write(
+      `${head} ${s.sync}: ${changes === 0 && !s.rejected && s.status !== 'failed' ? '0 changes' : parts.join(', ')} in ${(s.durationMs / 1000).toFixed(1)}s (${s.status})\n`,
+    );
+    if (s.error) out.write(`  ${s.error.code}: ${s.error.message}\n`);
+    if (s.parked) out.write(`  ${s.parked} row${s.parked === 1 ? '' : 's'} parked with errors: see \`outflow errors\`\n`);
+  };
+
+  const streams = syncs.filter((s) => (s.capture ?? 'diff') === 'stream');
+  const diffs = syncs.filter((s) => (s.capture ?? 'diff') === 'diff');
+  const streaming = streams.map((s) => runOne(s));
+  if (!opts.watch) {
+    for (const s of diffs) {
+      if (signal.aborted) break;
+      await runOne(s);
+    }
+  } else {
+    await Promise.all(diffs.map((s) => watchLoop(s, runOne, signal, err)));
+  }
+  await Promise.all(streaming);
+  if (signal.aborted && worst === ExitCode.Ok) return ExitCode.Interrupted;
+  return worst;
+}
+
+async function watchLoop(sync: SyncConfig, runOne: (s: SyncConfig) => Promise<void>, signal: AbortSignal, err: (s: string) => void) {
+  const every = sync.schedule ? parseInterval(sync.schedule.every) : 15 * 60_000;
+  if (!sync.schedule) err(`${sync.name}: no schedule set; running every 15m\n`);
+  while (!signal.aborted) {
+    const started = Date.now();
+    await runOne(sync);
+    const wait = Math.max(0, every - (Date.now() - started));
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, wait);
+      signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+    });
+  }
+}
+
+export { ExitCode };
+export const _internal = { Option };

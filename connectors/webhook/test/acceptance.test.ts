@@ -1,0 +1,34 @@
+import webhook, { type WebhookConfig } from '@outflow/connector-webhook';
+import { start, type EmulatorSnapshot, type WebhookEmulator } from '@outflow/connector-webhook/emulator';
+import { destinationAcceptance } from '@outflow/testing';
+
+const OBJECT = 'contacts';
+let emulator: WebhookEmulator;
+
+destinationAcceptance<WebhookConfig>({
+  connector: webhook,
+  object: OBJECT,
+  async setup() {
+    emulator = await start();
+    return { ...emulator.config };
+  },
+  teardown: () => emulator.stop(),
+  badConfigs: (config) => [
+    { name: 'a signing secret the receiver does not share', config: { ...config, secret: 'not-the-receiver-secret' } },
+    // Port 9 (discard) has no listener on loopback, so the connection is refused.
+    { name: 'a receiver that is not listening', config: { ...config, url: 'http://127.0.0.1:9/hooks/outflow' } },
+  ],
+  // Read through the emulator's HTTP inspection API, as an operator would look at the receiver.
+  async readBack(key) {
+    const response = await fetch(`${emulator.recordsUrl}?object=${OBJECT}`);
+    const snapshot = (await response.json()) as EmulatorSnapshot;
+    return snapshot.records.find((r) => r.key === key)?.fields;
+  },
+  record: (i) => ({
+    key: `contact-${i}`,
+    match: { email: `contact${i}@example.com` },
+    fields: { email: `contact${i}@example.com`, name: `Contact ${i}`, score: i % 1000, vip: i % 2 === 0 },
+  }),
+  // The receiver validates `email` and rejects the record alone, answering for the rest of the batch.
+  badRecord: () => ({ key: 'contact-bad', match: { email: 'not an email' }, fields: { email: 'not an email', name: 'Nobody' } }),
+});
