@@ -86,7 +86,9 @@ export async function openWorkspace(options: OpenOptions): Promise<Workspace> {
       connection: name,
       config: Object.freeze(config),
       logger: logger.child({ connection: name }),
-      signal,
+      // Connector calls are not cancelled by a graceful stop: a write in flight must finish
+      // so that what the destination applied is also recorded. A second signal exits at once.
+      signal: new AbortController().signal,
       metrics: { gauge() {}, count() {} },
       kv: kvStore,
       get stateDir() {

@@ -193,7 +193,6 @@ async function* read(ctx: Ctx, model: Model): AsyncGenerator<RowBatch> {
       try {
         chunk = await result.fetchChunk();
       } catch (err) {
-        finished = true;
         throw ctx.signal.aborted ? abortedError(query) : sourceError(query, err);
       }
       if (!chunk || chunk.rowCount === 0) break;
@@ -232,14 +231,17 @@ async function* read(ctx: Ctx, model: Model): AsyncGenerator<RowBatch> {
 
 /**
  * Ends a streaming result that will not be read to the end. Until it ends, the result keeps
- * the database instance, and so its file lock, alive even after the connection closes.
+ * the database instance, and so its file lock, alive even after the connection closes; and
+ * when the garbage collector finally closes that file, the process loses its lock on every
+ * other open instance of it too.
  */
 async function abandon(connection: DuckDBConnection, result: DuckDBResult): Promise<void> {
   connection.interrupt();
   try {
-    // After an interrupt the next fetch ends the stream; the bound only guards against a
-    // DuckDB that ignores the interrupt, where dropping the result to the GC is the lesser harm.
-    for (let i = 0; i < 4; i++) {
+    // After an interrupt the stream ends once DuckDB's small read-ahead buffer (about 1 MB)
+    // is drained. The bound guards against a DuckDB that ignores the interrupt, where
+    // leaving the result to the garbage collector is the lesser harm.
+    for (let i = 0; i < 1_000; i++) {
       const chunk = await result.fetchChunk();
       if (!chunk || chunk.rowCount === 0) return;
     }

@@ -142,10 +142,7 @@ describe('the database file', () => {
     const batches = source.read(context({ path: f.db }), model({ table: 'numbers' }))[Symbol.asyncIterator]();
     await batches.next();
 
-    const { readdirSync, readlinkSync } = await import('node:fs');
-    console.log('DBG', f.db, readdirSync('/proc/self/fd').map((fd) => { try { return readlinkSync(`/proc/self/fd/${fd}`); } catch { return ''; } }).filter((x) => x.includes('outflow')));
     const whileReading = await otherProcess(f.db);
-    console.log('DBG child', whileReading.error);
     children.push(whileReading.child);
     expect(whileReading.error).toMatch(/lock/i);
 

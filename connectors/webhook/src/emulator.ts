@@ -180,9 +180,9 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
       mkdirSync(options.dataDir, { recursive: true });
       logPath = path.join(options.dataDir, LOG_FILE);
     }
-    let emulator: WebhookEmulator | undefined;
+    const ref: { emulator?: WebhookEmulator } = {};
     const server = http.createServer((req, res) => {
-      emulator!.handle(req, res).catch((err: unknown) => {
+      ref.emulator!.handle(req, res).catch((err: unknown) => {
         send(res, 500, { error: `emulator failure: ${err instanceof Error ? err.message : String(err)}` });
       });
     });
@@ -196,7 +196,8 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
       });
       server.listen(options.port ?? 0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
     });
-    emulator = new WebhookEmulator(server, port, secret, logPath, faults);
+    const emulator = new WebhookEmulator(server, port, secret, logPath, faults);
+    ref.emulator = emulator;
     try {
       emulator.replay();
     } catch (err) {

@@ -141,7 +141,7 @@ describe('loadConfig', () => {
 
   it('applies connector defaults when a connection has no config at all', async () => {
     const text = GOOD.replace('    config:\n      path: ./data\n', '    config: { path: ./data }\n').replace(
-      /  crm:\n[\s\S]*?syncs:/,
+      / {2}crm:\n[\s\S]*?syncs:/,
       '  crm:\n    connector: fake-crm\n    config: { accessToken: tok-abcdefgh }\n  plain:\n    connector: fake-files\n    config: { path: x }\nsyncs:',
     );
     const { config } = await load(text).loaded;

@@ -55,6 +55,10 @@ export interface BadConfig {
   config: unknown;
 }
 
+// Declared through a method so its parameter is bivariant: a harness of any config type can
+// then be passed where the checks expect a harness of `unknown` config.
+type BadConfigFactory<C> = { build(config: C): BadConfig[] }['build'];
+
 /** How the suite gets a working connection, shared by every driver. */
 export interface ConnectionDriver<C> {
   /** A working config, when it is known up front. */
@@ -67,7 +71,7 @@ export interface ConnectionDriver<C> {
    * Configs `check()` must refuse with an OutflowError (a wrong secret, an unreachable
    * host …), or a function building them from the working config.
    */
-  badConfigs?: BadConfig[] | ((config: C) => BadConfig[]);
+  badConfigs?: BadConfig[] | BadConfigFactory<C>;
   /** Check ids (as shown in brackets in the test names) to leave out, each with a reason in your test. */
   skip?: string[];
   /** How long a single call may take before the suite calls it a hang; 15 000 ms by default. */

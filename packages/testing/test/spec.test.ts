@@ -1,6 +1,6 @@
 import { defineConnector, OutflowError, Secret, Type, type Destination } from '@outflow/core';
 import { describe, expect, it } from 'vitest';
-import { specAcceptance, specChecks, type SpecHarness } from '../src/index.js';
+import { specAcceptance, specCheckList, specChecks, type SpecHarness } from '../src/index.js';
 import { openConnection } from '../src/harness.js';
 import { memoryConfig, memoryDestination, TOKEN } from './memory.js';
 
@@ -64,5 +64,18 @@ describe('the spec checks catch a broken connector', () => {
     const h = await harness(memoryDestination().connector, { batchSize: 5 });
     await expect(specChecks.validConfig(h)).rejects.toThrow(/must have required property 'token'/);
     await h.close();
+  });
+});
+
+describe('specCheckList', () => {
+  it('leaves out the required-keys check when every required key has a default', () => {
+    const config = Type.Object(
+      { readOnly: Type.Boolean({ default: true, description: 'Open read-only.' }) },
+      { additionalProperties: false },
+    );
+    const connector = defineConnector({ name: 'defaults', version: '1.0.0', coreVersion: '^1.0.0', config, destination: noop });
+    const ids = specCheckList(connector).map((c) => c.id);
+    expect(ids).not.toContain('spec-required-keys');
+    expect(specCheckList(memoryDestination().connector).map((c) => c.id)).toContain('spec-required-keys');
   });
 });

@@ -125,7 +125,9 @@ export class Delivery<T> {
       !this.o.signal.aborted &&
       this.inFlight < this.o.concurrency &&
       this.ready.length > 0 &&
-      (this.ready.length >= this.o.batchSize || this.partialOk)
+      // A full buffer sends partial batches: with repeated keys (only a key's oldest op is
+      // ready) a full batch might never form, and `push` would wait forever.
+      (this.ready.length >= this.o.batchSize || this.partialOk || this.outstanding >= this.highWater)
     ) {
       const batch = this.ready.splice(0, this.o.batchSize);
       this.inFlight++;

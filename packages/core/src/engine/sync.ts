@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type {
   AnyConnector,
@@ -133,9 +133,9 @@ export async function runSync(env: SyncEnvironment, sync: SyncConfig, options: R
 
   if (options.dryRun) return planDiff(env, sync, from, mapper, model, caps, options, started);
 
-  const owner = `${process.pid}-${randomUUID()}`;
+  const owner = `${hostname()}/${process.pid}/${randomUUID()}`;
   const leaseMs = 60_000;
-  if (!(await env.ledger.acquireLease(sync.name, owner, leaseMs))) {
+  if (!(await env.ledger.acquireLease(sync.name, owner, leaseMs)) && !(await takeOverFromDeadProcess(env, sync.name, owner, leaseMs))) {
     throw new OutflowError('OUTFLOW_LOCKED', `${where} is running in another process; wait for it to finish`);
   }
   const renew = setInterval(() => void env.ledger.acquireLease(sync.name, owner, leaseMs).catch(() => undefined), leaseMs / 3);
@@ -188,6 +188,29 @@ export async function runSync(env: SyncEnvironment, sync: SyncConfig, options: R
     clearInterval(renew);
     state?.close();
     await env.ledger.releaseLease(sync.name, owner).catch(() => undefined);
+  }
+}
+
+/**
+ * A lease held by a process of this host that no longer exists (killed, crashed) is taken
+ * over at once instead of waiting for it to expire.
+ */
+async function takeOverFromDeadProcess(env: SyncEnvironment, sync: string, owner: string, leaseMs: number): Promise<boolean> {
+  const holder = await env.ledger.leaseHolder(sync);
+  if (!holder) return env.ledger.acquireLease(sync, owner, leaseMs);
+  const [host, pid] = holder.owner.split('/');
+  if (host !== hostname() || !pid || !/^\d+$/.test(pid) || isAlive(Number(pid))) return false;
+  await env.ledger.releaseLease(sync, holder.owner);
+  env.logger.warn({ sync, previousOwner: holder.owner }, 'took over the lease of a process that is gone');
+  return env.ledger.acquireLease(sync, owner, leaseMs);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -537,7 +560,8 @@ async function planDiff(
         counts[kind]++;
         if (kind === 'skip') byOp.skipped++;
         else if (kind === 'delete' || kind === 'clear') byOp.deleted++;
-        else if (kind !== 'forget') d.op === 'insert' ? byOp.inserted++ : byOp.updated++;
+        else if (kind !== 'forget' && d.op === 'insert') byOp.inserted++;
+        else if (kind !== 'forget') byOp.updated++;
         if (changes.length >= limit || kind === 'forget') continue;
         const after = d.row === null ? undefined : (JSON.parse(d.row) as Row);
         const pc: PlannedChange = { kind, key: d.key };

@@ -73,6 +73,8 @@ export interface Ledger {
    */
   acquireLease(sync: string, owner: string, ttlMs: number): Promise<boolean>;
   releaseLease(sync: string, owner: string): Promise<void>;
+  /** Who holds the sync's lease, if anyone (expired leases included). */
+  leaseHolder(sync: string): Promise<{ owner: string; expiresAt: string } | undefined>;
 
   close(): Promise<void>;
 }

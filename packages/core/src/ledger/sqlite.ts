@@ -215,6 +215,7 @@ function prepareStatements(db: Database.Database) {
        WHERE leases.owner = excluded.owner OR leases.expires_at <= @now`,
     ),
     releaseLease: db.prepare<[string, string]>('DELETE FROM leases WHERE sync = ? AND owner = ?'),
+    leaseHolder: db.prepare<[string], { owner: string; expires_at: string }>('SELECT owner, expires_at FROM leases WHERE sync = ?'),
   };
 }
 
@@ -409,6 +410,13 @@ export class SqliteLedger implements Ledger {
       const at = Date.now();
       const expiresAt = new Date(at + ttlMs).toISOString();
       return this.stmt.acquireLease.run({ sync, owner, expiresAt, now: new Date(at).toISOString() }).changes > 0;
+    });
+  }
+
+  leaseHolder(sync: string): Promise<{ owner: string; expiresAt: string } | undefined> {
+    return this.run(`read the lease of sync "${sync}"`, () => {
+      const row = this.stmt.leaseHolder.get(sync);
+      return row ? { owner: row.owner, expiresAt: row.expires_at } : undefined;
     });
   }
 
