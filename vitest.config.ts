@@ -12,6 +12,12 @@ const alias = {
   '@outflow/connector-duckdb': root('./connectors/duckdb/src/index.ts'),
   '@outflow/connector-webhook/emulator': root('./connectors/webhook/src/emulator.ts'),
   '@outflow/connector-webhook': root('./connectors/webhook/src/index.ts'),
+  '@outflow/connector-postgres/testing': root('./connectors/postgres/src/testing.ts'),
+  '@outflow/connector-postgres': root('./connectors/postgres/src/index.ts'),
+  '@outflow/connector-hubspot/emulator': root('./connectors/hubspot/src/emulator.ts'),
+  '@outflow/connector-hubspot': root('./connectors/hubspot/src/index.ts'),
+  '@outflow/connector-snowflake/emulator': root('./connectors/snowflake/src/emulator.ts'),
+  '@outflow/connector-snowflake': root('./connectors/snowflake/src/index.ts'),
 };
 
 const project = (name: string, dir: string, extra: Record<string, unknown> = {}) => ({
@@ -34,6 +40,9 @@ export default defineConfig({
       project('testing', 'packages/testing'),
       project('connector-duckdb', 'connectors/duckdb'),
       project('connector-webhook', 'connectors/webhook'),
+      project('connector-postgres', 'connectors/postgres'),
+      project('connector-hubspot', 'connectors/hubspot'),
+      project('connector-snowflake', 'connectors/snowflake'),
       project('runner', 'apps/runner'),
     ],
   },
