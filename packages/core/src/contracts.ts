@@ -1,5 +1,6 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { Logger } from './logger.js';
+import type { PushdownDiff } from './diff/store.js';
 
 /** A JSON-compatible value as read from a model or sent to a destination. */
 export type Value = string | number | boolean | null | Value[] | { [k: string]: Value };
@@ -198,6 +199,11 @@ export interface Source<C = unknown> {
   read(ctx: ConnectorContext<C>, model: Model): AsyncIterable<RowBatch>;
   /** Lists the model's columns without reading its rows (used for mapping checks). */
   columns?(ctx: ConnectorContext<C>, model: Model): Promise<ColumnInfo[]>;
+  /**
+   * Optional: diff in the source's own engine, with the delivered state in a schema Outflow
+   * owns there (see diff/store.ts). Core uses it instead of reading every row.
+   */
+  diff?: PushdownDiff<C>;
 }
 
 /** A native change stream opened at a checkpoint. */

@@ -12,3 +12,4 @@ export * from './engine/mapping.js';
 export * from './engine/plan.js';
 export * from './engine/sync.js';
 export * from './diff/state.js';
+export * from './diff/store.js';

@@ -26,6 +26,12 @@ export const FromSchema = Type.Object(
     sql: Type.Optional(Type.String({ minLength: 1, description: 'A SQL query whose result is the model.' })),
     file: Type.Optional(Type.String({ minLength: 1, description: 'A file the source reads (CSV or Parquet for DuckDB).' })),
     primaryKey: Columns,
+    pushdown: Type.Optional(
+      Type.Boolean({
+        description:
+          'Diff inside the source when its connector can (the delivered state then lives in a schema Outflow owns there). Default: true.',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'The model a sync reads.' },
 );

@@ -2,26 +2,9 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBAppender } from '@duckdb/node-api';
 import { OutflowError } from '../errors.js';
+import type { Ack, DiffRow, DiffStore } from './store.js';
 
-/** One row of the diff between the model snapshot and the delivered state. */
-export interface DiffRow {
-  op: 'insert' | 'update' | 'delete';
-  key: string;
-  /** Fingerprint of the model row now; null for deletes. */
-  fp: string | null;
-  /** The model row as JSON text; null for deletes. */
-  row: string | null;
-  /** Fingerprint last delivered; null when never delivered. */
-  oldFp: string | null;
-  destId: string | null;
-}
-
-/** What to record for one settled record. */
-export type Ack =
-  | { key: string; kind: 'delivered'; fp: string; destId?: string | null }
-  | { key: string; kind: 'deleted' }
-  | { key: string; kind: 'parked'; fp: string | null }
-  | { key: string; kind: 'forget' };
+export type { Ack, DiffRow } from './store.js';
 
 /** Marks a row parked as a delete (the destination refused to delete it). */
 const PARKED_DELETE = '~delete';
@@ -47,7 +30,7 @@ const SNAPSHOT_FLUSH_ROWS = 50_000;
  * fingerprint of a parked (rejected) version. The snapshot is ingested next to it through
  * DuckDB's appender and compared in SQL, so unchanged rows never come back into JS.
  */
-export class DiffState {
+export class DiffState implements DiffStore {
   private appender: DuckDBAppender | null = null;
   private appended = 0;
 

@@ -14,7 +14,8 @@ import type {
 import { keyOf } from '../contracts.js';
 import { OutflowError, describeError, isOutflowError } from '../errors.js';
 import type { SyncConfig } from '../config/schema.js';
-import { DiffState, type Ack } from '../diff/state.js';
+import { DiffState } from '../diff/state.js';
+import type { Ack, DiffStore } from '../diff/store.js';
 import type { Ledger, RunCounts, RunStatus } from '../ledger/ledger.js';
 import type { Logger } from '../logger.js';
 import { redact, redactValue } from '../redact.js';
@@ -143,13 +144,9 @@ export async function runSync(env: SyncEnvironment, sync: SyncConfig, options: R
   await env.ledger.abandonRunningRuns(sync.name);
   const runId = await env.ledger.startRun(sync.name, capture);
   const counts = zero();
-  let state: DiffState | null = null;
+  let state: DiffStore | null = null;
   try {
-    state = await DiffState.open({
-      file: diffStateFile(env.stateDir, sync.name),
-      readOnly: false,
-      tempDir: join(env.stateDir, 'tmp'),
-    });
+    state = await openStore(env, sync, from, model, mapper, capture, false);
     if (options.unpark) await state.unpark(options.unpark === true ? undefined : options.unpark);
     const previousMapping = await state.getMeta('mapping');
     if (previousMapping !== undefined && previousMapping !== mapper.hash) {
@@ -186,7 +183,7 @@ export async function runSync(env: SyncEnvironment, sync: SyncConfig, options: R
     };
   } finally {
     clearInterval(renew);
-    state?.close();
+    await state?.close();
     await env.ledger.releaseLease(sync.name, owner).catch(() => undefined);
   }
 }
@@ -211,6 +208,58 @@ function isAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * The delivered-state store of a sync: the source's pushdown store when it has one (and the
+ * sync allows it), else the embedded DuckDB store. Stream syncs always use the embedded one.
+ */
+async function openStore(
+  env: SyncEnvironment,
+  sync: SyncConfig,
+  from: ConnectionHandle,
+  model: Model,
+  mapper: Mapper,
+  capture: 'diff' | 'stream',
+  readOnly: boolean,
+): Promise<DiffStore> {
+  const pushdown = from.connector.source?.diff;
+  if (pushdown && capture === 'diff' && sync.from.pushdown !== false) {
+    const columns = mapper.fields === null ? null : [...new Set([...mapper.fields, ...(mapper.match ?? [])].map(([, col]) => col))];
+    return pushdown.open(from.ctx, model, { sync: sync.name, columns, readOnly });
+  }
+  return DiffState.open({
+    file: diffStateFile(env.stateDir, sync.name),
+    readOnly,
+    tempDir: readOnly ? join(tmpdir(), `outflow-plan-${process.pid}`) : join(env.stateDir, 'tmp'),
+  });
+}
+
+/**
+ * Gets the model ready to diff: the embedded store ingests every row read from the source;
+ * a pushdown store reads the model itself, so only its columns are checked here.
+ */
+async function prepareSnapshot(
+  sync: SyncConfig,
+  from: ConnectionHandle,
+  model: Model,
+  mapper: Mapper,
+  state: DiffStore,
+  onRead: (n: number) => void,
+): Promise<void> {
+  if (state instanceof DiffState) {
+    await snapshot(sync, from, model, mapper, state, onRead);
+    return;
+  }
+  const source = from.connector.source!;
+  if (source.columns) {
+    const cols = (await source.columns(from.ctx, model)).map((c) => c.name);
+    assertColumns(mapper, cols, `sync "${sync.name}"`);
+    const missing = model.primaryKey.filter((c) => !cols.includes(c));
+    if (missing.length) {
+      throw new OutflowError('OUTFLOW_MAPPING', `sync "${sync.name}": primary key column ${missing.join(', ')} is not in the model (columns: ${cols.join(', ')})`);
+    }
   }
 }
 
@@ -281,13 +330,13 @@ async function diffInto(
   model: Model,
   mapper: Mapper,
   deliver: Deliverer,
-  state: DiffState,
+  state: DiffStore,
   options: RunOptions,
 ): Promise<void> {
   let read = 0;
   const progress = (phase: Progress['phase'], total?: number) =>
     options.onProgress?.({ sync: sync.name, phase, read, settled: deliver.settled, counts: deliver.counts, ...(total === undefined ? {} : { total }) });
-  read = await snapshot(sync, from, model, mapper, state, (n) => {
+  await prepareSnapshot(sync, from, model, mapper, state, (n) => {
     read = n;
     progress('reading');
   });
@@ -318,7 +367,7 @@ async function streamInto(
   model: Model,
   mapper: Mapper,
   deliver: Deliverer,
-  state: DiffState,
+  state: DiffStore,
   options: RunOptions,
 ): Promise<void> {
   const source = from.connector.stream;
@@ -386,7 +435,7 @@ class Deliverer {
     private readonly sync: SyncConfig,
     private readonly to: ConnectionHandle,
     caps: Capabilities,
-    private readonly state: DiffState,
+    private readonly state: DiffStore,
     readonly counts: RunCounts,
     private readonly runId: number,
     private readonly options: RunOptions,
@@ -541,18 +590,14 @@ async function planDiff(
   started: number,
 ): Promise<RunSummary> {
   const limit = options.planLimit ?? Number.POSITIVE_INFINITY;
-  const state = await DiffState.open({
-    file: diffStateFile(env.stateDir, sync.name),
-    readOnly: true,
-    tempDir: join(tmpdir(), `outflow-plan-${process.pid}`),
-  });
+  const state = await openStore(env, sync, from, model, mapper, 'diff', true);
   const counts = { upsert: 0, update: 0, insert: 0, delete: 0, clear: 0, skip: 0, forget: 0 } as Record<PlannedKind, number>;
   const byOp = zero();
   const changes: PlannedChange[] = [];
   try {
     const previousMapping = await state.getMeta('mapping');
     const stale = previousMapping !== undefined && previousMapping !== mapper.hash;
-    await snapshot(sync, from, model, mapper, state, () => undefined);
+    await prepareSnapshot(sync, from, model, mapper, state, () => undefined);
     await state.computeChanges();
     for await (const chunk of state.changes()) {
       for (const d of chunk) {
@@ -576,7 +621,7 @@ async function planDiff(
     }
     if (stale) env.logger.info({ sync: sync.name }, 'mappings changed since the last run: a run will send every row again');
   } finally {
-    state.close();
+    await state.close();
   }
   return {
     sync: sync.name,

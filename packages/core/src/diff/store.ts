@@ -1,0 +1,81 @@
+import type { ConnectorContext, Model } from '../contracts.js';
+
+/** One row of the diff between the model and the delivered state. */
+export interface DiffRow {
+  op: 'insert' | 'update' | 'delete';
+  key: string;
+  /** Fingerprint of the model row now; null for deletes. */
+  fp: string | null;
+  /** The model row as JSON text (column → value); null for deletes. */
+  row: string | null;
+  /** Fingerprint last delivered; null when never delivered. */
+  oldFp: string | null;
+  /** The destination's id of the record, when Outflow delivered it. */
+  destId: string | null;
+}
+
+/** What to record for one settled record. */
+export type Ack =
+  | { key: string; kind: 'delivered'; fp: string; destId?: string | null }
+  | { key: string; kind: 'deleted' }
+  | { key: string; kind: 'parked'; fp: string | null }
+  | { key: string; kind: 'forget' };
+
+/**
+ * The delivered state of one diff sync and the diff against it. The embedded store keeps it
+ * in a DuckDB file under `.outflow/`; a source with pushdown keeps it in a schema Outflow
+ * owns in the warehouse, so the comparison runs where the data is and only changes leave.
+ *
+ * Semantics every store keeps:
+ * - per key: the fingerprint last delivered (null if never), the destination id, and the
+ *   fingerprint of a parked (rejected) version;
+ * - a row whose fingerprint equals its delivered or its parked one is not a change;
+ * - a key that left the model is a delete only when it was delivered and its delete is not
+ *   parked;
+ * - `apply` is durable when it resolves (a crash afterwards never re-sends those records).
+ * Methods are never called concurrently with each other.
+ */
+export interface DiffStore {
+  getMeta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
+  /** After a mapping change: every delivered row becomes an update. Returns rows marked. */
+  markAllStale(): Promise<number>;
+  /** Clears parked versions (all, or of these keys) so they are sent again. */
+  unpark(keys?: string[]): Promise<number>;
+  /**
+   * Snapshots the model (for pushdown stores) and computes the diff; returns counts by op.
+   * The embedded store snapshots from rows given by the engine before this is called.
+   */
+  computeChanges(): Promise<{ insert: number; update: number; delete: number }>;
+  /** The computed changes, in pages; each change exactly once. */
+  changes(): AsyncIterable<DiffRow[]>;
+  apply(acks: Ack[]): Promise<void>;
+  /**
+   * After a complete run: drops parked rows whose key left the model and clears parking of
+   * rows that went back to their delivered version; returns those keys (their row errors
+   * are resolved).
+   */
+  tidy(): Promise<string[]>;
+  close(): Promise<void> | void;
+}
+
+export interface PushdownOptions {
+  /** The sync's name: the store's identity in the warehouse. */
+  sync: string;
+  /**
+   * The model columns whose values are delivered (mapped fields and match key), in a fixed
+   * order; the fingerprint covers exactly these. Null: every column of the model.
+   */
+  columns: string[] | null;
+  /** Plan (dry run): read the state, write nothing — not even the schema. */
+  readOnly: boolean;
+}
+
+/**
+ * A source that diffs in its own engine. `open` prepares the schema Outflow owns (unless
+ * read-only) and returns a store whose `computeChanges` snapshots the model there.
+ * Called once per run; the store is closed by core.
+ */
+export interface PushdownDiff<C = unknown> {
+  open(ctx: ConnectorContext<C>, model: Model, options: PushdownOptions): Promise<DiffStore>;
+}
