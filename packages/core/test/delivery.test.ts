@@ -395,14 +395,19 @@ describe('abort', () => {
     expect(p.outcomes.every((o) => o.result.ok)).toBe(true);
   });
 
-  it('does not wait for a pending retry once aborted', { timeout: 5000 }, async () => {
+  it('does not wait for a pending retry once aborted, and leaves no timer behind', async () => {
+    vi.useFakeTimers();
     const dest = fakeDestination({ reply: () => ({ ok: false, reason: 'busy', retryable: true }) });
-    const p = pipeline(dest.write, { backoff: { baseMs: 600_000, maxMs: 600_000 } });
+    const p = pipeline(dest.write, { backoff: { baseMs: 60_000, maxMs: 60_000 } });
     await p.pushAll(keys(2));
     p.delivery.flush();
-    await until(() => p.retries.length === 2, 'both records wait for a retry');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(p.retries).toEqual(['busy', 'busy']);
+
     p.controller.abort();
+    // Resolves without the clock moving: close does not sit out the retry delay.
     await p.delivery.close();
+    expect(vi.getTimerCount()).toBe(0);
     expect(dest.calls).toHaveLength(1);
     expect(p.outcomes).toEqual([]);
   });

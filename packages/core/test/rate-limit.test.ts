@@ -43,7 +43,22 @@ describe('RateLimiter', () => {
     const starts = await startTimes(new RateLimiter([{ requests: 5, perMs: 200 }]), 20);
     expect(busiestWindow(starts, 200)).toBe(5);
     expect(starts.slice(0, 5)).toEqual([t0, t0, t0, t0, t0]);
-    expect(starts[5]).toBeGreaterThanOrEqual(t0 + 200);
+  });
+
+  it('counts the starts of the last window, not of a fixed period, when callers trickle in', async () => {
+    // Three start at once, then more keep arriving every 25 ms: a fixed window or a token
+    // bucket would let a second burst through less than a window after the first.
+    const limiter = new RateLimiter([{ requests: 5, perMs: 200 }]);
+    const starts: number[] = [];
+    const calls: Promise<void>[] = [];
+    for (let i = 0; i < 20; i++) {
+      if (i >= 3) await vi.advanceTimersByTimeAsync(25);
+      calls.push(limiter.acquire().then(() => void starts.push(Date.now())));
+    }
+    await vi.runAllTimersAsync();
+    await Promise.all(calls);
+    expect(starts).toHaveLength(20);
+    expect(busiestWindow(starts, 200)).toBe(5);
   });
 
   it('serves callers in the order they called, including callers that arrive while others wait', async () => {
@@ -96,7 +111,7 @@ describe('RateLimiter', () => {
     await waiting;
     expect(Date.now()).toBe(t0 + 100);
 
-    // An already aborted signal does not wait at all, and the aborted callers used no slot.
+    // An already aborted signal does not wait at all, and lets no one else past the limit.
     await limiter.acquire(controller.signal);
     expect(Date.now()).toBe(t0 + 100);
     const [next] = await startTimes(limiter, 1);
