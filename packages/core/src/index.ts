@@ -11,5 +11,6 @@ export * from './engine/rate-limit.js';
 export * from './engine/mapping.js';
 export * from './engine/plan.js';
 export * from './engine/sync.js';
-export * from './diff/state.js';
+export * from './diff/embedded.js';
 export * from './diff/store.js';
+export * from './diff/sql-diff.js';

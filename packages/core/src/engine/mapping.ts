@@ -65,13 +65,14 @@ function canonical(value: Value | undefined): string {
 
 /**
  * The fingerprint of what is sent for a row: a digest of the mapped fields and match key in
- * canonical form (sorted keys), so it is stable across runs, processes and platforms.
+ * canonical form (sorted keys), so it is stable across runs, processes and platforms. It is
+ * a 64-bit unsigned integer in decimal, the form diff stores keep fingerprints in.
  */
 export function fingerprint(fields: Row, match: Row | undefined): string {
   const h = createHash('sha256');
   h.update(canonical(fields));
   if (match !== undefined) h.update('\u0000' + canonical(match));
-  return h.digest('base64url').slice(0, 22);
+  return h.digest().readBigUInt64BE(0).toString();
 }
 
 /**

@@ -14,7 +14,7 @@ import type {
 import { keyOf } from '../contracts.js';
 import { OutflowError, describeError, isOutflowError } from '../errors.js';
 import type { SyncConfig } from '../config/schema.js';
-import { DiffState } from '../diff/state.js';
+import { EmbeddedDiffStore } from '../diff/embedded.js';
 import type { Ack, DiffStore } from '../diff/store.js';
 import type { Ledger, RunCounts, RunStatus } from '../ledger/ledger.js';
 import type { Logger } from '../logger.js';
@@ -225,13 +225,14 @@ async function openStore(
   readOnly: boolean,
 ): Promise<DiffStore> {
   const pushdown = from.connector.source?.diff;
+  const columns = mapper.fields === null ? null : [...new Set([...mapper.fields, ...(mapper.match ?? [])].map(([, col]) => col))];
   if (pushdown && capture === 'diff' && sync.from.pushdown !== false) {
-    const columns = mapper.fields === null ? null : [...new Set([...mapper.fields, ...(mapper.match ?? [])].map(([, col]) => col))];
     return pushdown.open(from.ctx, model, { sync: sync.name, columns, readOnly });
   }
-  return DiffState.open({
-    file: diffStateFile(env.stateDir, sync.name),
+  return EmbeddedDiffStore.open({
+    stateFile: diffStateFile(env.stateDir, sync.name),
     readOnly,
+    fingerprint: columns,
     tempDir: readOnly ? join(tmpdir(), `outflow-plan-${process.pid}`) : join(env.stateDir, 'tmp'),
   });
 }
@@ -248,7 +249,7 @@ async function prepareSnapshot(
   state: DiffStore,
   onRead: (n: number) => void,
 ): Promise<void> {
-  if (state instanceof DiffState) {
+  if (state instanceof EmbeddedDiffStore) {
     await snapshot(sync, from, model, mapper, state, onRead);
     return;
   }
@@ -263,13 +264,13 @@ async function prepareSnapshot(
   }
 }
 
-/** Reads the model into the diff state's snapshot; fails on missing or duplicate keys. */
+/** Reads the model into the embedded store's snapshot; fails on a missing key column or null key. */
 async function snapshot(
   sync: SyncConfig,
   from: ConnectionHandle,
   model: Model,
   mapper: Mapper,
-  state: DiffState,
+  state: EmbeddedDiffStore,
   onRead: (n: number) => void,
 ): Promise<number> {
   const source = from.connector.source;
@@ -277,23 +278,23 @@ async function snapshot(
     throw new OutflowError('OUTFLOW_CONNECTOR_ROLE', `connection "${sync.from.connection}" (${from.connector.name}) is not a source`);
   }
   const where = `sync "${sync.name}"`;
-  await state.beginSnapshot();
   let read = 0;
-  let checked = false;
+  let started = false;
   try {
     for await (const batch of source.read(from.ctx, model)) {
-      if (from.ctx.signal.aborted) break;
       for (const row of batch.rows) {
-        if (!checked) {
-          assertColumns(mapper, Object.keys(row), where);
+        if (!started) {
+          const columns = Object.keys(row);
+          assertColumns(mapper, columns, where);
           const missing = model.primaryKey.filter((c) => !(c in row));
           if (missing.length) {
             throw new OutflowError(
               'OUTFLOW_MAPPING',
-              `${where}: primary key column ${missing.join(', ')} is not in the model (columns: ${Object.keys(row).join(', ')})`,
+              `${where}: primary key column ${missing.join(', ')} is not in the model (columns: ${columns.join(', ')})`,
             );
           }
-          checked = true;
+          await state.beginSnapshot(columns);
+          started = true;
         }
         const key = keyOf(row, model.primaryKey);
         if (key === undefined) {
@@ -302,7 +303,8 @@ async function snapshot(
             `${where}: row ${read + 1} of the model has a null primary key (${model.primaryKey.join(', ')}); every row needs one`,
           );
         }
-        state.addRow(key, fingerprint(mapFields(mapper, row), mapMatch(mapper, row)), JSON.stringify(row));
+        if (read % 10_000 === 0) state.checkColumns(row, where);
+        state.addRow(key, row);
         read++;
       }
       onRead(read);
@@ -312,14 +314,7 @@ async function snapshot(
     if (isOutflowError(err)) throw err;
     throw new OutflowError('OUTFLOW_SOURCE', `${where}: reading the model failed: ${describeError(err)}`, { cause: err });
   }
-  const { duplicates } = await state.endSnapshot();
-  if (duplicates.length) {
-    throw new OutflowError(
-      'OUTFLOW_MODEL_KEY',
-      `${where}: the primary key (${model.primaryKey.join(', ')}) is not unique; duplicated: ${duplicates.join(', ')}. Nothing was sent.`,
-      { details: { duplicates } },
-    );
-  }
+  await state.endSnapshot();
   return read;
 }
 

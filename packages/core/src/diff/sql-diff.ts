@@ -1,0 +1,390 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  DuckDBInstance,
+  type DuckDBAppender,
+  type DuckDBConnection,
+  type DuckDBValueConverter,
+} from '@duckdb/node-api';
+import type { Row, Value } from '../contracts.js';
+import { OutflowError, describeError } from '../errors.js';
+import type { Ack, DiffRow, DiffStore } from './store.js';
+
+/** How the model is seen by the diff: a relation, its key and the fingerprinted columns. */
+export interface SqlModel {
+  /** A SELECT statement that yields the model's rows. */
+  relation: string;
+  /**
+   * The key: `int` for one integer column (compared natively, diffed by key blocks), or
+   * `text` with a SQL expression whose value is the key string.
+   */
+  key: { kind: 'int'; column: string } | { kind: 'text'; expr: string };
+  /** Columns the fingerprint covers (the delivered fields), in a fixed order. */
+  fingerprint: string[];
+  /** Columns not to hand out in DiffRow.row (helper columns of an ingest table). */
+  hidden?: string[];
+}
+
+export interface SqlDiffOptions {
+  /** The DuckDB file of the delivered state. */
+  stateFile: string;
+  /** Dry run: a missing state file is empty, and nothing is written. */
+  readOnly: boolean;
+  tempDir: string;
+  /** DuckDB memory limit; the diff spills to `tempDir` beyond it. */
+  memoryLimit?: string;
+  threads?: number;
+  /** Runs after the state is attached, e.g. to ATTACH a warehouse file and `USE` it. */
+  setup?(conn: DuckDBConnection): Promise<void>;
+  /** Converts model values to JSON values for DiffRow.row. */
+  convert?: DuckDBValueConverter<Value>;
+}
+
+export interface DiffStats {
+  /** 'full' (first run: every row is new), 'join' (one join) or 'blocks' (key blocks). */
+  method: 'full' | 'join' | 'blocks';
+  blockSize?: number;
+  /** Fraction of key blocks whose checksums differed. */
+  blocksChanged?: number;
+  modelRows?: number;
+}
+
+const STALE = 0n; // fingerprint of a delivered row after a mapping change: always differs
+const PARKED_DELETE = 1n; // parked fingerprint of a delete the destination refused
+const PAGE = 5000;
+
+const q = (id: string) => `"${id.replaceAll('"', '""')}"`;
+
+/**
+ * The diff engine: the delivered state (key, fingerprint, destination id, parked
+ * fingerprint) in a DuckDB file, compared with a model relation entirely in SQL. Only rows
+ * that changed leave DuckDB.
+ *
+ * Large models are compared in key blocks first: per block of keys both sides are reduced
+ * to an XOR of row hashes (a cheap grouped aggregate), and only the blocks whose checksums
+ * differ are joined row by row. At low change rates that skips the big hash join, which is
+ * what dominates a plain diff at scale. The block size follows the previous run's change
+ * rate; at high change rates one join is cheaper and is used instead.
+ *
+ * Acknowledgements are appended to an ack log (durable at once) and folded into the
+ * delivered table before the next diff, so the big table is never updated row by row.
+ */
+export class SqlDiffStore implements DiffStore {
+  stats: DiffStats = { method: 'join' };
+  private rows = 0;
+  private seq = 0;
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    readonly conn: DuckDBConnection,
+    private model: SqlModel,
+    private readonly o: SqlDiffOptions,
+  ) {}
+
+  static async open(model: SqlModel, o: SqlDiffOptions): Promise<SqlDiffStore> {
+    mkdirSync(o.tempDir, { recursive: true });
+    const instance = await DuckDBInstance.create(':memory:', {
+      temp_directory: o.tempDir,
+      memory_limit: o.memoryLimit ?? '1536MB',
+      preserve_insertion_order: 'false',
+      ...(o.threads ? { threads: String(o.threads) } : {}),
+    });
+    const conn = await instance.connect();
+    const store = new SqlDiffStore(instance, conn, model, o);
+    const { existsSync } = await import('node:fs');
+    const kt = model.key.kind === 'int' ? 'BIGINT' : 'VARCHAR';
+    try {
+      if (o.readOnly && !existsSync(o.stateFile)) {
+        await conn.run(`ATTACH ':memory:' AS st`);
+      } else {
+        if (!o.readOnly) mkdirSync(dirname(o.stateFile), { recursive: true });
+        await conn.run(`ATTACH '${o.stateFile.replaceAll("'", "''")}' AS st ${o.readOnly ? '(READ_ONLY)' : ''}`);
+      }
+      if (!o.readOnly || !existsSync(o.stateFile)) {
+        await conn.run(`CREATE TABLE IF NOT EXISTS st.meta (k VARCHAR PRIMARY KEY, v VARCHAR)`);
+        await conn.run(`CREATE TABLE IF NOT EXISTS st.delivered (k ${kt}, fp UBIGINT, dest_id VARCHAR, parked_fp UBIGINT)`);
+        await conn.run(
+          `CREATE TABLE IF NOT EXISTS st.acks (seq BIGINT, k ${kt}, kind VARCHAR, fp UBIGINT, dest_id VARCHAR)`,
+        );
+      }
+      const existing = await store.getMeta('key_kind');
+      if (existing !== undefined && existing !== model.key.kind) {
+        throw new OutflowError(
+          'OUTFLOW_LEDGER',
+          `the delivered state ${o.stateFile} was keyed as ${existing}, but the model's key is now ${model.key.kind}; remove that file to resync`,
+        );
+      }
+      await o.setup?.(conn);
+      if (!o.readOnly) await store.setMeta('key_kind', model.key.kind);
+    } catch (err) {
+      store.closeQuietly();
+      if (err instanceof OutflowError) throw err;
+      const msg = describeError(err);
+      throw new OutflowError(
+        /lock/i.test(msg) ? 'OUTFLOW_LOCKED' : 'OUTFLOW_LEDGER',
+        /lock/i.test(msg)
+          ? `the diff state ${o.stateFile} is in use by another outflow process; wait for it to finish`
+          : `cannot open the diff state ${o.stateFile}: ${msg}`,
+        { cause: err },
+      );
+    }
+    return store;
+  }
+
+  /** Sets the fingerprinted columns (the embedded store learns them from the first row). */
+  setFingerprint(columns: string[]): void {
+    this.model = { ...this.model, fingerprint: columns };
+  }
+
+  async getMeta(k: string): Promise<string | undefined> {
+    const rows = (await this.conn.runAndReadAll(`SELECT v FROM st.meta WHERE k = $1`, [k])).getRows();
+    return rows.length ? String(rows[0]![0]) : undefined;
+  }
+
+  async setMeta(k: string, v: string): Promise<void> {
+    await this.conn.run(`INSERT OR REPLACE INTO st.meta VALUES ($1, $2)`, [k, v]);
+  }
+
+  async markAllStale(): Promise<number> {
+    await this.fold();
+    const r = await this.conn.run(`UPDATE st.delivered SET fp = ${STALE}, parked_fp = NULL WHERE fp IS NOT NULL`);
+    return Number(r.rowsChanged);
+  }
+
+  async unpark(keys?: string[]): Promise<number> {
+    await this.fold();
+    if (keys === undefined) {
+      return Number((await this.conn.run(`UPDATE st.delivered SET parked_fp = NULL WHERE parked_fp IS NOT NULL`)).rowsChanged);
+    }
+    let n = 0;
+    for (const key of keys) {
+      n += Number((await this.conn.run(`UPDATE st.delivered SET parked_fp = NULL WHERE k = ${this.keyParam()}`, [key])).rowsChanged);
+    }
+    return n;
+  }
+
+  async computeChanges(): Promise<{ insert: number; update: number; delete: number }> {
+    if (!this.o.readOnly) await this.fold();
+    const m = this.model;
+    const keyExpr = m.key.kind === 'int' ? q(m.key.column) : m.key.expr;
+    const fpExpr = m.fingerprint.length ? `hash(${m.fingerprint.map(q).join(', ')})` : '0::UBIGINT';
+    await this.conn.run(`CREATE OR REPLACE TEMP VIEW mv AS SELECT ${keyExpr} AS __k, ${fpExpr} AS __fp, * FROM (${m.relation})`);
+    const delivered = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.delivered`)).getRows()[0]![0]);
+    const last = Number((await this.getMeta('change_fraction')) ?? 'NaN');
+
+    // 1. Which keys to compare: all of them, or only those in blocks whose checksums differ.
+    let keys = 'mv';
+    let state = 'st.delivered';
+    if (delivered === 0) {
+      this.stats = { method: 'full' };
+    } else if (Number.isFinite(last) && last > 0.04) {
+      this.stats = { method: 'join' };
+    } else {
+      const p = Number.isFinite(last) ? Math.max(last, 1e-5) : 0.01;
+      const blockSize = Math.min(256, Math.max(8, 2 ** Math.round(Math.log2(0.16 / p))));
+      const buckets = Math.max(1, Math.ceil(delivered / blockSize));
+      const blockOf = (k: string) => (m.key.kind === 'int' ? `(${k} // ${blockSize})` : `(hash(${k}) % ${buckets})`);
+      await this.conn.run(`CREATE OR REPLACE TEMP TABLE db AS
+        WITH mb AS (SELECT ${blockOf('__k')} AS b, bit_xor(hash(__k, __fp)) AS x FROM mv GROUP BY ALL),
+             sb AS (SELECT ${blockOf('k')} AS b, bit_xor(hash(k, fp)) AS x FROM st.delivered WHERE fp IS NOT NULL GROUP BY ALL)
+        SELECT coalesce(mb.b, sb.b) AS b FROM mb FULL OUTER JOIN sb ON mb.b = sb.b WHERE mb.x IS DISTINCT FROM sb.x`);
+      const changedBlocks = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM db`)).getRows()[0]![0]);
+      this.stats = { method: 'blocks', blockSize, blocksChanged: Math.min(1, changedBlocks / buckets) };
+      await this.conn.run(`CREATE OR REPLACE TEMP TABLE mk AS SELECT __k, __fp FROM mv SEMI JOIN db ON ${blockOf('mv.__k')} = db.b`);
+      keys = 'mk';
+      state = `(SELECT * FROM st.delivered d SEMI JOIN db ON ${blockOf('d.k')} = db.b)`;
+    }
+
+    // 2. Duplicate keys: every duplicate changes its block's checksum, so the compared keys
+    //    hold all of them.
+    const dups = (
+      await this.conn.runAndReadAll(`SELECT __k::VARCHAR FROM ${keys} GROUP BY __k HAVING count(*) > 1 ORDER BY 1 LIMIT 5`)
+    )
+      .getRows()
+      .map((r) => String(r[0]));
+    if (dups.length) {
+      throw new OutflowError(
+        'OUTFLOW_MODEL_KEY',
+        `the model's primary key is not unique; duplicated: ${dups.join(', ')}. Nothing was sent.`,
+        { details: { duplicates: dups } },
+      );
+    }
+
+    // 3. The changed keys, then their rows: only changed rows are materialized.
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE ck AS
+      SELECT CASE WHEN m.__k IS NULL THEN 'delete' WHEN d.fp IS NULL THEN 'insert' ELSE 'update' END AS __op,
+        coalesce(m.__k, d.k) AS __key, m.__fp AS __new_fp, d.fp AS __old_fp, d.dest_id AS __dest_id
+      FROM ${keys} m FULL OUTER JOIN ${state} d ON m.__k = d.k
+      WHERE (m.__k IS NULL AND d.fp IS NOT NULL AND d.parked_fp IS DISTINCT FROM ${PARKED_DELETE})
+         OR (m.__k IS NOT NULL AND d.k IS NULL)
+         OR (m.__k IS NOT NULL AND m.__fp IS DISTINCT FROM d.fp AND m.__fp IS DISTINCT FROM d.parked_fp)`);
+    const nullKeys = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM ck WHERE __key IS NULL`)).getRows()[0]![0]);
+    if (nullKeys) {
+      throw new OutflowError('OUTFLOW_MODEL_KEY', `${nullKeys} rows of the model have a null primary key; every row needs one. Nothing was sent.`);
+    }
+    const exclude = ['__k', '__fp', ...(m.hidden ?? [])].map(q).join(', ');
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE changes AS
+      SELECT row_number() OVER () AS __n, ck.*, m.* EXCLUDE (${exclude})
+      FROM ck LEFT JOIN (SELECT * FROM mv SEMI JOIN ck ON mv.__k = ck.__key) m ON m.__k = ck.__key AND ck.__op <> 'delete'`);
+
+    const out = { insert: 0, update: 0, delete: 0 };
+    for (const [op, n] of (await this.conn.runAndReadAll(`SELECT __op, count(*) FROM ck GROUP BY ALL`)).getRows()) {
+      out[op as keyof typeof out] = Number(n);
+    }
+    this.rows = out.insert + out.update + out.delete;
+    if (!this.o.readOnly && delivered > 0) {
+      const modelRows = Math.max(1, delivered + out.insert - out.delete);
+      this.stats.modelRows = modelRows;
+      await this.setMeta('change_fraction', String(this.rows / modelRows));
+    }
+    return out;
+  }
+
+  async *changes(): AsyncGenerator<DiffRow[]> {
+    const hidden = new Set(['__n', '__op', '__key', '__new_fp', '__old_fp', '__dest_id']);
+    for (let from = 1; from <= this.rows; from += PAGE) {
+      const reader = await this.conn.runAndReadAll(
+        `SELECT __op, __key::VARCHAR, __new_fp::VARCHAR, __old_fp::VARCHAR, __dest_id, * EXCLUDE (__n, __op, __key, __new_fp, __old_fp, __dest_id)
+         FROM changes WHERE __n BETWEEN ${from} AND ${from + PAGE - 1} ORDER BY __n`,
+      );
+      const names = reader.columnNames();
+      const raw = reader.getRows();
+      const converted = this.o.convert ? reader.convertRows(this.o.convert) : reader.getRowsJson();
+      const out: DiffRow[] = new Array(raw.length);
+      for (let i = 0; i < raw.length; i++) {
+        const r = raw[i]!;
+        const op = r[0] as DiffRow['op'];
+        let row: string | null = null;
+        if (op !== 'delete') {
+          const obj: Row = {};
+          const values = converted[i]!;
+          for (let c = 5; c < names.length; c++) if (!hidden.has(names[c]!)) obj[names[c]!] = (values[c] ?? null) as Value;
+          row = JSON.stringify(obj);
+        }
+        const oldFp = r[3] === null ? null : String(r[3]);
+        out[i] = {
+          op,
+          key: String(r[1]),
+          fp: r[2] === null ? null : String(r[2]),
+          row,
+          oldFp,
+          destId: (r[4] as string | null) ?? null,
+        };
+      }
+      yield out;
+    }
+  }
+
+  async apply(acks: Ack[]): Promise<void> {
+    if (acks.length === 0) return;
+    if (this.o.readOnly) throw new OutflowError('OUTFLOW_INTERNAL', 'a dry run tried to record delivered state');
+    let appender: DuckDBAppender | undefined;
+    try {
+      appender = await this.conn.createAppender('acks', 'main', 'st');
+      for (const a of acks) {
+        appender.appendBigInt(BigInt(++this.seq + Date.now() * 1000));
+        if (this.model.key.kind === 'int') appender.appendBigInt(BigInt(a.key));
+        else appender.appendVarchar(a.key);
+        appender.appendVarchar(a.kind);
+        const fp = a.kind === 'delivered' || a.kind === 'parked' ? a.fp : null;
+        if (fp === null) {
+          if (a.kind === 'parked') appender.appendUBigInt(PARKED_DELETE);
+          else appender.appendNull();
+        } else appender.appendUBigInt(BigInt(fp));
+        const dest = a.kind === 'delivered' ? (a.destId ?? null) : null;
+        if (dest === null) appender.appendNull();
+        else appender.appendVarchar(dest);
+        appender.endRow();
+      }
+      appender.flushSync();
+      appender.closeSync();
+      appender = undefined;
+      // A long stream folds as it goes, so the ack log stays small.
+      if (this.seq % 50_000 < acks.length) await this.fold();
+    } catch (err) {
+      throw new OutflowError('OUTFLOW_LEDGER', `cannot record delivered state: ${describeError(err)}`, { cause: err });
+    } finally {
+      appender?.closeSync();
+    }
+  }
+
+  /** Folds the ack log into the delivered table, in one transaction. */
+  async fold(): Promise<void> {
+    if (this.o.readOnly) return;
+    const pending = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.acks`)).getRows()[0]![0]);
+    if (pending === 0) return;
+    await this.conn.run('BEGIN TRANSACTION');
+    try {
+      await this.conn.run(`CREATE OR REPLACE TEMP TABLE a AS
+        SELECT * FROM st.acks QUALIFY row_number() OVER (PARTITION BY k ORDER BY seq DESC) = 1`);
+      await this.conn.run(`CREATE OR REPLACE TEMP TABLE merged AS
+        SELECT a.k,
+          CASE a.kind WHEN 'delivered' THEN a.fp ELSE d.fp END AS fp,
+          CASE a.kind WHEN 'delivered' THEN coalesce(a.dest_id, d.dest_id) ELSE d.dest_id END AS dest_id,
+          CASE a.kind WHEN 'parked' THEN a.fp ELSE NULL END AS parked_fp
+        FROM a LEFT JOIN st.delivered d ON d.k = a.k
+        WHERE a.kind IN ('delivered', 'parked')`);
+      await this.conn.run(`DELETE FROM st.delivered WHERE k IN (SELECT k FROM a)`);
+      await this.conn.run(`INSERT INTO st.delivered SELECT k, fp, dest_id, parked_fp FROM merged`);
+      await this.conn.run(`DELETE FROM st.acks`);
+      await this.conn.run('COMMIT');
+    } catch (err) {
+      await this.conn.run('ROLLBACK').catch(() => undefined);
+      throw new OutflowError('OUTFLOW_LEDGER', `cannot fold delivered state: ${describeError(err)}`, { cause: err });
+    }
+  }
+
+  async tidy(): Promise<string[]> {
+    await this.fold();
+    const [parkedOnly, parked] = (
+      await this.conn.runAndReadAll(
+        `SELECT count(*) FILTER (WHERE fp IS NULL), count(*) FILTER (WHERE parked_fp IS NOT NULL) FROM st.delivered`,
+      )
+    ).getRows()[0]!.map(Number) as [number, number];
+    if (parkedOnly + parked === 0) return [];
+    const gone = (
+      await this.conn.runAndReadAll(
+        `SELECT d.k::VARCHAR FROM (SELECT k FROM st.delivered WHERE fp IS NULL) d ANTI JOIN mv m ON m.__k = d.k`,
+      )
+    )
+      .getRows()
+      .map((r) => String(r[0]));
+    if (gone.length) await this.conn.run(`DELETE FROM st.delivered WHERE fp IS NULL AND k NOT IN (SELECT __k FROM mv)`);
+    const back = (
+      await this.conn.runAndReadAll(
+        `SELECT d.k::VARCHAR FROM (SELECT k, fp FROM st.delivered WHERE parked_fp IS NOT NULL) d JOIN mv m ON m.__k = d.k AND m.__fp = d.fp`,
+      )
+    )
+      .getRows()
+      .map((r) => String(r[0]));
+    for (const key of back) {
+      await this.conn.run(`UPDATE st.delivered SET parked_fp = NULL WHERE k = ${this.keyParam()}`, [key]);
+    }
+    return [...gone, ...back];
+  }
+
+  async deliveredCount(): Promise<number> {
+    await this.fold();
+    return Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.delivered WHERE fp IS NOT NULL`)).getRows()[0]![0]);
+  }
+
+  close(): void {
+    this.closeQuietly();
+  }
+
+  private closeQuietly(): void {
+    try {
+      this.conn.closeSync();
+    } catch {
+      /* closed */
+    }
+    try {
+      this.instance.closeSync();
+    } catch {
+      /* closed */
+    }
+  }
+
+  private keyParam(): string {
+    return this.model.key.kind === 'int' ? 'CAST($1 AS BIGINT)' : '$1';
+  }
+}
