@@ -91,10 +91,7 @@ export async function openWorkspace(options: OpenOptions): Promise<Workspace> {
       signal: new AbortController().signal,
       metrics: { gauge() {}, count() {} },
       kv: kvStore,
-      get stateDir() {
-        mkdirSync(connDir, { recursive: true });
-        return connDir;
-      },
+      stateDir: connDir,
     };
     return { connector, ctx };
   };

@@ -20,6 +20,7 @@ import { configSchema, type DuckDBConfig } from './config.js';
 import { modelQuery, type ModelQuery } from './model.js';
 import { openDuckDB } from './open.js';
 import { toValue } from './values.js';
+import { pushdown } from './pushdown.js';
 
 export { configSchema, type DuckDBConfig } from './config.js';
 export { openDuckDB, type OpenDuckDB, type OpenOptions } from './open.js';
@@ -257,5 +258,5 @@ export default defineConnector({
   coreVersion: '^1.0.0',
   description: 'Reads DuckDB tables, views and SQL queries, and CSV or Parquet files through DuckDB.',
   config: configSchema,
-  source: { check, discover, columns, read },
+  source: { check, discover, columns, read, diff: pushdown },
 });

@@ -110,7 +110,7 @@ function release(key: string | null, instance: DuckDBInstance): void {
   instance.closeSync();
 }
 
-async function assertReadableFile(location: string, code: ErrorCode): Promise<void> {
+export async function assertReadableFile(location: string, code: ErrorCode): Promise<void> {
   const details = { path: location };
   let info;
   try {

@@ -173,7 +173,7 @@ export interface ConnectorContext<C = unknown> {
   signal: AbortSignal;
   metrics: Metrics;
   kv: KeyValueStore;
-  /** A folder this connection may keep files in (created on demand). */
+  /** A folder this connection may keep files in; create it before writing (dry runs must not). */
   stateDir: string;
 }
 

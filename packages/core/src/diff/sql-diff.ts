@@ -38,6 +38,8 @@ export interface SqlDiffOptions {
   setup?(conn: DuckDBConnection): Promise<void>;
   /** Converts model values to JSON values for DiffRow.row. */
   convert?: DuckDBValueConverter<Value>;
+  /** Decides the key after `setup` (e.g. from the model's column types), overriding `model.key`. */
+  keyKind?(): SqlModel['key'];
 }
 
 export interface DiffStats {
@@ -91,7 +93,6 @@ export class SqlDiffStore implements DiffStore {
     const conn = await instance.connect();
     const store = new SqlDiffStore(instance, conn, model, o);
     const { existsSync } = await import('node:fs');
-    const kt = model.key.kind === 'int' ? 'BIGINT' : 'VARCHAR';
     try {
       if (o.readOnly && !existsSync(o.stateFile)) {
         await conn.run(`ATTACH ':memory:' AS st`);
@@ -99,22 +100,22 @@ export class SqlDiffStore implements DiffStore {
         if (!o.readOnly) mkdirSync(dirname(o.stateFile), { recursive: true });
         await conn.run(`ATTACH '${o.stateFile.replaceAll("'", "''")}' AS st ${o.readOnly ? '(READ_ONLY)' : ''}`);
       }
+      await o.setup?.(conn);
+      if (o.keyKind) store.model = { ...store.model, key: o.keyKind() };
+      const kt = store.model.key.kind === 'int' ? 'BIGINT' : 'VARCHAR';
       if (!o.readOnly || !existsSync(o.stateFile)) {
         await conn.run(`CREATE TABLE IF NOT EXISTS st.meta (k VARCHAR PRIMARY KEY, v VARCHAR)`);
         await conn.run(`CREATE TABLE IF NOT EXISTS st.delivered (k ${kt}, fp UBIGINT, dest_id VARCHAR, parked_fp UBIGINT)`);
-        await conn.run(
-          `CREATE TABLE IF NOT EXISTS st.acks (seq BIGINT, k ${kt}, kind VARCHAR, fp UBIGINT, dest_id VARCHAR)`,
-        );
+        await conn.run(`CREATE TABLE IF NOT EXISTS st.acks (seq BIGINT, k ${kt}, kind VARCHAR, fp UBIGINT, dest_id VARCHAR)`);
       }
       const existing = await store.getMeta('key_kind');
-      if (existing !== undefined && existing !== model.key.kind) {
+      if (existing !== undefined && existing !== store.model.key.kind) {
         throw new OutflowError(
           'OUTFLOW_LEDGER',
-          `the delivered state ${o.stateFile} was keyed as ${existing}, but the model's key is now ${model.key.kind}; remove that file to resync`,
+          `the delivered state ${o.stateFile} was keyed as ${existing}, but the model's key is now ${store.model.key.kind}; remove that file to resync`,
         );
       }
-      await o.setup?.(conn);
-      if (!o.readOnly) await store.setMeta('key_kind', model.key.kind);
+      if (!o.readOnly) await store.setMeta('key_kind', store.model.key.kind);
     } catch (err) {
       store.closeQuietly();
       if (err instanceof OutflowError) throw err;
