@@ -11,6 +11,7 @@ import {
   openSqliteLedger,
   redact,
   redactValue,
+  runStream,
   runSync,
   type AnyConnector,
   type Logger,
@@ -371,6 +372,12 @@ async function runCommand(
   const progress = tty ? createProgress(io.stderr) : null;
   let worst: number = ExitCode.Ok;
 
+  const streamOne = async (sync: SyncConfig): Promise<void> => {
+    // A stale stream is reconciled by a diff and streamed again; every run is reported.
+    await runStream(env, sync, { ...(progress ? { onProgress: (p) => progress.update(p) } : {}) }, (s) => report(s));
+    progress?.finish(sync.name);
+  };
+
   const runOne = async (sync: SyncConfig): Promise<void> => {
     const summary = await runSync(env, sync, {
       unpark: opts.unpark,
@@ -415,7 +422,7 @@ async function runCommand(
 
   const streams = syncs.filter((s) => (s.capture ?? 'diff') === 'stream');
   const diffs = syncs.filter((s) => (s.capture ?? 'diff') === 'diff');
-  const streaming = streams.map((s) => runOne(s));
+  const streaming = streams.map((s) => streamOne(s));
   if (!opts.watch) {
     for (const s of diffs) {
       if (signal.aborted) break;

@@ -1,1 +1,126 @@
-export {};
+import {
+  defineConnector,
+  isOutflowError,
+  OutflowError,
+  type Capabilities,
+  type ConnectorContext,
+  type DestinationCatalog,
+  type FieldInfo,
+  type ObjectInfo,
+  type Operation,
+  type RecordResult,
+} from '@outflow/core';
+import { configSchema, limitsOf, type HubSpotConfig } from './config.js';
+import { sessionOf } from './session.js';
+import type { PropertyInfo } from './values.js';
+import { isMatchKey, MAX_BATCH, writeBatch } from './write.js';
+
+export { CAPACITY_PACK, configSchema, limitsOf, TIER_LIMITS, WINDOW_SLACK_MS, type HubSpotConfig } from './config.js';
+export { coerce, type Coerced, type PropertyInfo } from './values.js';
+export { msUntilMidnight } from './session.js';
+export { MAX_BATCH } from './write.js';
+
+/** The standard CRM objects `discover` lists, beside the account's custom objects. */
+export const STANDARD_OBJECTS = ['contacts', 'companies', 'deals', 'tickets'] as const;
+
+/** How many write calls may be in flight: enough to reach 19 requests per second at ~400 ms a call. */
+const CONCURRENCY = 8;
+
+/**
+ * Reads contacts' property list: it needs a valid token and nothing else. A 403 (the app
+ * lacks the contacts scope) still proves the token is good.
+ */
+async function check(ctx: ConnectorContext<HubSpotConfig>): Promise<void> {
+  const session = sessionOf(ctx);
+  try {
+    await session.call(ctx, 'the check', () => session.client.crm.properties.coreApi.getAllWithHttpInfo('contacts'));
+  } catch (err) {
+    if (isOutflowError(err) && err.details['status'] === 403) return;
+    if (isOutflowError(err) && err.code === 'OUTFLOW_ABORTED') throw err;
+    throw new OutflowError('OUTFLOW_CHECK_FAILED', err instanceof Error ? err.message : String(err), { cause: err });
+  }
+}
+
+function fieldsOf(object: string, props: Iterable<PropertyInfo>): {
+  fields: FieldInfo[];
+  matchKeys: string[];
+} {
+  const fields: FieldInfo[] = [];
+  const matchKeys: string[] = [];
+  for (const p of props) {
+    const unique = isMatchKey(object, p, p.name);
+    const field: FieldInfo = { name: p.name, type: p.type };
+    if (p.readOnly) field.readOnly = true;
+    if (unique) field.unique = true;
+    if (p.type === 'enumeration' || p.type === 'bool') field.options = p.options;
+    fields.push(field);
+    if (unique) matchKeys.push(p.name);
+  }
+  return { fields, matchKeys };
+}
+
+/**
+ * Lists the standard objects the token can read and every custom object, each with its
+ * properties (type, options, read-only, unique) and the unique ones as match keys.
+ */
+async function discover(ctx: ConnectorContext<HubSpotConfig>): Promise<DestinationCatalog> {
+  const session = sessionOf(ctx);
+  const objects: ObjectInfo[] = [];
+  const modes: ObjectInfo['modes'] = ['upsert', 'update', 'insert', 'mirror'];
+  for (const name of STANDARD_OBJECTS) {
+    try {
+      const props = await session.properties(ctx, name);
+      objects.push({ name, ...fieldsOf(name, props.values()), modes });
+    } catch (err) {
+      // An object the private app has no scope for is not one it can sync to.
+      if (isOutflowError(err) && err.details['status'] === 403) continue;
+      throw err;
+    }
+  }
+  let schemas: { objectTypeId?: string; fullyQualifiedName?: string; name: string }[] = [];
+  try {
+    const reply = await session.call(ctx, 'the custom object schemas', () => session.client.crm.schemas.coreApi.getAllWithHttpInfo());
+    schemas = reply.data.results;
+  } catch (err) {
+    if (!(isOutflowError(err) && err.details['status'] === 403)) throw err;
+  }
+  for (const schema of schemas) {
+    const name = schema.fullyQualifiedName ?? schema.objectTypeId ?? schema.name;
+    const props = await session.properties(ctx, name);
+    objects.push({ name, ...fieldsOf(name, props.values()), modes });
+  }
+  return { objects };
+}
+
+/** Every operation, batches of 100, and the tier's 10-second and daily limits. */
+function capabilities(ctx: ConnectorContext<HubSpotConfig>): Capabilities {
+  return {
+    operations: ['upsert', 'update', 'insert', 'delete'],
+    maxBatchSize: MAX_BATCH,
+    rateLimits: limitsOf(ctx.config),
+    concurrency: CONCURRENCY,
+  };
+}
+
+/**
+ * Upserts by the match key (a unique property, `idProperty`), updates by HubSpot id or
+ * unique value, creates, and archives, in batches of up to 100 through @hubspot/api-client.
+ */
+function write(ctx: ConnectorContext<HubSpotConfig>, object: string, ops: Operation[]): Promise<RecordResult[]> {
+  return writeBatch(ctx, object, ops);
+}
+
+/**
+ * The HubSpot destination: CRM v3 objects (contacts, companies, deals, tickets and custom
+ * objects) through the official SDK, with its retries off so that Outflow's engine retries
+ * and keeps to the account's rate limits.
+ */
+export default defineConnector({
+  name: 'hubspot',
+  version: '1.0.0',
+  coreVersion: '^1.0.0',
+  description: 'Writes records to HubSpot CRM objects (contacts, companies, deals, tickets, custom objects) with @hubspot/api-client.',
+  config: configSchema,
+  destination: { check, discover, capabilities, write },
+  emulator: () => import('./emulator.js'),
+});

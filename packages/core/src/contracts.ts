@@ -226,9 +226,10 @@ export interface Stream<C = unknown> {
   /**
    * Opens the model's change stream resuming after `from` (null: from now, after the
    * source's own initial snapshot handoff). Throws `OUTFLOW_STREAM_STALE` when `from` can
-   * no longer be resumed.
+   * no longer be resumed. `options.sync` names the sync, so objects the stream creates in
+   * the source (slots, streams, staging tables) can be owned per sync.
    */
-  open(ctx: ConnectorContext<C>, model: Model, from: Checkpoint | null): Promise<ChangeStream>;
+  open(ctx: ConnectorContext<C>, model: Model, from: Checkpoint | null, options?: { sync: string }): Promise<ChangeStream>;
 }
 
 /** Writes records to an operational tool. */

@@ -11,6 +11,7 @@ export * from './engine/rate-limit.js';
 export * from './engine/mapping.js';
 export * from './engine/plan.js';
 export * from './engine/sync.js';
+export * from './engine/reconcile.js';
 export * from './diff/embedded.js';
 export * from './diff/store.js';
 export * from './diff/sql-diff.js';

@@ -65,6 +65,8 @@ export interface Fault {
   /** Refuse any batch containing one of these keys as a whole (like a 400). */
   poison?: Set<string>;
   latencyMs?: number;
+  /** Apply the batch, then fail before answering (a crash after the destination applied it). */
+  crashAfterApplyOnCall?: number;
 }
 
 /** A destination holding records in memory, recording every call, with injectable faults. */
@@ -75,6 +77,7 @@ export function memoryDestination(options: { operations?: Operation['kind'][]; m
   const overlaps: string[] = [];
   const seenIdem = new Set<string>();
   const faults: Fault = {};
+  const creations = new Map<string, number>();
   let nextId = 1;
   let maxConcurrent = 0;
   let concurrent = 0;
@@ -112,7 +115,7 @@ export function memoryDestination(options: { operations?: Operation['kind'][]; m
           if (ops.some((o) => faults.poison?.has(o.key))) {
             throw destinationError('400 bad request: the batch has an invalid record', { retryable: false, status: 400 });
           }
-          return ops.map((op): RecordResult => {
+          const results = ops.map((op): RecordResult => {
             const rej = faults.reject?.get(op.key);
             if (rej) return { ok: false, reason: rej.reason, retryable: rej.retryable ?? false };
             if (seenIdem.has(op.idempotencyKey)) return { ok: true, destinationId: records.get(op.key)?.id };
@@ -136,8 +139,11 @@ export function memoryDestination(options: { operations?: Operation['kind'][]; m
             }
             const rec = { id: `id-${nextId++}`, fields: { ...op.fields }, created: 1 };
             records.set(op.key, rec);
+            creations.set(op.key, (creations.get(op.key) ?? 0) + 1);
             return { ok: true, destinationId: rec.id };
           });
+          if (faults.crashAfterApplyOnCall === n) throw new Error('the process died after the destination applied the batch');
+          return results;
         } finally {
           concurrent--;
           for (const op of ops) inFlightKeys.delete(op.key);
@@ -151,6 +157,7 @@ export function memoryDestination(options: { operations?: Operation['kind'][]; m
     calls,
     faults,
     overlaps,
+    creations,
     get maxConcurrent() {
       return maxConcurrent;
     },

@@ -105,17 +105,17 @@ export class SqlDiffStore implements DiffStore {
       const kt = store.model.key.kind === 'int' ? 'BIGINT' : 'VARCHAR';
       if (!o.readOnly || !existsSync(o.stateFile)) {
         await conn.run(`CREATE TABLE IF NOT EXISTS st.meta (k VARCHAR PRIMARY KEY, v VARCHAR)`);
-        await conn.run(`CREATE TABLE IF NOT EXISTS st.delivered (k ${kt}, fp UBIGINT, dest_id VARCHAR, parked_fp UBIGINT)`);
+        await conn.run(`CREATE TABLE IF NOT EXISTS st.delivered (k ${kt}, fp UBIGINT, dest_id VARCHAR, parked_fp UBIGINT, sent_fp UBIGINT)`);
         await conn.run(`CREATE TABLE IF NOT EXISTS st.acks (seq BIGINT, k ${kt}, kind VARCHAR, fp UBIGINT, dest_id VARCHAR)`);
       }
-      const existing = await store.getMeta('key_kind');
+      const existing = await store.getMetaNow('key_kind');
       if (existing !== undefined && existing !== store.model.key.kind) {
         throw new OutflowError(
           'OUTFLOW_LEDGER',
           `the delivered state ${o.stateFile} was keyed as ${existing}, but the model's key is now ${store.model.key.kind}; remove that file to resync`,
         );
       }
-      if (!o.readOnly) await store.setMeta('key_kind', store.model.key.kind);
+      if (!o.readOnly) await store.setMetaNow('key_kind', store.model.key.kind);
     } catch (err) {
       store.closeQuietly();
       if (err instanceof OutflowError) throw err;
@@ -131,28 +131,53 @@ export class SqlDiffStore implements DiffStore {
     return store;
   }
 
+  private chain: Promise<unknown> = Promise.resolve();
+
+  /** One operation at a time on the connection: DuckDB connections are not re-entrant. */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(fn);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
   /** Sets the fingerprinted columns (the embedded store learns them from the first row). */
   setFingerprint(columns: string[]): void {
     this.model = { ...this.model, fingerprint: columns };
   }
 
-  async getMeta(k: string): Promise<string | undefined> {
+  getMeta(k: string): Promise<string | undefined> {
+    return this.locked(() => this.getMetaNow(k));
+  }
+
+  private async getMetaNow(k: string): Promise<string | undefined> {
     const rows = (await this.conn.runAndReadAll(`SELECT v FROM st.meta WHERE k = $1`, [k])).getRows();
     return rows.length ? String(rows[0]![0]) : undefined;
   }
 
-  async setMeta(k: string, v: string): Promise<void> {
+  setMeta(k: string, v: string): Promise<void> {
+    return this.locked(() => this.setMetaNow(k, v));
+  }
+
+  private async setMetaNow(k: string, v: string): Promise<void> {
     await this.conn.run(`INSERT OR REPLACE INTO st.meta VALUES ($1, $2)`, [k, v]);
   }
 
-  async markAllStale(): Promise<number> {
-    await this.fold();
+  markAllStale(): Promise<number> {
+    return this.locked(() => this.markAllStaleNow());
+  }
+
+  private async markAllStaleNow(): Promise<number> {
+    await this.foldNow();
     const r = await this.conn.run(`UPDATE st.delivered SET fp = ${STALE}, parked_fp = NULL WHERE fp IS NOT NULL`);
     return Number(r.rowsChanged);
   }
 
-  async unpark(keys?: string[]): Promise<number> {
-    await this.fold();
+  unpark(keys?: string[]): Promise<number> {
+    return this.locked(() => this.unparkNow(keys));
+  }
+
+  private async unparkNow(keys?: string[]): Promise<number> {
+    await this.foldNow();
     if (keys === undefined) {
       return Number((await this.conn.run(`UPDATE st.delivered SET parked_fp = NULL WHERE parked_fp IS NOT NULL`)).rowsChanged);
     }
@@ -163,14 +188,18 @@ export class SqlDiffStore implements DiffStore {
     return n;
   }
 
-  async computeChanges(): Promise<{ insert: number; update: number; delete: number }> {
-    if (!this.o.readOnly) await this.fold();
+  computeChanges(): Promise<{ insert: number; update: number; delete: number }> {
+    return this.locked(() => this.computeChangesNow());
+  }
+
+  private async computeChangesNow(): Promise<{ insert: number; update: number; delete: number }> {
+    if (!this.o.readOnly) await this.foldNow();
     const m = this.model;
     const keyExpr = m.key.kind === 'int' ? q(m.key.column) : m.key.expr;
     const fpExpr = m.fingerprint.length ? `hash(${m.fingerprint.map(q).join(', ')})` : '0::UBIGINT';
     await this.conn.run(`CREATE OR REPLACE TEMP VIEW mv AS SELECT ${keyExpr} AS __k, ${fpExpr} AS __fp, * FROM (${m.relation})`);
     const delivered = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.delivered`)).getRows()[0]![0]);
-    const last = Number((await this.getMeta('change_fraction')) ?? 'NaN');
+    const last = Number((await this.getMetaNow('change_fraction')) ?? 'NaN');
 
     // 1. Which keys to compare: all of them, or only those in blocks whose checksums differ.
     let keys = 'mv';
@@ -186,7 +215,9 @@ export class SqlDiffStore implements DiffStore {
       const blockOf = (k: string) => (m.key.kind === 'int' ? `(${k} // ${blockSize})` : `(hash(${k}) % ${buckets})`);
       await this.conn.run(`CREATE OR REPLACE TEMP TABLE db AS
         WITH mb AS (SELECT ${blockOf('__k')} AS b, bit_xor(hash(__k, __fp)) AS x FROM mv GROUP BY ALL),
-             sb AS (SELECT ${blockOf('k')} AS b, bit_xor(hash(k, fp)) AS x FROM st.delivered WHERE fp IS NOT NULL GROUP BY ALL)
+             sb AS (SELECT ${blockOf('k')} AS b,
+                      bit_xor(CASE WHEN sent_fp IS NULL THEN hash(k, fp) ELSE hash(k, fp, sent_fp) END) AS x
+                    FROM st.delivered WHERE fp IS NOT NULL OR sent_fp IS NOT NULL GROUP BY ALL)
         SELECT coalesce(mb.b, sb.b) AS b FROM mb FULL OUTER JOIN sb ON mb.b = sb.b WHERE mb.x IS DISTINCT FROM sb.x`);
       const changedBlocks = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM db`)).getRows()[0]![0]);
       this.stats = { method: 'blocks', blockSize, blocksChanged: Math.min(1, changedBlocks / buckets) };
@@ -215,8 +246,9 @@ export class SqlDiffStore implements DiffStore {
       SELECT CASE WHEN m.__k IS NULL THEN 'delete' WHEN d.fp IS NULL THEN 'insert' ELSE 'update' END AS __op,
         coalesce(m.__k, d.k) AS __key, m.__fp AS __new_fp, d.fp AS __old_fp, d.dest_id AS __dest_id
       FROM ${keys} m FULL OUTER JOIN ${state} d ON m.__k = d.k
-      WHERE (m.__k IS NULL AND d.fp IS NOT NULL AND d.parked_fp IS DISTINCT FROM ${PARKED_DELETE})
+      WHERE (m.__k IS NULL AND (d.fp IS NOT NULL OR d.sent_fp IS NOT NULL) AND d.parked_fp IS DISTINCT FROM ${PARKED_DELETE})
          OR (m.__k IS NOT NULL AND d.k IS NULL)
+         OR (m.__k IS NOT NULL AND d.sent_fp IS NOT NULL AND m.__fp IS DISTINCT FROM d.parked_fp)
          OR (m.__k IS NOT NULL AND m.__fp IS DISTINCT FROM d.fp AND m.__fp IS DISTINCT FROM d.parked_fp)`);
     const nullKeys = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM ck WHERE __key IS NULL`)).getRows()[0]![0]);
     if (nullKeys) {
@@ -235,7 +267,7 @@ export class SqlDiffStore implements DiffStore {
     if (!this.o.readOnly && delivered > 0) {
       const modelRows = Math.max(1, delivered + out.insert - out.delete);
       this.stats.modelRows = modelRows;
-      await this.setMeta('change_fraction', String(this.rows / modelRows));
+      await this.setMetaNow('change_fraction', String(this.rows / modelRows));
     }
     return out;
   }
@@ -243,10 +275,10 @@ export class SqlDiffStore implements DiffStore {
   async *changes(): AsyncGenerator<DiffRow[]> {
     const hidden = new Set(['__n', '__op', '__key', '__new_fp', '__old_fp', '__dest_id']);
     for (let from = 1; from <= this.rows; from += PAGE) {
-      const reader = await this.conn.runAndReadAll(
+      const reader = await this.locked(() => this.conn.runAndReadAll(
         `SELECT __op, __key::VARCHAR, __new_fp::VARCHAR, __old_fp::VARCHAR, __dest_id, * EXCLUDE (__n, __op, __key, __new_fp, __old_fp, __dest_id)
          FROM changes WHERE __n BETWEEN ${from} AND ${from + PAGE - 1} ORDER BY __n`,
-      );
+      ));
       const names = reader.columnNames();
       const raw = reader.getRows();
       const converted = this.o.convert ? reader.convertRows(this.o.convert) : reader.getRowsJson();
@@ -275,7 +307,11 @@ export class SqlDiffStore implements DiffStore {
     }
   }
 
-  async apply(acks: Ack[]): Promise<void> {
+  apply(acks: Ack[]): Promise<void> {
+    return this.locked(() => this.applyNow(acks));
+  }
+
+  private async applyNow(acks: Ack[]): Promise<void> {
     if (acks.length === 0) return;
     if (this.o.readOnly) throw new OutflowError('OUTFLOW_INTERNAL', 'a dry run tried to record delivered state');
     let appender: DuckDBAppender | undefined;
@@ -286,7 +322,7 @@ export class SqlDiffStore implements DiffStore {
         if (this.model.key.kind === 'int') appender.appendBigInt(BigInt(a.key));
         else appender.appendVarchar(a.key);
         appender.appendVarchar(a.kind);
-        const fp = a.kind === 'delivered' || a.kind === 'parked' ? a.fp : null;
+        const fp = a.kind === 'delivered' || a.kind === 'parked' || a.kind === 'sent' ? a.fp : null;
         if (fp === null) {
           if (a.kind === 'parked') appender.appendUBigInt(PARKED_DELETE);
           else appender.appendNull();
@@ -300,7 +336,7 @@ export class SqlDiffStore implements DiffStore {
       appender.closeSync();
       appender = undefined;
       // A long stream folds as it goes, so the ack log stays small.
-      if (this.seq % 50_000 < acks.length) await this.fold();
+      if (this.seq % 50_000 < acks.length) await this.foldNow();
     } catch (err) {
       throw new OutflowError('OUTFLOW_LEDGER', `cannot record delivered state: ${describeError(err)}`, { cause: err });
     } finally {
@@ -309,7 +345,11 @@ export class SqlDiffStore implements DiffStore {
   }
 
   /** Folds the ack log into the delivered table, in one transaction. */
-  async fold(): Promise<void> {
+  fold(): Promise<void> {
+    return this.locked(() => this.foldNow());
+  }
+
+  private async foldNow(): Promise<void> {
     if (this.o.readOnly) return;
     const pending = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.acks`)).getRows()[0]![0]);
     if (pending === 0) return;
@@ -321,11 +361,13 @@ export class SqlDiffStore implements DiffStore {
         SELECT a.k,
           CASE a.kind WHEN 'delivered' THEN a.fp ELSE d.fp END AS fp,
           CASE a.kind WHEN 'delivered' THEN coalesce(a.dest_id, d.dest_id) ELSE d.dest_id END AS dest_id,
-          CASE a.kind WHEN 'parked' THEN a.fp ELSE NULL END AS parked_fp
+          CASE a.kind WHEN 'parked' THEN a.fp WHEN 'sent' THEN d.parked_fp ELSE NULL END AS parked_fp,
+          -- A refusal writes nothing, so an earlier write that may have landed still may have.
+          CASE a.kind WHEN 'sent' THEN a.fp WHEN 'parked' THEN d.sent_fp ELSE NULL END AS sent_fp
         FROM a LEFT JOIN st.delivered d ON d.k = a.k
-        WHERE a.kind IN ('delivered', 'parked')`);
+        WHERE a.kind IN ('delivered', 'parked', 'sent')`);
       await this.conn.run(`DELETE FROM st.delivered WHERE k IN (SELECT k FROM a)`);
-      await this.conn.run(`INSERT INTO st.delivered SELECT k, fp, dest_id, parked_fp FROM merged`);
+      await this.conn.run(`INSERT INTO st.delivered SELECT k, fp, dest_id, parked_fp, sent_fp FROM merged`);
       await this.conn.run(`DELETE FROM st.acks`);
       await this.conn.run('COMMIT');
     } catch (err) {
@@ -334,22 +376,26 @@ export class SqlDiffStore implements DiffStore {
     }
   }
 
-  async tidy(): Promise<string[]> {
-    await this.fold();
+  tidy(): Promise<string[]> {
+    return this.locked(() => this.tidyNow());
+  }
+
+  private async tidyNow(): Promise<string[]> {
+    await this.foldNow();
     const [parkedOnly, parked] = (
       await this.conn.runAndReadAll(
-        `SELECT count(*) FILTER (WHERE fp IS NULL), count(*) FILTER (WHERE parked_fp IS NOT NULL) FROM st.delivered`,
+        `SELECT count(*) FILTER (WHERE fp IS NULL AND sent_fp IS NULL), count(*) FILTER (WHERE parked_fp IS NOT NULL) FROM st.delivered`,
       )
     ).getRows()[0]!.map(Number) as [number, number];
     if (parkedOnly + parked === 0) return [];
     const gone = (
       await this.conn.runAndReadAll(
-        `SELECT d.k::VARCHAR FROM (SELECT k FROM st.delivered WHERE fp IS NULL) d ANTI JOIN mv m ON m.__k = d.k`,
+        `SELECT d.k::VARCHAR FROM (SELECT k FROM st.delivered WHERE fp IS NULL AND sent_fp IS NULL) d ANTI JOIN mv m ON m.__k = d.k`,
       )
     )
       .getRows()
       .map((r) => String(r[0]));
-    if (gone.length) await this.conn.run(`DELETE FROM st.delivered WHERE fp IS NULL AND k NOT IN (SELECT __k FROM mv)`);
+    if (gone.length) await this.conn.run(`DELETE FROM st.delivered WHERE fp IS NULL AND sent_fp IS NULL AND k NOT IN (SELECT __k FROM mv)`);
     const back = (
       await this.conn.runAndReadAll(
         `SELECT d.k::VARCHAR FROM (SELECT k, fp FROM st.delivered WHERE parked_fp IS NOT NULL) d JOIN mv m ON m.__k = d.k AND m.__fp = d.fp`,
@@ -363,8 +409,12 @@ export class SqlDiffStore implements DiffStore {
     return [...gone, ...back];
   }
 
-  async deliveredCount(): Promise<number> {
-    await this.fold();
+  deliveredCount(): Promise<number> {
+    return this.locked(() => this.deliveredCountNow());
+  }
+
+  private async deliveredCountNow(): Promise<number> {
+    await this.foldNow();
     return Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.delivered WHERE fp IS NOT NULL`)).getRows()[0]![0]);
   }
 

@@ -16,6 +16,8 @@ export interface DiffRow {
 
 /** What to record for one settled record. */
 export type Ack =
+  /** About to be written (logged before the write): until acknowledged, possibly written. */
+  | { key: string; kind: 'sent'; fp: string }
   | { key: string; kind: 'delivered'; fp: string; destId?: string | null }
   | { key: string; kind: 'deleted' }
   | { key: string; kind: 'parked'; fp: string | null }
@@ -30,8 +32,10 @@ export type Ack =
  * - per key: the fingerprint last delivered (null if never), the destination id, and the
  *   fingerprint of a parked (rejected) version;
  * - a row whose fingerprint equals its delivered or its parked one is not a change;
- * - a key that left the model is a delete only when it was delivered and its delete is not
- *   parked;
+ * - a key that left the model is a delete only when it was delivered (or sent and never
+ *   acknowledged: a crash may have come after the destination applied it) and its delete
+ *   is not parked;
+ * - a row sent but never acknowledged is a change again, whatever its fingerprint;
  * - `apply` is durable when it resolves (a crash afterwards never re-sends those records).
  * Methods are never called concurrently with each other.
  */

@@ -30,6 +30,12 @@ export interface DeliveryOptions<T> {
   onExhausted: 'fail' | 'retry-forever';
   backoff?: { baseMs: number; maxMs: number };
   signal: AbortSignal;
+  /**
+   * Awaited before each write of a batch (retries and bisected halves included): the
+   * caller logs what is about to be written, so a crash after the destination applied it
+   * is not mistaken for "never sent".
+   */
+  beforeWrite?(items: DeliveryItem<T>[]): Promise<void>;
   /** Called once per settled batch, in settlement order, never concurrently. */
   onOutcomes(outcomes: DeliveryOutcome<T>[]): Promise<void>;
   /** Called when a record waits for a retry (for metrics). */
@@ -145,6 +151,14 @@ export class Delivery<T> {
     for (const e of batch) e.attempts++;
     let results: RecordResult[];
     try {
+      if (this.o.beforeWrite) {
+        try {
+          await this.o.beforeWrite(batch.map((e) => e.item));
+        } catch (err) {
+          this.fail(err);
+          return this.drop(batch);
+        }
+      }
       results = await this.o.write(batch.map((e) => e.item.op));
       if (!Array.isArray(results) || results.length !== batch.length) {
         throw new OutflowError(

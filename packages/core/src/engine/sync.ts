@@ -88,6 +88,8 @@ interface Tag {
   batch?: number;
 }
 
+const HEALTH_EVERY_MS = 30_000;
+
 const zero = (): RunCounts => ({ inserted: 0, updated: 0, deleted: 0, rejected: 0, skipped: 0 });
 
 function modelOf(sync: SyncConfig): Model {
@@ -370,7 +372,7 @@ async function streamInto(
     throw new OutflowError('OUTFLOW_CONNECTOR_ROLE', `connection "${sync.from.connection}" (${from.connector.name}) has no change stream`);
   }
   const checkpoint = (await env.ledger.getCheckpoint(sync.name)) ?? null;
-  const stream = await source.open(from.ctx, model, checkpoint);
+  const stream = await source.open(from.ctx, model, checkpoint, { sync: sync.name });
   const pending: { checkpoint: string; remaining: number }[] = [];
   let commitChain: Promise<void> = Promise.resolve();
   deliver.onBatchSettled = (batch) => {
@@ -392,6 +394,22 @@ async function streamInto(
   const fpOf = (row: Row) => fingerprint(mapFields(mapper, row), mapMatch(mapper, row));
   const onAbort = () => void stream.close().catch(() => undefined);
   env.signal.addEventListener('abort', onAbort, { once: true });
+  // A stream that falls behind its retention while running is noticed here, not only at
+  // the next open: it ends with OUTFLOW_STREAM_STALE and the caller reconciles by a diff.
+  let stale = false;
+  const watchdog = setInterval(() => {
+    void stream
+      .health()
+      .then((h) => {
+        if (h.lagMs !== undefined) from.ctx.metrics.gauge('stream_lag_ms', h.lagMs, { sync: sync.name });
+        if (h.stale && !stale) {
+          stale = true;
+          void stream.close().catch(() => undefined);
+        }
+      })
+      .catch(() => undefined);
+  }, HEALTH_EVERY_MS);
+  watchdog.unref();
   let read = 0;
   try {
     for await (const batch of stream) {
@@ -410,7 +428,11 @@ async function streamInto(
     await deliver.close();
     advance();
     await commitChain;
+    if (stale && !env.signal.aborted) {
+      throw new OutflowError('OUTFLOW_STREAM_STALE', `sync "${sync.name}": the change stream went stale while running; it will be reconciled by a diff`);
+    }
   } finally {
+    clearInterval(watchdog);
     env.signal.removeEventListener('abort', onAbort);
     await stream.close().catch(() => undefined);
   }
@@ -449,6 +471,7 @@ class Deliverer {
       ...(options.backoff ? { backoff: options.backoff } : {}),
       signal: env.signal,
       onOutcomes: (o) => this.record(o),
+      beforeWrite: (items) => this.logSent(items),
       onRetry: (reason, delayMs) =>
         env.logger.debug({ sync: sync.name, reason: redact(reason), delayMs: Math.round(delayMs) }, 'retrying'),
     });
@@ -506,6 +529,16 @@ class Deliverer {
   private async capsOnce(): Promise<Capabilities> {
     this.capsCache ??= await this.to.connector.destination!.capabilities(this.to.ctx, this.sync.to.object);
     return this.capsCache;
+  }
+
+  /** Logs the records of a batch as sent before it is written (see DiffStore). */
+  private logSent(items: { op: Operation; tag: Tag }[]): Promise<void> {
+    const acks: Ack[] = [];
+    for (const { op, tag } of items) if (tag.fp !== null && tag.kind !== 'delete') acks.push({ key: op.key, kind: 'sent', fp: tag.fp });
+    if (acks.length === 0) return Promise.resolve();
+    const next = this.serial.then(() => this.state.apply(acks));
+    this.serial = next.catch(() => undefined);
+    return next;
   }
 
   /** Records outcomes one call at a time: state and ledger writes never interleave. */

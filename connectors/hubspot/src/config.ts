@@ -1,0 +1,72 @@
+import { Secret, Type, type RateLimit, type Static } from '@outflow/core';
+
+/** The connection config of a HubSpot destination. */
+export const configSchema = Type.Object(
+  {
+    accessToken: Secret({
+      minLength: 1,
+      description: 'The access token of a HubSpot private app with CRM read and write scopes for the objects synced.',
+    }),
+    tier: Type.Optional(
+      Type.Union([Type.Literal('free'), Type.Literal('starter'), Type.Literal('professional'), Type.Literal('enterprise')], {
+        default: 'starter',
+        description:
+          "The account's HubSpot tier; it sets the API rate limits Outflow keeps to (100 requests per 10 s for free and starter, 190 for professional and enterprise).",
+      }),
+    ),
+    capacityPacks: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 2,
+        default: 0,
+        description: 'How many API limit increase packs the account has; with one or more, 250 requests per 10 s and 1,000,000 more per day each.',
+      }),
+    ),
+    timeZone: Type.Optional(
+      Type.String({
+        minLength: 1,
+        default: 'UTC',
+        description: "The account's time zone (IANA name, e.g. Europe/Berlin); HubSpot's daily limit resets at midnight there.",
+      }),
+    ),
+    basePath: Type.Optional(
+      Type.String({
+        pattern: '^https?://',
+        description: 'The API address; https://api.hubapi.com unless you point Outflow at a proxy or the emulator.',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'Write records to HubSpot CRM objects through the CRM v3 API.' },
+);
+
+export type HubSpotConfig = Static<typeof configSchema>;
+
+/** The documented per-10-second and daily limits of a private app at each tier. */
+export const TIER_LIMITS = {
+  free: { perTenSeconds: 100, daily: 250_000 },
+  starter: { perTenSeconds: 100, daily: 250_000 },
+  professional: { perTenSeconds: 190, daily: 625_000 },
+  enterprise: { perTenSeconds: 190, daily: 1_000_000 },
+} as const;
+
+/** The per-10-second limit with a capacity pack, and the daily requests each pack adds. */
+export const CAPACITY_PACK = { perTenSeconds: 250, daily: 1_000_000 } as const;
+
+/**
+ * HubSpot counts a rolling window by when requests arrive; Outflow counts when they start.
+ * A quarter second of slack on the 10 s window absorbs the difference (and scheduling
+ * jitter) for about 2.5 % of the ceiling.
+ */
+export const WINDOW_SLACK_MS = 250;
+
+/** The limits Outflow keeps to for a config: the 10-second window first, then the day. */
+export function limitsOf(config: Pick<HubSpotConfig, 'tier' | 'capacityPacks'>): RateLimit[] {
+  const tier = TIER_LIMITS[config.tier ?? 'starter'];
+  const packs = config.capacityPacks ?? 0;
+  const perTenSeconds = packs > 0 ? CAPACITY_PACK.perTenSeconds : tier.perTenSeconds;
+  const daily = tier.daily + packs * CAPACITY_PACK.daily;
+  return [
+    { requests: perTenSeconds, perMs: 10_000 + WINDOW_SLACK_MS },
+    { requests: daily, perMs: 86_400_000 },
+  ];
+}

@@ -1,0 +1,318 @@
+import http from 'node:http';
+import https from 'node:https';
+import { Client } from '@hubspot/api-client';
+import {
+  destinationError,
+  OutflowError,
+  RateLimiter,
+  redact,
+  type ConnectorContext,
+  type RateLimit,
+} from '@outflow/core';
+import type { HubSpotConfig } from './config.js';
+import { limitsOf } from './config.js';
+import type { PropertyInfo } from './values.js';
+
+/** How long one HubSpot call may take before it is abandoned and retried. */
+const REQUEST_TIMEOUT_MS = 60_000;
+/** Property definitions are read again after this long (new properties, new options). */
+const SCHEMA_TTL_MS = 5 * 60_000;
+/** Wait after a ten-secondly 429 that carries no Retry-After. */
+const DEFAULT_RETRY_AFTER_MS = 1_000;
+const MAX_MESSAGE = 400;
+
+/** The parts of an SDK `HttpInfo` the connector reads. */
+export interface Reply<T> {
+  httpStatusCode: number;
+  headers: Record<string, string>;
+  data: T;
+}
+
+/** An error HubSpot answered with, in its documented body shape. */
+export interface HubSpotErrorBody {
+  status?: string;
+  message?: string;
+  category?: string;
+  correlationId?: string;
+  policyName?: string;
+  errors?: { message?: string; code?: string; context?: Record<string, string[]> }[];
+  context?: Record<string, string[]>;
+}
+
+function isApiException(err: unknown): err is { code: number; body: unknown; headers: Record<string, string> } {
+  return err instanceof Error && typeof (err as { code?: unknown }).code === 'number' && 'headers' in err;
+}
+
+function networkCode(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function clip(text: string): string {
+  const flat = redact(text).replace(/\s+/g, ' ').trim();
+  return flat.length > MAX_MESSAGE ? `${flat.slice(0, MAX_MESSAGE)}…` : flat;
+}
+
+/**
+ * HubSpot's explanation of an error, readable: the per-property messages of a
+ * "Property values were not valid" answer, else the detail messages, else the message.
+ */
+export function explain(body: HubSpotErrorBody | undefined): string {
+  if (body === undefined) return 'no message';
+  const message = typeof body.message === 'string' ? body.message : '';
+  const invalid = /^Property values were not valid: (\[.*\])$/s.exec(message);
+  if (invalid) {
+    try {
+      const items = JSON.parse(invalid[1]!) as { name?: string; message?: string }[];
+      const parts = items.map((i) => (i.name ? `${i.name}: ${i.message ?? 'invalid'}` : (i.message ?? 'invalid')));
+      if (parts.length > 0) return clip(parts.join('; '));
+    } catch {
+      // Not the JSON list HubSpot usually sends: fall through to the plain message.
+    }
+  }
+  if (message !== '') return clip(message);
+  const details = (body.errors ?? []).map((e) => e.message).filter((m): m is string => typeof m === 'string');
+  return details.length > 0 ? clip(details.join('; ')) : 'no message';
+}
+
+/** Milliseconds from `now` to the next midnight in `timeZone` (an IANA name). */
+export function msUntilMidnight(timeZone: string, now: number = Date.now()): number {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    })
+      .formatToParts(new Date(now))
+      .map((p) => [p.type, p.value]),
+  ) as Record<string, string>;
+  const y = Number(parts['year']);
+  const m = Number(parts['month']) - 1;
+  const d = Number(parts['day']);
+  const localAsUtc = Date.UTC(y, m, d, Number(parts['hour']), Number(parts['minute']), Number(parts['second']));
+  const offset = localAsUtc - Math.floor(now / 1000) * 1000;
+  return Math.max(1000, Date.UTC(y, m, d + 1) - offset - now);
+}
+
+function retryAfterMs(headers: Record<string, string> | undefined): number | undefined {
+  const value = headers?.['retry-after'];
+  if (value === undefined) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/**
+ * One connection's HubSpot client and what it has learned: property definitions, the rate
+ * limits HubSpot reports, and whether the daily limit is spent. Shared by every call made
+ * with the same config object.
+ */
+export class Session {
+  readonly client: Client;
+  /** Keeps every HTTP call (writes, property reads, delete look-ups) within the limits. */
+  private limiter: RateLimiter;
+  private perWindow: RateLimit;
+  private pausedUntil = 0;
+  private warnedDaily = false;
+  private warnedTier = false;
+  private readonly schemas = new Map<string, { at: number; props: Promise<Map<string, PropertyInfo>> }>();
+  readonly origin: string;
+
+  constructor(readonly config: Readonly<HubSpotConfig>) {
+    const basePath = config.basePath ?? 'https://api.hubapi.com';
+    this.origin = new URL(basePath).origin;
+    const agentOptions = { keepAlive: true, maxSockets: 32 };
+    this.client = new Client({
+      accessToken: config.accessToken,
+      basePath,
+      // Outflow retries, with Retry-After and backoff; the SDK's own retry waits blindly.
+      numberOfApiCallRetries: 0,
+      httpAgent: basePath.startsWith('https:') ? new https.Agent(agentOptions) : new http.Agent(agentOptions),
+    });
+    const limits = limitsOf(config);
+    this.perWindow = limits[0]!;
+    this.limiter = new RateLimiter(limits);
+  }
+
+  /**
+   * Runs one SDK call under the limiter and a timeout, reads the rate-limit headers, and
+   * turns any failure into a coded error: retryable for 429, 5xx, timeouts and network
+   * failures (with `retryAfterMs` when HubSpot says when), not retryable otherwise.
+   */
+  async call<T>(ctx: ConnectorContext<HubSpotConfig>, what: string, fn: () => Promise<Reply<T>>): Promise<Reply<T>> {
+    this.throwIfPaused();
+    await this.limiter.acquire(ctx.signal);
+    // The daily limit may have run out while this call waited its turn.
+    this.throwIfPaused();
+    if (ctx.signal.aborted) {
+      throw new OutflowError('OUTFLOW_ABORTED', `${what} was not sent because the run is stopping`, { retryable: true });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(destinationError(`HubSpot did not answer ${what} within ${REQUEST_TIMEOUT_MS / 1000} s`, { retryable: true })),
+        REQUEST_TIMEOUT_MS,
+      );
+    });
+    try {
+      const reply = await Promise.race([fn(), timeout]);
+      this.observe(ctx, reply.headers);
+      return reply;
+    } catch (err) {
+      if (isApiException(err)) this.observe(ctx, err.headers);
+      throw this.failure(ctx, err, what);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Property definitions of `object`, by name; read through the properties API and cached. */
+  properties(ctx: ConnectorContext<HubSpotConfig>, object: string): Promise<Map<string, PropertyInfo>> {
+    const cached = this.schemas.get(object);
+    if (cached !== undefined && Date.now() - cached.at < SCHEMA_TTL_MS) return cached.props;
+    const props = this.call(ctx, `the property list of ${object}`, () =>
+      this.client.crm.properties.coreApi.getAllWithHttpInfo(object),
+    ).then((reply) => {
+      const map = new Map<string, PropertyInfo>();
+      for (const p of reply.data.results) {
+        map.set(p.name, {
+          name: p.name,
+          type: p.type,
+          fieldType: p.fieldType,
+          options: (p.options ?? []).map((o) => o.value),
+          readOnly: p.modificationMetadata?.readOnlyValue === true || p.calculated === true,
+          unique: p.hasUniqueValue === true,
+        });
+      }
+      return map;
+    });
+    this.schemas.set(object, { at: Date.now(), props });
+    props.catch(() => this.schemas.delete(object));
+    return props;
+  }
+
+  private throwIfPaused(): void {
+    const wait = this.pausedUntil - Date.now();
+    if (wait <= 0) return;
+    throw destinationError(
+      `HubSpot's daily API limit for this account is spent; the sync waits until ${new Date(this.pausedUntil).toISOString()} and resumes where it stopped`,
+      { retryable: true, retryAfterMs: wait, status: 429 },
+    );
+  }
+
+  /** Reads the X-HubSpot-RateLimit-* headers into metrics, warnings and the limiter. */
+  private observe(ctx: ConnectorContext<HubSpotConfig>, headers: Record<string, string> | undefined): void {
+    if (headers === undefined) return;
+    const num = (name: string) => {
+      const v = headers[name];
+      return v === undefined || v === '' || Number.isNaN(Number(v)) ? undefined : Number(v);
+    };
+    const daily = num('x-hubspot-ratelimit-daily');
+    const dailyRemaining = num('x-hubspot-ratelimit-daily-remaining');
+    const max = num('x-hubspot-ratelimit-max');
+    const interval = num('x-hubspot-ratelimit-interval-milliseconds');
+    const remaining = num('x-hubspot-ratelimit-remaining');
+    const labels = { connection: ctx.connection };
+    if (dailyRemaining !== undefined) ctx.metrics.gauge('hubspot_daily_remaining', dailyRemaining, labels);
+    if (remaining !== undefined) ctx.metrics.gauge('hubspot_interval_remaining', remaining, labels);
+    if (daily !== undefined && dailyRemaining !== undefined && dailyRemaining < daily * 0.05 && !this.warnedDaily) {
+      this.warnedDaily = true;
+      ctx.logger.warn({ daily, dailyRemaining }, `HubSpot daily API limit nearly spent: ${dailyRemaining} of ${daily} requests left today`);
+    }
+    if (max !== undefined && interval !== undefined && max > 0 && interval > 0) {
+      // HubSpot's own figure wins over the configured tier when it is lower: keep to it.
+      const declared = this.perWindow.requests / this.perWindow.perMs;
+      if (max / interval < declared * 0.999) {
+        if (!this.warnedTier) {
+          this.warnedTier = true;
+          ctx.logger.warn(
+            { tier: this.config.tier, reportedMax: max, reportedIntervalMs: interval },
+            `HubSpot reports a limit of ${max} requests per ${interval} ms, lower than tier "${this.config.tier ?? 'starter'}" allows; check \`tier\` and \`capacityPacks\``,
+          );
+        }
+        this.perWindow = { requests: max, perMs: interval + 250 };
+        this.limiter = new RateLimiter([this.perWindow]);
+      }
+    }
+  }
+
+  private failure(ctx: ConnectorContext<HubSpotConfig>, err: unknown, what: string): unknown {
+    if (err instanceof OutflowError) return err;
+    if (isApiException(err)) {
+      const status = err.code;
+      const body = (typeof err.body === 'object' && err.body !== null ? err.body : { message: String(err.body ?? '') }) as HubSpotErrorBody;
+      const reason = explain(body);
+      const category = body.category ? ` ${body.category}` : '';
+      if (status === 429) {
+        const after = retryAfterMs(err.headers);
+        if (body.policyName === 'DAILY') {
+          const wait = after ?? msUntilMidnight(this.config.timeZone ?? 'UTC');
+          const until = Date.now() + wait;
+          if (until > this.pausedUntil) {
+            this.pausedUntil = until;
+            ctx.logger.warn(
+              { policyName: 'DAILY', resumesAt: new Date(until).toISOString() },
+              `HubSpot's daily API limit is spent: the sync is paused until ${new Date(until).toISOString()} and resumes where it stopped`,
+            );
+          }
+          return destinationError(`HubSpot's daily API limit is spent (429 DAILY): ${reason}`, { retryable: true, retryAfterMs: wait, status });
+        }
+        const wait = after ?? DEFAULT_RETRY_AFTER_MS;
+        this.limiter.pauseFor(wait);
+        ctx.logger.debug({ policyName: body.policyName, retryAfterMs: wait }, 'HubSpot rate limit hit');
+        return destinationError(`HubSpot rate limit hit (429 ${body.policyName ?? 'unknown policy'}) on ${what}: ${reason}`, {
+          retryable: true,
+          retryAfterMs: wait,
+          status,
+        });
+      }
+      if (status === 401) {
+        return destinationError(`HubSpot refused the access token (HTTP 401${category}): ${reason}; check \`accessToken\``, { retryable: false, status });
+      }
+      if (status === 403) {
+        return destinationError(
+          `HubSpot denied ${what} (HTTP 403${category}): ${reason}; give the private app the scopes it needs`,
+          { retryable: false, status },
+        );
+      }
+      if (status >= 500 || status === 408 || status === 423) {
+        return destinationError(`HubSpot failed ${what} (HTTP ${status}${category}): ${reason}`, {
+          retryable: true,
+          status,
+          ...(retryAfterMs(err.headers) === undefined ? {} : { retryAfterMs: retryAfterMs(err.headers)! }),
+        });
+      }
+      return destinationError(`HubSpot refused ${what} (HTTP ${status}${category}): ${reason}`, { retryable: false, status });
+    }
+    const code = networkCode(err);
+    if (code !== undefined || (err instanceof Error && err.name === 'FetchError')) {
+      return destinationError(`could not reach HubSpot at ${this.origin} for ${what}: ${code ?? clip((err as Error).message)}`, {
+        retryable: true,
+        cause: err,
+      });
+    }
+    return err;
+  }
+}
+
+const sessions = new WeakMap<object, Session>();
+
+/** The session of a connection; one per config object, so per connection and run. */
+export function sessionOf(ctx: ConnectorContext<HubSpotConfig>): Session {
+  let session = sessions.get(ctx.config);
+  if (session === undefined) {
+    session = new Session(ctx.config);
+    sessions.set(ctx.config, session);
+  }
+  return session;
+}

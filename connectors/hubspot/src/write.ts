@@ -1,0 +1,351 @@
+import { isOutflowError, type ConnectorContext, type Operation, type RecordResult, type Row } from '@outflow/core';
+import type { HubSpotConfig } from './config.js';
+import { explain, sessionOf, type HubSpotErrorBody, type Session } from './session.js';
+import { coerce, type PropertyInfo } from './values.js';
+
+/** The most inputs HubSpot accepts in one batch request. */
+export const MAX_BATCH = 100;
+
+/** An operation ready to send: its position in the write, and its HubSpot properties. */
+interface Prepared {
+  index: number;
+  op: Operation;
+  properties: Record<string, string>;
+  /** The unique property and value that identify the record, when matched by one. */
+  idProperty?: string;
+  idValue?: string;
+}
+
+interface ResultLike {
+  id: string;
+  properties?: Record<string, string | null>;
+  objectWriteTraceId?: string;
+}
+
+interface BatchData {
+  results?: ResultLike[];
+  errors?: HubSpotErrorBody[];
+}
+
+const reject = (reason: string, retryable = false, retryAfterMs?: number): RecordResult =>
+  retryAfterMs === undefined ? { ok: false, reason, retryable } : { ok: false, reason, retryable, retryAfterMs };
+
+/** Email is HubSpot's unique key for contacts and compares without case. */
+function norm(property: string, value: string): string {
+  return property === 'email' ? value.trim().toLowerCase() : value;
+}
+
+/** Whether `name` can identify records of `object` in upserts, updates and look-ups. */
+export function isMatchKey(object: string, prop: PropertyInfo | undefined, name: string): boolean {
+  if (name === 'hs_object_id') return true;
+  if (object === 'contacts' && name === 'email') return true;
+  return prop?.unique === true;
+}
+
+/** Per-record categories HubSpot may clear up by itself; everything else is the record's fault. */
+function retryableCategory(category: string | undefined): boolean {
+  return category === 'RATE_LIMITS' || category === 'INTERNAL_ERROR' || category === 'SERVICE_UNAVAILABLE' || category === 'TIMEOUT';
+}
+
+/**
+ * Applies a batch to `object` and returns one result per operation, in order. Values are
+ * checked and converted against the object's property definitions first, so a value
+ * HubSpot would refuse is rejected alone, with the reason, before anything is sent.
+ */
+export async function writeBatch(ctx: ConnectorContext<HubSpotConfig>, object: string, ops: Operation[]): Promise<RecordResult[]> {
+  if (ops.length === 0) return [];
+  const session = sessionOf(ctx);
+  const props = await session.properties(ctx, object);
+  const results: (RecordResult | undefined)[] = new Array(ops.length);
+  const groups: Record<'upsert' | 'update' | 'insert' | 'delete', Prepared[]> = { upsert: [], update: [], insert: [], delete: [] };
+
+  ops.forEach((op, index) => {
+    const prepared = prepare(object, props, op, index);
+    if ('reason' in prepared) results[index] = reject(prepared.reason);
+    else groups[prepared.kind].push(prepared.item);
+  });
+
+  let sent = false;
+  for (const [kind, items] of Object.entries(groups) as [keyof typeof groups, Prepared[]][]) {
+    if (items.length === 0) continue;
+    try {
+      const answered = await send(ctx, session, object, kind, items);
+      for (const [index, result] of answered) results[index] = result;
+      sent = true;
+    } catch (err) {
+      // Once part of this write reached HubSpot, a failure of another part must not undo
+      // its acknowledgement: those records wait and go again on their own.
+      if (!sent || !isOutflowError(err) || !err.retryable) throw err;
+      for (const item of items) results[item.index] = reject(err.message, true, err.retryAfterMs);
+    }
+  }
+  return results.map((r) => r ?? reject('HubSpot returned no result for this record', true));
+}
+
+function prepare(
+  object: string,
+  props: Map<string, PropertyInfo>,
+  op: Operation,
+  index: number,
+): { reason: string } | { kind: 'upsert' | 'update' | 'insert' | 'delete'; item: Prepared } {
+  const properties: Record<string, string> = {};
+  if (op.kind !== 'delete') {
+    for (const [name, value] of Object.entries(op.fields ?? {})) {
+      const prop = props.get(name);
+      if (prop === undefined) return { reason: `${object} has no property "${name}"; create it in HubSpot or change the mapping` };
+      if (prop.readOnly) return { reason: `property "${name}" of ${object} is read-only in HubSpot and cannot be written` };
+      const coerced = coerce(prop, value, object);
+      if (!coerced.ok) return { reason: coerced.reason };
+      properties[name] = coerced.value;
+    }
+  }
+  const match = matchOf(object, props, op.match);
+  if ('reason' in match && match.reason !== undefined && (op.kind === 'upsert' || (op.destinationId === undefined && op.kind !== 'insert'))) {
+    return { reason: match.reason };
+  }
+  const item: Prepared = { index, op, properties };
+  if ('idProperty' in match) {
+    item.idProperty = match.idProperty;
+    item.idValue = match.idValue;
+  }
+  switch (op.kind) {
+    case 'upsert':
+      // Without a match key, a record Outflow delivered before is updated by its id and
+      // any other is created.
+      if (item.idProperty === undefined) return { kind: op.destinationId === undefined ? 'insert' : 'update', item };
+      if (item.idProperty === 'hs_object_id') return { kind: 'update', item };
+      delete properties[item.idProperty];
+      return { kind: 'upsert', item };
+    case 'update':
+      if (op.destinationId === undefined && item.idProperty === undefined) {
+        return { reason: `an update of ${object} needs the record's HubSpot id or a unique match key; this record has neither` };
+      }
+      return { kind: 'update', item };
+    case 'insert':
+      // A match key mapped to no field is still the new record's value for it.
+      if (item.idProperty !== undefined && item.idProperty !== 'hs_object_id' && !(item.idProperty in properties)) {
+        properties[item.idProperty] = item.idValue!;
+      }
+      return { kind: 'insert', item };
+    case 'delete':
+      return { kind: 'delete', item };
+  }
+}
+
+function matchOf(
+  object: string,
+  props: Map<string, PropertyInfo>,
+  match: Row | undefined,
+): { idProperty: string; idValue: string } | { reason?: string } {
+  if (match === undefined) return {};
+  const keys = Object.keys(match);
+  if (keys.length !== 1) return { reason: `a HubSpot match key is one property; got ${keys.length} (${keys.join(', ')})` };
+  const name = keys[0]!;
+  const prop = props.get(name);
+  if (prop === undefined && name !== 'hs_object_id') return { reason: `match key "${name}" is not a property of ${object}` };
+  if (!isMatchKey(object, prop, name)) {
+    return {
+      reason: `match key "${name}" is not a unique property of ${object}; HubSpot matches records only by a property with unique values (email for contacts, or one created with hasUniqueValue)`,
+    };
+  }
+  const value = match[name];
+  if (value === null || value === undefined || value === '') return { reason: `match key "${name}" is empty for this record` };
+  const coerced = prop === undefined ? { ok: true as const, value: String(value) } : coerce(prop, value, object);
+  if (!coerced.ok) return { reason: coerced.reason };
+  return { idProperty: name, idValue: coerced.value };
+}
+
+/** Sends one group of the same kind; returns results by operation index. */
+async function send(
+  ctx: ConnectorContext<HubSpotConfig>,
+  session: Session,
+  object: string,
+  kind: 'upsert' | 'update' | 'insert' | 'delete',
+  items: Prepared[],
+): Promise<Map<number, RecordResult>> {
+  const out = new Map<number, RecordResult>();
+  // Two records of one batch that name the same HubSpot record would be refused together:
+  // the later one waits and goes in a later batch.
+  const unique: Prepared[] = [];
+  const seen = new Set<string>();
+  for (const item of items) {
+    const id = kind === 'delete' || kind === 'insert' ? undefined : identity(item);
+    if (id !== undefined && seen.has(id)) {
+      out.set(item.index, reject(`another record in the same batch names the same HubSpot record (${id}); sent again on its own`, true, 1000));
+      continue;
+    }
+    if (id !== undefined) seen.add(id);
+    unique.push(item);
+  }
+  const client = session.client.crm.objects.batchApi;
+  switch (kind) {
+    case 'upsert': {
+      const reply = await session.call(ctx, `a batch upsert of ${unique.length} ${object}`, () =>
+        client.upsertWithHttpInfo(object, {
+          inputs: unique.map((i) => ({ idProperty: i.idProperty!, id: i.idValue!, properties: i.properties, objectWriteTraceId: String(i.index) })),
+        }),
+      );
+      mapAnswer(reply.data as BatchData, unique, out, (i) => i.idProperty!, (i) => i.idValue!);
+      break;
+    }
+    case 'update': {
+      const reply = await session.call(ctx, `a batch update of ${unique.length} ${object}`, () =>
+        client.updateWithHttpInfo(object, {
+          inputs: unique.map((i) =>
+            i.op.destinationId !== undefined
+              ? { id: i.op.destinationId, properties: i.properties, objectWriteTraceId: String(i.index) }
+              : { id: i.idValue!, idProperty: i.idProperty!, properties: i.properties, objectWriteTraceId: String(i.index) },
+          ),
+        }),
+      );
+      mapAnswer(
+        reply.data as BatchData,
+        unique,
+        out,
+        (i) => (i.op.destinationId !== undefined ? 'hs_object_id' : i.idProperty!),
+        (i) => i.op.destinationId ?? i.idValue!,
+      );
+      break;
+    }
+    case 'insert': {
+      const reply = await session.call(ctx, `a batch create of ${unique.length} ${object}`, () =>
+        client.createWithHttpInfo(object, {
+          inputs: unique.map((i) => ({ properties: i.properties, associations: [], objectWriteTraceId: String(i.index) })),
+        }),
+      );
+      mapAnswer(reply.data as BatchData, unique, out, () => undefined, () => undefined);
+      break;
+    }
+    case 'delete': {
+      await archive(ctx, session, object, unique, out);
+      break;
+    }
+  }
+  return out;
+}
+
+function identity(item: Prepared): string | undefined {
+  if (item.op.destinationId !== undefined && item.op.kind !== 'upsert') return `id ${item.op.destinationId}`;
+  if (item.idProperty === undefined) return undefined;
+  return `${item.idProperty} ${norm(item.idProperty, item.idValue!)}`;
+}
+
+/**
+ * Pairs HubSpot's answer with the inputs: results and errors by `objectWriteTraceId` when
+ * echoed, else by the id or unique value, else (for results only) by position when every
+ * input succeeded. An input HubSpot neither created nor refused is retried.
+ */
+function mapAnswer(
+  data: BatchData,
+  items: Prepared[],
+  out: Map<number, RecordResult>,
+  keyProperty: (i: Prepared) => string | undefined,
+  keyValue: (i: Prepared) => string | undefined,
+): void {
+  const byTrace = new Map(items.map((i) => [String(i.index), i]));
+  const byValue = new Map<string, Prepared>();
+  for (const i of items) {
+    const p = keyProperty(i);
+    const v = keyValue(i);
+    if (p !== undefined && v !== undefined) byValue.set(`${p}\u0000${norm(p, v)}`, i);
+  }
+  const results = data.results ?? [];
+  const unpaired: ResultLike[] = [];
+  for (const r of results) {
+    let item = r.objectWriteTraceId === undefined ? undefined : byTrace.get(r.objectWriteTraceId);
+    item ??= byValue.get(`hs_object_id\u0000${r.id}`);
+    for (const candidate of items) {
+      if (item !== undefined) break;
+      const p = keyProperty(candidate);
+      const v = p === undefined ? undefined : r.properties?.[p];
+      if (p !== undefined && typeof v === 'string' && byValue.get(`${p}\u0000${norm(p, v)}`) === candidate) item = candidate;
+    }
+    if (item === undefined) unpaired.push(r);
+    else out.set(item.index, { ok: true, destinationId: String(r.id) });
+  }
+  const leftover: string[] = [];
+  for (const e of data.errors ?? []) {
+    const reason = `HubSpot refused the record (${e.category ?? 'error'}): ${explain(e)}`;
+    const retryable = retryableCategory(e.category);
+    const traces = e.context?.['objectWriteTraceId'] ?? [];
+    const ids = e.context?.['ids'] ?? [];
+    let placed = false;
+    for (const t of traces) {
+      const item = byTrace.get(t);
+      if (item !== undefined && !out.has(item.index)) {
+        out.set(item.index, reject(reason, retryable));
+        placed = true;
+      }
+    }
+    for (const id of placed ? [] : ids) {
+      const item = items.find((i) => {
+        const p = keyProperty(i);
+        return p !== undefined && norm(p, keyValue(i) ?? '') === norm(p, id);
+      });
+      if (item !== undefined && !out.has(item.index)) {
+        out.set(item.index, reject(reason, retryable));
+        placed = true;
+      }
+    }
+    if (!placed) leftover.push(reason);
+  }
+  const missing = items.filter((i) => !out.has(i.index));
+  if (unpaired.length === missing.length && leftover.length === 0) {
+    missing.forEach((item, k) => out.set(item.index, { ok: true, destinationId: String(unpaired[k]!.id) }));
+    return;
+  }
+  // Errors HubSpot did not tie to an input: when exactly the unanswered inputs are left,
+  // they are the ones refused.
+  if (leftover.length > 0 && missing.length === leftover.length && unpaired.length === 0) {
+    missing.forEach((item, k) => out.set(item.index, reject(leftover[k]!, false)));
+  }
+}
+
+/** Archives records by id; records known only by a unique value are looked up first. */
+async function archive(
+  ctx: ConnectorContext<HubSpotConfig>,
+  session: Session,
+  object: string,
+  items: Prepared[],
+  out: Map<number, RecordResult>,
+): Promise<void> {
+  const ids = new Map<number, string>();
+  const lookups = new Map<string, Prepared[]>();
+  for (const item of items) {
+    if (item.op.destinationId !== undefined) ids.set(item.index, item.op.destinationId);
+    else if (item.idProperty === 'hs_object_id') ids.set(item.index, item.idValue!);
+    else if (item.idProperty !== undefined) {
+      const list = lookups.get(item.idProperty) ?? [];
+      list.push(item);
+      lookups.set(item.idProperty, list);
+    } else out.set(item.index, reject(`a delete from ${object} needs the record's HubSpot id or a unique match key; this record has neither`));
+  }
+  for (const [idProperty, list] of lookups) {
+    const reply = await session.call(ctx, `a look-up of ${list.length} ${object} by ${idProperty} before deleting`, () =>
+      session.client.crm.objects.batchApi.readWithHttpInfo(object, {
+        idProperty,
+        inputs: list.map((i) => ({ id: i.idValue! })),
+        properties: [idProperty],
+        propertiesWithHistory: [],
+      }),
+    );
+    const found = new Map<string, string>();
+    for (const r of (reply.data as BatchData).results ?? []) {
+      const v = r.properties?.[idProperty];
+      if (typeof v === 'string') found.set(norm(idProperty, v), String(r.id));
+    }
+    for (const item of list) {
+      const id = found.get(norm(idProperty, item.idValue!));
+      // A record HubSpot no longer has is already where a delete would put it.
+      if (id === undefined) out.set(item.index, { ok: true });
+      else ids.set(item.index, id);
+    }
+  }
+  const distinct = [...new Set(ids.values())];
+  if (distinct.length > 0) {
+    await session.call(ctx, `a batch archive of ${distinct.length} ${object}`, () =>
+      session.client.crm.objects.batchApi.archiveWithHttpInfo(object, { inputs: distinct.map((id) => ({ id })) }),
+    );
+  }
+  for (const index of ids.keys()) out.set(index, { ok: true });
+}

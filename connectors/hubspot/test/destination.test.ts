@@ -1,0 +1,253 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import hubspot, { type HubSpotConfig } from '@outflow/connector-hubspot';
+import { start, type HubSpotEmulator, type HubSpotEmulatorOptions } from '@outflow/connector-hubspot/emulator';
+import {
+  createLogger,
+  defineConnector,
+  openSqliteLedger,
+  runSync,
+  silentLogger,
+  Type,
+  type Logger,
+  type Row,
+  type SyncConfig,
+  type SyncEnvironment,
+} from '@outflow/core';
+import { createTestContext } from '@outflow/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+
+// The real engine (runSync with a SQLite ledger) delivers an in-memory model to the
+// connector, which talks to the emulator through @hubspot/api-client.
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function memorySource(rows: () => Row[]) {
+  return defineConnector({
+    name: 'memory-source',
+    version: '1.0.0',
+    coreVersion: '^1.0.0',
+    config: Type.Object({}, { additionalProperties: false }),
+    source: {
+      async check() {},
+      async discover() {
+        return { tables: [] };
+      },
+      async *read() {
+        const all = rows();
+        for (let i = 0; i < all.length; i += 250) yield { rows: all.slice(i, i + 250) };
+      },
+    },
+  });
+}
+
+interface Setup {
+  emu: HubSpotEmulator;
+  env: SyncEnvironment;
+  logs: string[];
+  crm: ReturnType<typeof createTestContext<HubSpotConfig>>;
+}
+
+async function setup(rows: () => Row[], options: HubSpotEmulatorOptions = {}): Promise<Setup> {
+  const emu = await start(options);
+  const dir = mkdtempSync(join(tmpdir(), 'hubspot-dest-'));
+  const ledger = openSqliteLedger(dir);
+  const logs: string[] = [];
+  const logger: Logger = createLogger({
+    level: 'debug',
+    destination: new Writable({
+      write(chunk: Buffer, _enc, done) {
+        logs.push(chunk.toString());
+        done();
+      },
+    }),
+  });
+  const crm = createTestContext<HubSpotConfig>({ ...emu.config, tier: 'professional' }, { schema: hubspot.config, logger });
+  const src = createTestContext({});
+  cleanups.push(async () => {
+    await emu.stop();
+    await ledger.close();
+    await crm.dispose();
+    await src.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const env: SyncEnvironment = {
+    ledger,
+    stateDir: dir,
+    connections: new Map([
+      ['src', { connector: memorySource(rows), ctx: src }],
+      ['crm', { connector: hubspot, ctx: crm }],
+    ]),
+    logger: silentLogger(),
+    signal: new AbortController().signal,
+  };
+  return { emu, env, logs, crm };
+}
+
+const fast = { backoff: { baseMs: 5, maxMs: 200 } };
+
+function sync(over: { mode?: SyncConfig['to']['mode']; deletes?: SyncConfig['to']['deletes']; maxAttempts?: number } = {}): SyncConfig {
+  return {
+    name: 'customers',
+    from: { connection: 'src', table: 'customers', primaryKey: 'id' },
+    capture: 'diff',
+    to: { connection: 'crm', object: 'contacts', mode: over.mode ?? 'upsert', deletes: over.deletes ?? 'ignore', matchKey: { email: 'email' } },
+    mappings: { email: 'email', firstname: 'first', lastname: 'last', plan: 'plan', lifetime_value: 'ltv', signed_up_at: 'signed' },
+    ...(over.maxAttempts === undefined ? {} : { delivery: { maxAttempts: over.maxAttempts } }),
+  } as SyncConfig;
+}
+
+const PLANS = ['free', 'starter', 'pro', 'enterprise'];
+const customers = (n: number, from = 1): Row[] =>
+  Array.from({ length: n }, (_, k) => {
+    const id = from + k;
+    return {
+      id,
+      email: `customer${id}@example.com`,
+      first: `First${id}`,
+      last: `Last${id}`,
+      plan: PLANS[id % 4]!,
+      ltv: id * 1.5,
+      signed: `2023-01-${String((id % 28) + 1).padStart(2, '0')} 10:00:00`,
+    };
+  });
+
+describe('hubspot destination, driven by the engine', () => {
+  it('upserts every row by email with values in HubSpot formats, then sends nothing, then exactly the change', async () => {
+    let rows = customers(250);
+    const { emu, env } = await setup(() => rows);
+    const first = await runSync(env, sync(), fast);
+    expect(first).toMatchObject({ status: 'succeeded', inserted: 250, rejected: 0 });
+    expect(emu.records('contacts')).toHaveLength(250);
+    expect(emu.find('contacts', 'email', 'customer7@example.com')!.properties).toMatchObject({
+      firstname: 'First7',
+      plan: 'enterprise',
+      lifetime_value: '10.5',
+      signed_up_at: '2023-01-08T10:00:00.000Z',
+    });
+    expect(emu.stats().batches).toEqual({ requests: 3, inputs: 250 });
+
+    const second = await runSync(env, sync(), fast);
+    expect(second).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0 });
+    expect(emu.stats().batches.requests).toBe(3);
+
+    rows = rows.map((r) => (r['id'] === 42 ? { ...r, last: 'Renamed' } : r));
+    const third = await runSync(env, sync(), fast);
+    expect(third).toMatchObject({ status: 'succeeded', inserted: 0, updated: 1 });
+    expect(emu.stats().batches).toEqual({ requests: 4, inputs: 251 });
+    expect(emu.find('contacts', 'email', 'customer42@example.com')!.properties['lastname']).toBe('Renamed');
+    expect(emu.records('contacts')).toHaveLength(250);
+  });
+
+  it('parks records HubSpot refuses (207) and records it would refuse, each with its reason, and delivers the rest', async () => {
+    const rows = customers(20).map((r) => {
+      if (r['id'] === 3) return { ...r, email: 'not-an-email' };
+      if (r['id'] === 5) return { ...r, plan: 'platinum' };
+      if (r['id'] === 8) return { ...r, ltv: 'a lot' };
+      return r;
+    });
+    const { emu, env } = await setup(() => rows);
+    const run = await runSync(env, sync(), fast);
+    expect(run).toMatchObject({ status: 'partial', inserted: 17, rejected: 3, parked: 3 });
+    const errors = new Map((await env.ledger.listRowErrors({ sync: 'customers' })).map((e) => [e.key, e]));
+    expect(errors.get('3')).toMatchObject({ retryable: false, reason: expect.stringContaining('Email address not-an-email is invalid') });
+    expect(errors.get('3')!.reason).toContain('VALIDATION_ERROR');
+    expect(errors.get('5')!.reason).toContain('"platinum" is not one of its options (free, starter, pro, enterprise)');
+    expect(errors.get('8')!.reason).toContain('lifetime_value');
+    expect(emu.records('contacts')).toHaveLength(17);
+    expect(emu.find('contacts', 'email', 'customer5@example.com')).toBeUndefined();
+  });
+
+  it('insert mode creates records and never updates them', async () => {
+    let rows = customers(5);
+    const { emu, env } = await setup(() => rows);
+    expect(await runSync(env, sync({ mode: 'insert' }), fast)).toMatchObject({ status: 'succeeded', inserted: 5 });
+    rows = rows.map((r) => (r['id'] === 2 ? { ...r, first: 'Changed' } : r));
+    expect(await runSync(env, sync({ mode: 'insert' }), fast)).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0, skipped: 1 });
+    expect(emu.find('contacts', 'email', 'customer2@example.com')!.properties['firstname']).toBe('First2');
+    expect(emu.stats().batches).toEqual({ requests: 1, inputs: 5 });
+  });
+
+  it('update mode changes existing contacts by email and refuses the ones HubSpot does not have', async () => {
+    const rows = customers(3);
+    const { emu, env, crm } = await setup(() => rows);
+    await hubspot.destination!.write(crm, 'contacts', [
+      { kind: 'insert', key: 'x', fields: { email: 'customer1@example.com', firstname: 'Old' }, idempotencyKey: 'seed-1' },
+    ]);
+    const run = await runSync(env, sync({ mode: 'update' }), fast);
+    // The engine counts by what changed in the model: three rows new to Outflow.
+    expect(run).toMatchObject({ status: 'partial', inserted: 1, rejected: 2 });
+    expect(emu.find('contacts', 'email', 'customer1@example.com')!.properties['firstname']).toBe('First1');
+    const errors = await env.ledger.listRowErrors({ sync: 'customers' });
+    expect(errors.map((e) => e.reason)).toEqual([expect.stringContaining('OBJECT_NOT_FOUND'), expect.stringContaining('OBJECT_NOT_FOUND')]);
+    expect(emu.records('contacts')).toHaveLength(1);
+  });
+
+  it('mirror deletes archive only the records Outflow wrote', async () => {
+    let rows = customers(6);
+    const { emu, env, crm } = await setup(() => rows);
+    const outsider = await hubspot.destination!.write(crm, 'contacts', [
+      { kind: 'insert', key: 'outsider', fields: { email: 'outsider@example.com' }, idempotencyKey: 'seed-2' },
+    ]);
+    expect(outsider[0]).toMatchObject({ ok: true });
+    expect(await runSync(env, sync({ mode: 'mirror' }), fast)).toMatchObject({ status: 'succeeded', inserted: 6 });
+    rows = rows.filter((r) => r['id'] !== 2 && r['id'] !== 4);
+    expect(await runSync(env, sync({ mode: 'mirror' }), fast)).toMatchObject({ status: 'succeeded', deleted: 2 });
+    expect(emu.records('contacts').map((r) => r.properties['email']).sort()).toEqual(
+      ['customer1@example.com', 'customer3@example.com', 'customer5@example.com', 'customer6@example.com', 'outsider@example.com'].sort(),
+    );
+  });
+
+  it('deletes a record known only by its unique value, looking its id up first', async () => {
+    const { emu, crm } = await setup(() => []);
+    const write = (ops: Parameters<NonNullable<typeof hubspot.destination>['write']>[2]) => hubspot.destination!.write(crm, 'contacts', ops);
+    await write([{ kind: 'upsert', key: 'a', match: { email: 'A@example.com' }, fields: { firstname: 'A' }, idempotencyKey: 'u-a' }]);
+    const results = await write([
+      { kind: 'delete', key: 'a', match: { email: 'a@example.com' }, idempotencyKey: 'd-a' },
+      { kind: 'delete', key: 'b', match: { email: 'never@example.com' }, idempotencyKey: 'd-b' },
+    ]);
+    expect(results).toEqual([{ ok: true }, { ok: true }]);
+    expect(emu.records('contacts')).toEqual([]);
+  });
+
+  it('survives 429 storms, 5xx and connection resets with nothing lost and nothing doubled', async () => {
+    const rows = customers(1200);
+    const { emu, env } = await setup(() => rows, { faults: { status429Every: 3, errorRate: 0.15, resetRate: 0.05 } });
+    const run = await runSync(env, sync({ maxAttempts: 30 }), fast);
+    expect(run).toMatchObject({ status: 'succeeded', inserted: 1200, rejected: 0 });
+    const records = emu.records('contacts');
+    expect(records).toHaveLength(1200);
+    expect(new Set(records.map((r) => r.properties['email'])).size).toBe(1200);
+    expect(emu.find('contacts', 'email', 'customer1199@example.com')!.properties['lastname']).toBe('Last1199');
+    const stats = emu.stats();
+    expect(stats.rateLimited['TEN_SECONDLY_ROLLING']).toBeGreaterThan(0);
+    expect(stats.byStatus['502']).toBeGreaterThan(0);
+    expect(await runSync(env, sync(), fast)).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0 });
+  });
+
+  it('slows to the limit HubSpot reports in its headers when it is below the configured tier', async () => {
+    const rows = customers(1500);
+    const { emu, env, logs } = await setup(() => rows, { limits: { perWindow: 4, windowMs: 400 } });
+    const run = await runSync(env, sync({ maxAttempts: 30 }), fast);
+    expect(run).toMatchObject({ status: 'succeeded', inserted: 1500 });
+    expect(emu.records('contacts')).toHaveLength(1500);
+    expect(logs.join('')).toContain('HubSpot reports a limit of 4 requests per 400 ms');
+  });
+
+  it('pauses when the daily limit is spent, says so, and resumes where it stopped when it resets', async () => {
+    const rows = customers(500);
+    const { emu, env, logs } = await setup(() => rows, { limits: { daily: 3, dailyResetMs: 1500 } });
+    const run = await runSync(env, sync({ maxAttempts: 10 }), fast);
+    expect(run).toMatchObject({ status: 'succeeded', inserted: 500, rejected: 0 });
+    expect(emu.records('contacts')).toHaveLength(500);
+    expect(emu.stats().rateLimited['DAILY']).toBeGreaterThan(0);
+    expect(logs.join('')).toMatch(/daily API limit is spent: the sync is paused until \d{4}-\d{2}-\d{2}T/);
+    // Every batch landed once: the pause did not resend what HubSpot had already applied.
+    expect(emu.stats().batches.inputs).toBe(500);
+  });
+});

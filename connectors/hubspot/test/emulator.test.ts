@@ -1,0 +1,298 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@hubspot/api-client';
+import { start, type HubSpotEmulator, type HubSpotEmulatorOptions } from '@outflow/connector-hubspot/emulator';
+import { afterEach, describe, expect, it } from 'vitest';
+
+// These tests drive the emulator with the real SDK, exactly as the connector does, but
+// without the connector: they pin down what the emulator answers.
+
+const running: HubSpotEmulator[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const e of running.splice(0)) await e.stop();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+async function emulator(options: HubSpotEmulatorOptions = {}): Promise<{ emu: HubSpotEmulator; client: Client }> {
+  const emu = await start(options);
+  running.push(emu);
+  return { emu, client: new Client({ accessToken: emu.config.accessToken, basePath: emu.url, numberOfApiCallRetries: 0 }) };
+}
+
+/** The ApiException the SDK throws for a non-2xx answer. */
+async function refusal(promise: Promise<unknown>): Promise<{ code: number; body: Record<string, unknown>; headers: Record<string, string> }> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as { code: number; body: Record<string, unknown>; headers: Record<string, string> };
+  }
+  throw new Error('the call succeeded, but a refusal was expected');
+}
+
+const upsert = (email: string, properties: Record<string, string> = {}, trace?: string) => ({
+  idProperty: 'email',
+  id: email,
+  properties,
+  ...(trace === undefined ? {} : { objectWriteTraceId: trace }),
+});
+
+describe('hubspot emulator, through @hubspot/api-client', () => {
+  it('refuses a missing or wrong bearer token with 401 in HubSpot error shape', async () => {
+    const { emu } = await emulator();
+    const wrong = new Client({ accessToken: 'pat-na1-wrong', basePath: emu.url, numberOfApiCallRetries: 0 });
+    const e = await refusal(wrong.crm.objects.basicApi.getPage('contacts'));
+    expect(e.code).toBe(401);
+    expect(e.body).toMatchObject({ status: 'error', category: 'INVALID_AUTHENTICATION', message: expect.any(String), correlationId: expect.any(String) });
+    const anonymous = await fetch(`${emu.url}/crm/v3/objects/contacts`);
+    expect(anonymous.status).toBe(401);
+    expect(emu.records('contacts')).toEqual([]);
+  });
+
+  it('accepts 100 inputs in a batch and refuses 101 with 400 VALIDATION_ERROR, writing nothing', async () => {
+    const { emu, client } = await emulator();
+    const inputs = (n: number, from: number) => Array.from({ length: n }, (_, i) => upsert(`p${from + i}@example.com`));
+    const ok = await client.crm.objects.batchApi.upsertWithHttpInfo('contacts', { inputs: inputs(100, 0) });
+    expect(ok.httpStatusCode).toBe(200);
+    expect(ok.data.results).toHaveLength(100);
+    const e = await refusal(client.crm.objects.batchApi.upsert('contacts', { inputs: inputs(101, 1000) }));
+    expect(e.code).toBe(400);
+    expect(e.body).toMatchObject({ status: 'error', category: 'VALIDATION_ERROR' });
+    expect(emu.records('contacts')).toHaveLength(100);
+  });
+
+  it('answers 207 with one error per refused input, tied to it, and applies the rest', async () => {
+    const { emu, client } = await emulator();
+    const reply = await client.crm.objects.batchApi.upsertWithHttpInfo('contacts', {
+      inputs: [
+        upsert('good@example.com', { firstname: 'Good', lifecyclestage: 'lead' }, '0'),
+        upsert('not-an-email', { firstname: 'Bad' }, '1'),
+        upsert('ghost@example.com', { favourite_colour: 'blue' }, '2'),
+        upsert('stage@example.com', { lifecyclestage: 'champion' }, '3'),
+        upsert('created@example.com', { createdate: '2024-01-01T00:00:00Z' }, '4'),
+        upsert('good@example.com', { firstname: 'Twice' }, '5'),
+      ],
+    });
+    expect(reply.httpStatusCode).toBe(207);
+    const data = reply.data as { numErrors?: number; errors?: { category: string; message: string; context: Record<string, string[]>; errors: { code?: string }[] }[] };
+    expect(data.numErrors).toBe(5);
+    const byTrace = new Map(data.errors!.map((e) => [e.context['objectWriteTraceId']![0], e]));
+    expect(byTrace.get('1')).toMatchObject({ category: 'VALIDATION_ERROR', context: { ids: ['not-an-email'] }, errors: [{ code: 'INVALID_EMAIL' }] });
+    expect(byTrace.get('1')!.message).toContain('Email address not-an-email is invalid');
+    expect(byTrace.get('2')).toMatchObject({ errors: [{ code: 'PROPERTY_DOESNT_EXIST' }] });
+    expect(byTrace.get('3')).toMatchObject({ errors: [{ code: 'INVALID_OPTION' }] });
+    expect(byTrace.get('3')!.message).toContain('champion was not one of the allowed options');
+    expect(byTrace.get('4')).toMatchObject({ errors: [{ code: 'READ_ONLY_VALUE' }] });
+    expect(byTrace.get('5')!.message).toContain('Duplicate IDs');
+    expect(reply.data.results.map((r) => r.properties['email'])).toEqual(['good@example.com']);
+    expect(emu.records('contacts').map((r) => r.properties['email'])).toEqual(['good@example.com']);
+    expect(emu.find('contacts', 'email', 'good@example.com')!.properties['firstname']).toBe('Good');
+  });
+
+  it('upserts by a unique property: the same email (any case) is the same record', async () => {
+    const { emu, client } = await emulator();
+    const first = await client.crm.objects.batchApi.upsert('contacts', { inputs: [upsert('Ada@Example.com', { firstname: 'Ada' })] });
+    const second = await client.crm.objects.batchApi.upsert('contacts', { inputs: [upsert('ada@example.com', { lastname: 'Lovelace' })] });
+    const [a, b] = [first.results[0]!, second.results[0]!] as { id: string; _new: boolean }[];
+    expect(a._new).toBe(true);
+    expect(b._new).toBe(false);
+    expect(b.id).toBe(a.id);
+    expect(emu.records('contacts')).toHaveLength(1);
+    expect(emu.get('contacts', a.id)!.properties).toMatchObject({ firstname: 'Ada', lastname: 'Lovelace' });
+
+    const dup = await client.crm.objects.batchApi.createWithHttpInfo('contacts', {
+      inputs: [{ properties: { email: 'ada@example.com' }, associations: [], objectWriteTraceId: 'x' }],
+    });
+    expect(dup.httpStatusCode).toBe(207);
+    expect((dup.data as { errors?: { category: string; message: string }[] }).errors![0]).toMatchObject({
+      category: 'CONFLICT',
+      message: expect.stringContaining(`Existing ID: ${a.id}`),
+    });
+
+    const byDomain = await client.crm.objects.batchApi.upsertWithHttpInfo('companies', {
+      inputs: [{ idProperty: 'domain', id: 'example.com', properties: { name: 'Example' } }],
+    });
+    expect((byDomain.data as { errors?: { message: string }[] }).errors![0]!.message).toContain('not a unique property');
+    expect(emu.records('companies')).toEqual([]);
+  });
+
+  it('updates by id or by unique value, archives, and reads back by idProperty', async () => {
+    const { emu, client } = await emulator();
+    const created = await client.crm.objects.batchApi.create('contacts', {
+      inputs: [0, 1, 2].map((i) => ({ properties: { email: `u${i}@example.com`, firstname: `U${i}` }, associations: [] })),
+    });
+    const ids = created.results.map((r) => r.id);
+    const updated = await client.crm.objects.batchApi.updateWithHttpInfo('contacts', {
+      inputs: [
+        { id: ids[0]!, properties: { firstname: 'Zero' } },
+        { id: 'u1@example.com', idProperty: 'email', properties: { firstname: 'One' } },
+        { id: '999999', properties: { firstname: 'Nobody' } },
+      ],
+    });
+    expect(updated.httpStatusCode).toBe(207);
+    expect((updated.data as { errors?: { category: string; context: Record<string, string[]> }[] }).errors).toMatchObject([
+      { category: 'OBJECT_NOT_FOUND', context: { ids: ['999999'] } },
+    ]);
+    expect(emu.get('contacts', ids[0]!)!.properties['firstname']).toBe('Zero');
+    expect(emu.get('contacts', ids[1]!)!.properties['firstname']).toBe('One');
+
+    const archived = await client.crm.objects.batchApi.archiveWithHttpInfo('contacts', { inputs: [{ id: ids[2]! }] });
+    expect(archived.httpStatusCode).toBe(204);
+    const read = await client.crm.objects.batchApi.readWithHttpInfo('contacts', {
+      idProperty: 'email',
+      inputs: [{ id: 'u0@example.com' }, { id: 'u2@example.com' }],
+      properties: ['email', 'firstname'],
+      propertiesWithHistory: [],
+    });
+    expect(read.httpStatusCode).toBe(207);
+    expect(read.data.results.map((r) => r.properties)).toEqual([{ email: 'u0@example.com', firstname: 'Zero' }]);
+  });
+
+  it('lists records in pages with an after cursor, each record once', async () => {
+    const { client } = await emulator();
+    for (let b = 0; b < 3; b++) {
+      await client.crm.objects.batchApi.upsert('contacts', { inputs: Array.from({ length: 9 }, (_, i) => upsert(`page${b * 9 + i}@example.com`)) });
+    }
+    const seen: string[] = [];
+    let after: string | undefined;
+    let pages = 0;
+    do {
+      const page = await client.crm.objects.basicApi.getPage('contacts', 10, after, ['email']);
+      seen.push(...page.results.map((r) => r.properties['email']!));
+      after = page.paging?.next?.after;
+      pages++;
+    } while (after !== undefined);
+    expect(pages).toBe(3);
+    expect(new Set(seen).size).toBe(27);
+    expect(seen).toHaveLength(27);
+  });
+
+  it('searches with filters and refuses a fifth search within a second with 429', async () => {
+    const { client } = await emulator();
+    await client.crm.objects.batchApi.upsert('contacts', {
+      inputs: [upsert('s1@example.com', { lifecyclestage: 'lead' }), upsert('s2@example.com', { lifecyclestage: 'customer' })],
+    });
+    const search = () =>
+      client.crm.objects.searchApi.doSearch('contacts', {
+        filterGroups: [{ filters: [{ propertyName: 'lifecyclestage', operator: 'EQ' as never, value: 'customer' }] }],
+        properties: ['email'],
+        limit: 10,
+        after: '0',
+        sorts: [],
+      });
+    const found = await search();
+    expect(found.total).toBe(1);
+    expect(found.results[0]!.properties['email']).toBe('s2@example.com');
+    await Promise.all([search(), search(), search()]);
+    const e = await refusal(search());
+    expect(e.code).toBe(429);
+    expect(e.body).toMatchObject({ errorType: 'RATE_LIMIT', policyName: 'SECONDLY' });
+  });
+
+  it('keeps a rolling ten-second limit: 429 TEN_SECONDLY_ROLLING with rate-limit headers on every answer', async () => {
+    const { client } = await emulator({ limits: { perWindow: 3, windowMs: 60_000, daily: 1000 } });
+    const first = await client.crm.objects.basicApi.getPageWithHttpInfo('contacts');
+    expect(first.headers).toMatchObject({
+      'x-hubspot-ratelimit-max': '3',
+      'x-hubspot-ratelimit-remaining': '2',
+      'x-hubspot-ratelimit-interval-milliseconds': '60000',
+      'x-hubspot-ratelimit-daily': '1000',
+      'x-hubspot-ratelimit-daily-remaining': '999',
+    });
+    expect(first.headers['x-hubspot-ratelimit-secondly']).toBeDefined();
+    await client.crm.objects.basicApi.getPage('contacts');
+    await client.crm.objects.basicApi.getPage('contacts');
+    const e = await refusal(client.crm.objects.basicApi.getPage('contacts'));
+    expect(e.code).toBe(429);
+    expect(e.body).toMatchObject({ status: 'error', errorType: 'RATE_LIMIT', policyName: 'TEN_SECONDLY_ROLLING', correlationId: expect.any(String) });
+    expect(e.headers).toMatchObject({ 'x-hubspot-ratelimit-remaining': '0', 'x-hubspot-ratelimit-max': '3' });
+    expect(Number(e.headers['retry-after'])).toBeGreaterThan(0);
+  });
+
+  it('keeps a daily limit: 429 DAILY once it is spent, until it resets', async () => {
+    const { emu, client } = await emulator({ limits: { daily: 2, dailyResetMs: 400 } });
+    await client.crm.objects.basicApi.getPage('contacts');
+    const second = await client.crm.objects.basicApi.getPageWithHttpInfo('contacts');
+    expect(second.headers['x-hubspot-ratelimit-daily-remaining']).toBe('0');
+    const e = await refusal(client.crm.objects.batchApi.upsert('contacts', { inputs: [upsert('late@example.com')] }));
+    expect(e.code).toBe(429);
+    expect(e.body).toMatchObject({ policyName: 'DAILY', message: 'You have reached your daily limit.' });
+    expect(emu.records('contacts')).toEqual([]);
+    await new Promise((r) => setTimeout(r, 450));
+    await client.crm.objects.batchApi.upsert('contacts', { inputs: [upsert('late@example.com')] });
+    expect(emu.records('contacts')).toHaveLength(1);
+    expect(emu.stats().rateLimited['DAILY']).toBe(1);
+  });
+
+  it('lists, gets and creates properties with types, options, uniqueness and read-only flags', async () => {
+    const { client } = await emulator();
+    const all = await client.crm.properties.coreApi.getAll('contacts');
+    const byName = new Map(all.results.map((p) => [p.name, p]));
+    expect(byName.get('email')).toMatchObject({ type: 'string', hasUniqueValue: true });
+    expect(byName.get('hs_object_id')!.modificationMetadata!.readOnlyValue).toBe(true);
+    expect(byName.get('createdate')).toMatchObject({ type: 'datetime' });
+    expect(byName.get('lifecyclestage')!.options.map((o) => o.value)).toContain('customer');
+
+    const made = await client.crm.properties.coreApi.create('contacts', {
+      name: 'customer_code',
+      label: 'Customer code',
+      type: 'string' as never,
+      fieldType: 'text' as never,
+      groupName: 'contactinformation',
+      hasUniqueValue: true,
+    });
+    expect(made).toMatchObject({ name: 'customer_code', hasUniqueValue: true });
+    const again = await refusal(
+      client.crm.properties.coreApi.create('contacts', { name: 'customer_code', label: 'Again', type: 'string' as never, fieldType: 'text' as never, groupName: 'g' }),
+    );
+    expect(again.code).toBe(409);
+    expect((await refusal(client.crm.properties.coreApi.getByName('contacts', 'nope'))).code).toBe(404);
+
+    const byCode = await client.crm.objects.batchApi.upsert('contacts', { inputs: [{ idProperty: 'customer_code', id: 'C-1', properties: {} }] });
+    expect(byCode.results[0]!.properties['customer_code']).toBe('C-1');
+  });
+
+  it('serves custom objects by name, p_ name and objectTypeId', async () => {
+    const { emu, client } = await emulator({
+      customObjects: [{ name: 'pets', properties: [{ name: 'pet_id', type: 'string', hasUniqueValue: true }, { name: 'species', type: 'enumeration', options: ['cat', 'dog'] }] }],
+    });
+    const schemas = await client.crm.schemas.coreApi.getAll();
+    expect(schemas.results.map((s) => [s.name, s.objectTypeId, s.fullyQualifiedName])).toEqual([['pets', '2-1', 'p_pets']]);
+    const reply = await client.crm.objects.batchApi.upsertWithHttpInfo('p_pets', {
+      inputs: [{ idProperty: 'pet_id', id: 'rex', properties: { species: 'dog' } }, { idProperty: 'pet_id', id: 'nemo', properties: { species: 'fish' } }],
+    });
+    expect(reply.httpStatusCode).toBe(207);
+    expect(emu.records('2-1').map((r) => r.properties['pet_id'])).toEqual(['rex']);
+  });
+
+  it('persists records and properties to its data folder and continues from them', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'hubspot-emu-'));
+    dirs.push(dataDir);
+    const one = await emulator({ dataDir });
+    await one.client.crm.properties.coreApi.create('contacts', { name: 'tier', label: 'Tier', type: 'enumeration' as never, fieldType: 'select' as never, groupName: 'g', options: [{ label: 'Gold', value: 'gold', hidden: false }] });
+    await one.client.crm.objects.batchApi.upsert('contacts', { inputs: [upsert('keep@example.com', { tier: 'gold' }), upsert('gone@example.com')] });
+    const gone = one.emu.find('contacts', 'email', 'gone@example.com')!;
+    await one.client.crm.objects.batchApi.archive('contacts', { inputs: [{ id: gone.id }] });
+    await one.emu.stop();
+
+    const two = await emulator({ dataDir });
+    expect(two.emu.records('contacts').map((r) => [r.properties['email'], r.properties['tier']])).toEqual([['keep@example.com', 'gold']]);
+    const next = await two.client.crm.objects.batchApi.upsert('contacts', { inputs: [upsert('new@example.com')] });
+    expect(Number(next.results[0]!.id)).toBeGreaterThan(Number(gone.id));
+    const same = await two.client.crm.objects.batchApi.upsert('contacts', { inputs: [upsert('KEEP@example.com', { tier: 'gold' })] });
+    expect((same.results[0] as { _new: boolean })._new).toBe(false);
+  });
+
+  it('misbehaves on request: 503s, 5xx and connection resets', async () => {
+    const { emu, client } = await emulator({ faults: { failRequests: 1 } });
+    expect((await refusal(client.crm.objects.basicApi.getPage('contacts'))).code).toBe(503);
+    await client.crm.objects.basicApi.getPage('contacts');
+    emu.setFaults({ errorRate: 1 });
+    expect((await refusal(client.crm.objects.basicApi.getPage('contacts'))).code).toBe(502);
+    emu.setFaults({ resetRate: 1 });
+    const reset = await refusal(client.crm.objects.basicApi.getPage('contacts'));
+    expect(String((reset as unknown as Error).message)).toMatch(/socket hang up|ECONNRESET/);
+  });
+});

@@ -1,0 +1,138 @@
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import snowflake, { configSchema, type SnowflakeConfig } from '@outflow/connector-snowflake';
+import { start, type SnowflakeEmulator } from '@outflow/connector-snowflake/emulator';
+import webhook from '@outflow/connector-webhook';
+import { start as startWebhook, type WebhookEmulator } from '@outflow/connector-webhook/emulator';
+import { diffStateFile, runSync, type Change, type ChangeStream, type SyncConfig } from '@outflow/core';
+import { createTestContext } from '@outflow/testing';
+import { environment, tempDir } from './helpers.js';
+import { connect, destroy, exec, type Connection } from './sdk.js';
+
+let sf: SnowflakeEmulator;
+let sql: Connection;
+
+beforeAll(async () => {
+  sf = await start();
+  sql = await connect(sf.config);
+});
+afterAll(async () => {
+  await destroy(sql);
+  await sf.stop();
+});
+
+const ctx = (config: Partial<SnowflakeConfig> = {}) => createTestContext<SnowflakeConfig>({ ...sf.config, ...config }, { schema: configSchema });
+
+async function take(stream: ChangeStream, until: (seen: Change[]) => boolean): Promise<Change[]> {
+  const seen: Change[] = [];
+  const it = stream[Symbol.asyncIterator]();
+  while (!until(seen)) {
+    const r = await it.next();
+    if (r.done) break;
+    seen.push(...r.value.changes);
+  }
+  return seen;
+}
+
+describe('the Snowflake connector', () => {
+  it('logs in with a key pair (JWT)', async () => {
+    const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    sf.addUser('SVC_OUTFLOW', { publicKey: keys.publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+    const privateKey = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const { password: _, ...rest } = sf.config;
+    await snowflake.source!.check(createTestContext<SnowflakeConfig>({ ...rest, username: 'svc_outflow', privateKey }, { schema: configSchema }));
+    const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    await expect(snowflake.source!.check(createTestContext<SnowflakeConfig>({ ...rest, username: 'svc_outflow', privateKey: other }, { schema: configSchema }))).rejects.toMatchObject({
+      code: 'OUTFLOW_CHECK_FAILED',
+      message: expect.stringMatching(/390144/),
+    });
+  });
+
+  it('discovers tables with declared primary keys, and reads a SQL model', async () => {
+    await exec(sql, 'create table accounts (region varchar, id int, name varchar, primary key (region, id))');
+    await exec(sql, `insert into accounts values ('eu', 1, 'A'), ('us', 1, 'B')`);
+    const catalog = await snowflake.source!.discover(ctx());
+    expect(catalog.tables.find((t) => t.name === 'ACCOUNTS')).toMatchObject({ schema: 'PUBLIC', primaryKey: ['REGION', 'ID'], columns: [{ name: 'REGION', type: 'TEXT' }, { name: 'ID', type: 'NUMBER' }, { name: 'NAME', type: 'TEXT' }] });
+    const rows = [];
+    for await (const b of snowflake.source!.read(ctx(), { sql: `select name, id * 10 as tens from accounts order by name`, primaryKey: ['NAME'] })) rows.push(...b.rows);
+    expect(rows).toEqual([{ NAME: 'A', TENS: 10 }, { NAME: 'B', TENS: 10 }]);
+  });
+
+  it('folds an update pair into one update carrying the row before and after', async () => {
+    await exec(sql, 'create table folks (id int primary key, name varchar)');
+    const stream = await snowflake.stream!.open(ctx(), { table: 'FOLKS', primaryKey: ['ID'] }, null);
+    try {
+      await exec(sql, `insert into folks values (1, 'x')`);
+      await take(stream, (s) => s.length === 1);
+      await exec(sql, `update folks set name = 'y' where id = 1`);
+      const [change] = await take(stream, (s) => s.length === 1);
+      expect(change).toMatchObject({ op: 'update', key: '1', before: { ID: 1, NAME: 'x' }, after: { ID: 1, NAME: 'y' } });
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it('streams the changes a dynamic table refresh makes', async () => {
+    await exec(sql, 'create table sales (id int, customer varchar, amount number(10,2))');
+    await exec(sql, `insert into sales values (1, 'a', 10)`);
+    await exec(sql, `create dynamic table customer_totals target_lag = '1 minute' warehouse = compute_wh as select customer, sum(amount) as total from sales group by customer`);
+    const stream = await snowflake.stream!.open(ctx(), { table: 'CUSTOMER_TOTALS', primaryKey: ['CUSTOMER'] }, null);
+    try {
+      await exec(sql, `insert into sales values (2, 'a', 5), (3, 'b', 1)`);
+      await sf.refreshDynamicTables();
+      const changes = await take(stream, (s) => s.length >= 2);
+      expect(changes.map((c) => [c.op, c.key, c.after?.['TOTAL']]).sort()).toEqual([
+        ['insert', 'b', 1],
+        ['update', 'a', 15],
+      ]);
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it('refuses to stream a SQL model', async () => {
+    await expect(snowflake.stream!.open(ctx(), { sql: 'select 1 as id', primaryKey: ['ID'] }, null)).rejects.toMatchObject({ code: 'OUTFLOW_CONFIG_INVALID' });
+  });
+});
+
+describe('diff pushdown', () => {
+  let hooks: WebhookEmulator;
+  beforeAll(async () => {
+    hooks = await startWebhook();
+    await exec(sql, 'create table members (id int primary key, email varchar, name varchar, note varchar)');
+    await exec(sql, `insert into members select range, 'm' || range || '@x.io', 'member ' || range, 'unmapped' from range(1, 201)`);
+  });
+  afterAll(() => hooks.stop());
+
+  const sync = { name: 'members', from: { connection: 'warehouse', table: 'MEMBERS', primaryKey: 'ID' }, capture: 'diff', to: { connection: 'hooks', object: 'members', mode: 'upsert', deletes: 'delete' }, mappings: { email: 'EMAIL', name: 'NAME' } } as SyncConfig;
+  const env = (dir: string) => environment(dir, { warehouse: { connector: snowflake, config: sf.config }, hooks: { connector: webhook, config: hooks.config } }, new AbortController().signal);
+
+  it('diffs in Snowflake against state in the Outflow schema and sends only changes', async () => {
+    const dir = tempDir();
+    const e = env(dir);
+    const plan = await runSync(e, sync, { dryRun: true });
+    expect(plan.plan!.counts.upsert).toBe(200);
+    expect(await exec(sql, `select count(*) as n from information_schema.tables where table_schema = 'OUTFLOW' and table_name like 'OUTFLOW_DIFF_%'`)).toEqual([{ N: 0 }]);
+
+    const first = await runSync(e, sync);
+    expect(first.error?.message).toBeUndefined();
+    expect(first).toMatchObject({ status: "succeeded", inserted: 200 });
+    expect(hooks.records('members')).toHaveLength(200);
+
+    await exec(sql, `update members set name = 'renamed' where id <= 3`);
+    await exec(sql, `update members set note = 'not delivered' where id between 10 and 20`);
+    await exec(sql, `delete from members where id = 200`);
+    await exec(sql, `insert into members values (201, 'new@x.io', 'new', null)`);
+    const second = await runSync(e, sync);
+    expect(second).toMatchObject({ status: 'succeeded', inserted: 1, updated: 3, deleted: 1 });
+    expect(hooks.records('members').find((r) => r.key === '2')?.fields).toEqual({ email: 'm2@x.io', name: 'renamed' });
+    expect(hooks.records('members').some((r) => r.key === '200')).toBe(false);
+    expect(await runSync(e, sync)).toMatchObject({ inserted: 0, updated: 0, deleted: 0 });
+    const state = await exec(sql, `select table_name from information_schema.tables where table_schema = 'OUTFLOW' and table_name like 'OUTFLOW_DIFF_%MEMBERS_%' order by 1`);
+    expect(state).toHaveLength(2);
+    await e.close();
+    // The delivered state lives in Snowflake, not in the embedded store.
+    expect(existsSync(diffStateFile(dir, 'members'))).toBe(false);
+  });
+});
