@@ -40,16 +40,22 @@ function freePort(): Promise<number> {
   });
 }
 
-/** The uid and gid of the `postgres` OS user, when running as root (postgres refuses root). */
-function serverUser(): { uid: number; gid: number } | undefined {
+/**
+ * The unprivileged OS user to run the server as, when running as root (postgres refuses
+ * root): `postgres` where the package created it, else `nobody`, which every system has.
+ */
+function serverUser(): { name: string; uid: number; gid: number } | undefined {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
-  try {
-    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
-    return { uid, gid };
-  } catch {
-    throw new Error('running as root, PostgreSQL needs an unprivileged OS user: create one with `useradd --system postgres`');
+  for (const name of ['postgres', 'nobody']) {
+    try {
+      const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+      const gid = Number(execFileSync('id', ['-g', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+      return { name, uid, gid };
+    } catch {
+      /* try the next */
+    }
   }
+  throw new Error('running as root, PostgreSQL needs an unprivileged OS user: create one with `useradd --system postgres`');
 }
 
 /**
@@ -73,7 +79,7 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   if (user) chownSync(base, user.uid, user.gid);
   chmodSync(base, 0o700);
   const run = (cmd: string, args: string[]) => {
-    const full = user ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]] : [join(bin, cmd), args];
+    const full = user ? ['runuser', ['-u', user.name, '--', join(bin, cmd), ...args]] : [join(bin, cmd), args];
     const r = spawnSync(full[0] as string, full[1] as string[], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cmd} failed (${r.status}): ${r.stderr || r.stdout}`);
   };

@@ -198,12 +198,16 @@ export class SqlDiffStore implements DiffStore {
     const keyExpr = m.key.kind === 'int' ? q(m.key.column) : m.key.expr;
     const fpExpr = m.fingerprint.length ? `hash(${m.fingerprint.map(q).join(', ')})` : '0::UBIGINT';
     await this.conn.run(`CREATE OR REPLACE TEMP VIEW mv AS SELECT ${keyExpr} AS __k, ${fpExpr} AS __fp, * FROM (${m.relation})`);
+    await this.conn.run(`CREATE OR REPLACE TEMP VIEW mraw AS SELECT ${keyExpr} AS __k, NULL::UBIGINT AS __fp, * FROM (${m.relation})`);
     const delivered = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.delivered`)).getRows()[0]![0]);
     const last = Number((await this.getMetaNow('change_fraction')) ?? 'NaN');
 
     // 1. Which keys to compare: all of them, or only those in blocks whose checksums differ.
     let keys = 'mv';
     let state = 'st.delivered';
+    // Where the changed rows' columns are read from: the model again (without hashing), or
+    // the rows of the differing blocks, kept from the second pass.
+    let payload = 'mraw';
     if (delivered === 0) {
       this.stats = { method: 'full' };
     } else if (Number.isFinite(last) && last > 0.04) {
@@ -221,8 +225,9 @@ export class SqlDiffStore implements DiffStore {
         SELECT coalesce(mb.b, sb.b) AS b FROM mb FULL OUTER JOIN sb ON mb.b = sb.b WHERE mb.x IS DISTINCT FROM sb.x`);
       const changedBlocks = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM db`)).getRows()[0]![0]);
       this.stats = { method: 'blocks', blockSize, blocksChanged: Math.min(1, changedBlocks / buckets) };
-      await this.conn.run(`CREATE OR REPLACE TEMP TABLE mk AS SELECT __k, __fp FROM mv SEMI JOIN db ON ${blockOf('mv.__k')} = db.b`);
+      await this.conn.run(`CREATE OR REPLACE TEMP TABLE mk AS SELECT * FROM mv SEMI JOIN db ON ${blockOf('mv.__k')} = db.b`);
       keys = 'mk';
+      payload = 'mk';
       state = `(SELECT * FROM st.delivered d SEMI JOIN db ON ${blockOf('d.k')} = db.b)`;
     }
 
@@ -245,7 +250,7 @@ export class SqlDiffStore implements DiffStore {
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE ck AS
       SELECT CASE WHEN m.__k IS NULL THEN 'delete' WHEN d.fp IS NULL THEN 'insert' ELSE 'update' END AS __op,
         coalesce(m.__k, d.k) AS __key, m.__fp AS __new_fp, d.fp AS __old_fp, d.dest_id AS __dest_id
-      FROM ${keys} m FULL OUTER JOIN ${state} d ON m.__k = d.k
+      FROM (SELECT __k, __fp FROM ${keys}) m FULL OUTER JOIN ${state} d ON m.__k = d.k
       WHERE (m.__k IS NULL AND (d.fp IS NOT NULL OR d.sent_fp IS NOT NULL) AND d.parked_fp IS DISTINCT FROM ${PARKED_DELETE})
          OR (m.__k IS NOT NULL AND d.k IS NULL)
          OR (m.__k IS NOT NULL AND d.sent_fp IS NOT NULL AND m.__fp IS DISTINCT FROM d.parked_fp)
@@ -257,7 +262,7 @@ export class SqlDiffStore implements DiffStore {
     const exclude = ['__k', '__fp', ...(m.hidden ?? [])].map(q).join(', ');
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE changes AS
       SELECT row_number() OVER () AS __n, ck.*, m.* EXCLUDE (${exclude})
-      FROM ck LEFT JOIN (SELECT * FROM mv SEMI JOIN ck ON mv.__k = ck.__key) m ON m.__k = ck.__key AND ck.__op <> 'delete'`);
+      FROM ck LEFT JOIN ${payload} m ON m.__k = ck.__key`); // a deleted key is not in the model: no payload
 
     const out = { insert: 0, update: 0, delete: 0 };
     for (const [op, n] of (await this.conn.runAndReadAll(`SELECT __op, count(*) FROM ck GROUP BY ALL`)).getRows()) {
