@@ -155,7 +155,6 @@ async function childDiff({ model, state }) {
       stateFile: state,
       readOnly: false,
       tempDir,
-      memoryLimit: '1536MB',
       threads: 2,
       setup: async (conn) => {
         await conn.run(`ATTACH '${model}' AS wh (READ_ONLY)`);

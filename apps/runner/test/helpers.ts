@@ -22,7 +22,10 @@ export interface CliResult {
 }
 
 /** Starts the built CLI in a child process, under the network guard. */
-export function startCli(args: string[], options: { cwd: string; env?: Record<string, string> }): { child: ChildProcess; done: Promise<CliResult> } {
+export function startCli(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): { child: ChildProcess; done: Promise<CliResult>; output(): string } {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd: options.cwd,
     env: {
@@ -41,7 +44,7 @@ export function startCli(args: string[], options: { cwd: string; env?: Record<st
   const done = new Promise<CliResult>((resolve) => {
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
-  return { child, done };
+  return { child, done, output: () => stdout };
 }
 
 export function runCli(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<CliResult> {

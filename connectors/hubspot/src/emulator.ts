@@ -7,11 +7,11 @@
  * JSON-lines log in `dataDir`.
  */
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, mkdirSync, readFileSync, truncateSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { OutflowError, type EmulatorOptions, type Faults, type RunningEmulator } from '@outflow/core';
+import { OutflowError, jsonLinesLog, type EmulatorOptions, type Faults, type RunningEmulator } from '@outflow/core';
 import {
   defineProperty,
   modifiedProperty,
@@ -62,6 +62,19 @@ export interface HubSpotFaults extends Faults {
   failRequests?: number;
   /** Every Nth API request is answered 429 TEN_SECONDLY_ROLLING, whatever the counts say. */
   status429Every?: number;
+  /** Seed of the random faults (errorRate, resetRate), so a test sees the same faults every run. */
+  seed?: number;
+}
+
+/** A small seeded PRNG (mulberry32): the same seed gives the same fault sequence. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /** A custom object type to create at start, as `POST /crm-object-schemas/v3/schemas` would. */
@@ -263,6 +276,7 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
   readonly url: string;
   /** Points a hubspot connection at this emulator. */
   readonly config: { accessToken: string; basePath: string };
+  private random: () => number = Math.random;
 
   private readonly server: http.Server;
   private readonly token: string;
@@ -288,6 +302,7 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
     this.token = options.accessToken ?? SANDBOX_TOKEN;
     this.logPath = logPath;
     this.faults = { ...options.faults };
+    this.random = seeded(this.faults.seed ?? Math.floor(Math.random() * 2 ** 32));
     this.failRemaining = this.faults.failRequests ?? 0;
     this.limits = { perWindow: 190, windowMs: 10_000, daily: 625_000, searchPerSecond: 4, ...options.limits };
     this.dailyResetAt = this.nextDailyReset(Date.now());
@@ -347,6 +362,7 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
   /** Replaces the active faults (pass `{}` to clear them); `failRequests` restarts its count. */
   setFaults(faults: HubSpotFaults): void {
     this.faults = { ...faults };
+    if (faults.seed !== undefined) this.random = seeded(faults.seed);
     this.failRemaining = faults.failRequests ?? 0;
   }
 
@@ -459,7 +475,7 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
     const faults = this.faults;
     if (faults.latencyMs) await sleep(faults.latencyMs);
     if (this.stopped) return;
-    if (faults.resetRate && Math.random() < faults.resetRate) {
+    if (faults.resetRate && this.random() < faults.resetRate) {
       req.socket.destroy();
       return;
     }
@@ -477,7 +493,7 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
         { ...headers, 'retry-after': '1' },
       );
     }
-    if (faults.errorRate && Math.random() < faults.errorRate) {
+    if (faults.errorRate && this.random() < faults.errorRate) {
       return error(502, 'INTERNAL_ERROR', 'Bad gateway (test fault).', {}, headers);
     }
     if (raw === null) return error(413, 'VALIDATION_ERROR', `The request body is larger than ${MAX_BODY_BYTES} bytes.`, {}, headers);
@@ -1121,33 +1137,15 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
     const entries = this.pending;
     this.pending = [];
     if (this.logPath === undefined || entries.length === 0) return;
-    appendFileSync(this.logPath, entries.map((e) => JSON.stringify(e) + '\n').join(''));
+    jsonLinesLog.append(this.logPath, entries);
   }
 
   private replay(): void {
     if (this.logPath === undefined) return;
-    let text: string;
-    try {
-      text = readFileSync(this.logPath, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new OutflowError('OUTFLOW_EMULATOR', `hubspot emulator could not read ${this.logPath}: ${(err as Error).message}`, { cause: err });
-    }
-    // A last line without its newline was cut short by a crash and never acknowledged.
-    const complete = text.slice(0, text.lastIndexOf('\n') + 1);
-    if (complete.length < text.length) truncateSync(this.logPath, Buffer.byteLength(complete));
-    complete.split('\n').forEach((line, i) => {
-      if (line.trim() === '') return;
-      let entry: LogEntry;
-      try {
-        entry = JSON.parse(line) as LogEntry;
-      } catch (err) {
-        throw new OutflowError('OUTFLOW_EMULATOR', `hubspot emulator log ${this.logPath} line ${i + 1} is not valid JSON`, { cause: err });
-      }
-      this.apply(entry);
-    });
+    jsonLinesLog.replay<LogEntry>(this.logPath, 'hubspot', (entry) => this.apply(entry));
     this.pending = [];
   }
+
 
   private apply(entry: LogEntry): void {
     switch (entry.t) {

@@ -217,7 +217,7 @@ describe('hubspot destination, driven by the engine', () => {
 
   it('survives 429 storms, 5xx and connection resets with nothing lost and nothing doubled', async () => {
     const rows = customers(1200);
-    const { emu, env } = await setup(() => rows, { faults: { status429Every: 3, errorRate: 0.15, resetRate: 0.05 } });
+    const { emu, env } = await setup(() => rows, { faults: { status429Every: 3, errorRate: 0.15, resetRate: 0.05, seed: 42 } });
     const run = await runSync(env, sync({ maxAttempts: 30 }), fast);
     expect(run).toMatchObject({ status: 'succeeded', inserted: 1200, rejected: 0 });
     const records = emu.records('contacts');

@@ -152,7 +152,7 @@ class PostgresDiffStore implements DiffStore {
              FROM outflow_snap s FULL OUTER JOIN ${this.delivered} d ON s.outflow_key = d.key
             WHERE (s.outflow_key IS NULL AND (d.fp IS NOT NULL OR d.sent_fp IS NOT NULL) AND d.parked_fp IS DISTINCT FROM '${PARKED_DELETE}')
                OR (s.outflow_key IS NOT NULL AND d.key IS NULL)
-               OR (s.outflow_key IS NOT NULL AND d.sent_fp IS NOT NULL)
+               OR (s.outflow_key IS NOT NULL AND d.sent_fp IS NOT NULL AND s.outflow_fp IS DISTINCT FROM d.parked_fp)
                OR (s.outflow_key IS NOT NULL AND s.outflow_fp IS DISTINCT FROM d.fp AND s.outflow_fp IS DISTINCT FROM d.parked_fp)`,
       );
       await this.client.query(`CREATE INDEX ON outflow_diff (outflow_n)`);
@@ -230,7 +230,7 @@ class PostgresDiffStore implements DiffStore {
         await this.client.query(
           `INSERT INTO ${this.delivered} AS d (key, fp, dest_id, parked_fp, sent_fp, updated_at)
              SELECT k, NULL, NULL, p, NULL, now() FROM unnest($1::text[], $2::text[]) AS u(k, p)
-           ON CONFLICT (key) DO UPDATE SET parked_fp = excluded.parked_fp, sent_fp = NULL, updated_at = now()`,
+           ON CONFLICT (key) DO UPDATE SET parked_fp = excluded.parked_fp, updated_at = now()`,
           parked,
         );
       }

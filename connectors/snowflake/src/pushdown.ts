@@ -20,7 +20,7 @@ const OWN = new Set(['OUTFLOW_N', 'OUTFLOW_OP', 'OUTFLOW_KEY', 'OUTFLOW_FP', 'OU
  * The delivered state of one diff sync in a schema Outflow owns in Snowflake, and the diff
  * as Snowflake SQL: the model is fingerprinted (MD5 of its delivered columns as JSON) into a
  * temporary table, compared with the state table by a full outer join, and only the changed
- * rows are read back. Same semantics as the embedded store (packages/core/src/diff/state.ts).
+ * rows are read back. Same semantics as every DiffStore (packages/core/src/diff/store.ts).
  */
 class SnowflakeDiffStore implements DiffStore {
   private diffRows = 0;
@@ -37,7 +37,7 @@ class SnowflakeDiffStore implements DiffStore {
   ) {}
 
   private get stateRel(): string {
-    return this.exists ? this.state : `(SELECT CAST(NULL AS VARCHAR) AS KEY, CAST(NULL AS VARCHAR) AS FP, CAST(NULL AS VARCHAR) AS DEST_ID, CAST(NULL AS VARCHAR) AS PARKED_FP WHERE 1 = 0)`;
+    return this.exists ? this.state : `(SELECT CAST(NULL AS VARCHAR) AS KEY, CAST(NULL AS VARCHAR) AS FP, CAST(NULL AS VARCHAR) AS DEST_ID, CAST(NULL AS VARCHAR) AS PARKED_FP, CAST(NULL AS VARCHAR) AS SENT_FP WHERE 1 = 0)`;
   }
 
   private assertWritable(): void {
@@ -98,8 +98,9 @@ class SnowflakeDiffStore implements DiffStore {
         CASE WHEN s.OUTFLOW_KEY IS NULL THEN 'delete' WHEN d.FP IS NULL THEN 'insert' ELSE 'update' END AS OUTFLOW_OP,
         COALESCE(s.OUTFLOW_KEY, d.KEY) AS OUTFLOW_KEY, d.FP AS OUTFLOW_OLD_FP, d.DEST_ID AS OUTFLOW_DEST_ID, s.* EXCLUDE (OUTFLOW_KEY)
       FROM OUTFLOW_SNAP s FULL OUTER JOIN ${this.stateRel} d ON s.OUTFLOW_KEY = d.KEY
-      WHERE (s.OUTFLOW_KEY IS NULL AND d.FP IS NOT NULL AND d.PARKED_FP IS DISTINCT FROM '${PARKED_DELETE}')
+      WHERE (s.OUTFLOW_KEY IS NULL AND (d.FP IS NOT NULL OR d.SENT_FP IS NOT NULL) AND d.PARKED_FP IS DISTINCT FROM '${PARKED_DELETE}')
          OR (s.OUTFLOW_KEY IS NOT NULL AND d.KEY IS NULL)
+         OR (s.OUTFLOW_KEY IS NOT NULL AND d.SENT_FP IS NOT NULL AND s.OUTFLOW_FP IS DISTINCT FROM d.PARKED_FP)
          OR (s.OUTFLOW_KEY IS NOT NULL AND s.OUTFLOW_FP IS DISTINCT FROM d.FP AND s.OUTFLOW_FP IS DISTINCT FROM d.PARKED_FP)`);
     const counts = await this.session.query(`SELECT OUTFLOW_OP AS OP, COUNT(*) AS N FROM OUTFLOW_DIFF GROUP BY OUTFLOW_OP`);
     const out = { insert: 0, update: 0, delete: 0 };
@@ -133,10 +134,18 @@ class SnowflakeDiffStore implements DiffStore {
     if (acks.length === 0) return;
     const delivered: Extract<Ack, { kind: 'delivered' }>[] = [];
     const parked: Extract<Ack, { kind: 'parked' }>[] = [];
+    const sent: Extract<Ack, { kind: 'sent' }>[] = [];
     const removed: string[] = [];
+    // Only the last ack of a key in one call counts.
+    const last = new Map<string, Ack>();
     for (const a of acks) {
+      last.delete(a.key);
+      last.set(a.key, a);
+    }
+    for (const a of last.values()) {
       if (a.kind === 'delivered') delivered.push(a);
       else if (a.kind === 'parked') parked.push(a);
+      else if (a.kind === 'sent') sent.push(a);
       else removed.push(a.key);
     }
     const source = (rows: Bind[][]) =>
@@ -147,8 +156,8 @@ class SnowflakeDiffStore implements DiffStore {
           const rows = delivered.slice(i, i + ACK_ROWS).map((a): Bind[] => [a.key, a.fp, a.destId ?? null]);
           await this.session.updateNow(
             `MERGE INTO ${this.state} d USING (${source(rows)}) s ON d.KEY = s.C0
-             WHEN MATCHED THEN UPDATE SET FP = s.C1, DEST_ID = COALESCE(s.C2, d.DEST_ID), PARKED_FP = NULL, UPDATED_AT = CURRENT_TIMESTAMP()
-             WHEN NOT MATCHED THEN INSERT (KEY, FP, DEST_ID, PARKED_FP, UPDATED_AT) VALUES (s.C0, s.C1, s.C2, NULL, CURRENT_TIMESTAMP())`,
+             WHEN MATCHED THEN UPDATE SET FP = s.C1, DEST_ID = COALESCE(s.C2, d.DEST_ID), PARKED_FP = NULL, SENT_FP = NULL, UPDATED_AT = CURRENT_TIMESTAMP()
+             WHEN NOT MATCHED THEN INSERT (KEY, FP, DEST_ID, PARKED_FP, SENT_FP, UPDATED_AT) VALUES (s.C0, s.C1, s.C2, NULL, NULL, CURRENT_TIMESTAMP())`,
             rows.flat(),
           );
         }
@@ -157,7 +166,17 @@ class SnowflakeDiffStore implements DiffStore {
           await this.session.updateNow(
             `MERGE INTO ${this.state} d USING (${source(rows)}) s ON d.KEY = s.C0
              WHEN MATCHED THEN UPDATE SET PARKED_FP = s.C1, UPDATED_AT = CURRENT_TIMESTAMP()
-             WHEN NOT MATCHED THEN INSERT (KEY, FP, DEST_ID, PARKED_FP, UPDATED_AT) VALUES (s.C0, NULL, NULL, s.C1, CURRENT_TIMESTAMP())`,
+             WHEN NOT MATCHED THEN INSERT (KEY, FP, DEST_ID, PARKED_FP, SENT_FP, UPDATED_AT) VALUES (s.C0, NULL, NULL, s.C1, NULL, CURRENT_TIMESTAMP())`,
+            rows.flat(),
+          );
+        }
+        // Logged before the write: until acknowledged, the record may or may not be there.
+        for (let i = 0; i < sent.length; i += ACK_ROWS) {
+          const rows = sent.slice(i, i + ACK_ROWS).map((a): Bind[] => [a.key, a.fp]);
+          await this.session.updateNow(
+            `MERGE INTO ${this.state} d USING (${source(rows)}) s ON d.KEY = s.C0
+             WHEN MATCHED THEN UPDATE SET SENT_FP = s.C1, UPDATED_AT = CURRENT_TIMESTAMP()
+             WHEN NOT MATCHED THEN INSERT (KEY, FP, DEST_ID, PARKED_FP, SENT_FP, UPDATED_AT) VALUES (s.C0, NULL, NULL, NULL, s.C1, CURRENT_TIMESTAMP())`,
             rows.flat(),
           );
         }
@@ -174,13 +193,13 @@ class SnowflakeDiffStore implements DiffStore {
   async tidy(): Promise<string[]> {
     this.assertWritable();
     const gone = await this.session.query(
-      `SELECT d.KEY AS K FROM ${this.state} d LEFT JOIN OUTFLOW_SNAP s ON s.OUTFLOW_KEY = d.KEY WHERE d.FP IS NULL AND s.OUTFLOW_KEY IS NULL`,
+      `SELECT d.KEY AS K FROM ${this.state} d LEFT JOIN OUTFLOW_SNAP s ON s.OUTFLOW_KEY = d.KEY WHERE d.FP IS NULL AND d.SENT_FP IS NULL AND s.OUTFLOW_KEY IS NULL`,
     );
     const back = await this.session.query(
       `SELECT d.KEY AS K FROM ${this.state} d JOIN OUTFLOW_SNAP s ON s.OUTFLOW_KEY = d.KEY WHERE d.PARKED_FP IS NOT NULL AND s.OUTFLOW_FP = d.FP`,
     );
     await this.transaction(async () => {
-      await this.session.updateNow(`DELETE FROM ${this.state} WHERE FP IS NULL AND KEY NOT IN (SELECT OUTFLOW_KEY FROM OUTFLOW_SNAP)`);
+      await this.session.updateNow(`DELETE FROM ${this.state} WHERE FP IS NULL AND SENT_FP IS NULL AND KEY NOT IN (SELECT OUTFLOW_KEY FROM OUTFLOW_SNAP)`);
       await this.session.updateNow(
         `UPDATE ${this.state} SET PARKED_FP = NULL FROM OUTFLOW_SNAP
          WHERE OUTFLOW_SNAP.OUTFLOW_KEY = ${this.stateName}.KEY AND OUTFLOW_SNAP.OUTFLOW_FP = ${this.stateName}.FP AND ${this.stateName}.PARKED_FP IS NOT NULL`,
@@ -239,7 +258,7 @@ async function open(ctx: Ctx, model: Model, options: PushdownOptions): Promise<D
     if (!options.readOnly && !exists) {
       await session.query(`CREATE SCHEMA IF NOT EXISTS ${db}.${ident(own)}`);
       await session.query(
-        `CREATE TABLE IF NOT EXISTS ${state} (KEY VARCHAR PRIMARY KEY, FP VARCHAR, DEST_ID VARCHAR, PARKED_FP VARCHAR, UPDATED_AT TIMESTAMP_NTZ)`,
+        `CREATE TABLE IF NOT EXISTS ${state} (KEY VARCHAR PRIMARY KEY, FP VARCHAR, DEST_ID VARCHAR, PARKED_FP VARCHAR, SENT_FP VARCHAR, UPDATED_AT TIMESTAMP_NTZ)`,
       );
       await session.query(`CREATE TABLE IF NOT EXISTS ${meta} (K VARCHAR PRIMARY KEY, V VARCHAR)`);
       exists = true;

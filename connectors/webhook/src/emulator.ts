@@ -3,11 +3,11 @@
  * it verifies signatures, applies records to an in-memory object store, dedupes by
  * idempotency key, and can misbehave on request (latency, 5xx, 429, connection resets).
  */
-import { appendFileSync, mkdirSync, readFileSync, truncateSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { OutflowError, type EmulatorOptions, type Faults, type RunningEmulator, type Row, type Value } from '@outflow/core';
+import { OutflowError, jsonLinesLog, type EmulatorOptions, type Faults, type RunningEmulator, type Row, type Value } from '@outflow/core';
 import type { WebhookConfig, WireRecord, WireResult } from './index.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature } from './signature.js';
 
@@ -307,7 +307,7 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
     const entries = outcomes.flatMap((o) => (o.entry === undefined ? [] : [o.entry]));
     // Logged before answering, so a record the sender saw acknowledged survives a crash.
     if (this.logPath !== undefined && entries.length > 0) {
-      appendFileSync(this.logPath, entries.map((e) => JSON.stringify(e) + '\n').join(''));
+      jsonLinesLog.append(this.logPath, entries);
     }
     send(res, 200, { results: outcomes.map((o) => o.result) });
   }
@@ -366,28 +366,9 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
 
   private replay(): void {
     if (this.logPath === undefined) return;
-    let text: string;
-    try {
-      text = readFileSync(this.logPath, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw new OutflowError('OUTFLOW_EMULATOR', `webhook emulator could not read ${this.logPath}: ${(err as Error).message}`, { cause: err });
-    }
-    // A last line without its newline is a write cut short by a crash and never
-    // acknowledged: drop it, and cut it off so later appends start on a fresh line.
-    const complete = text.slice(0, text.lastIndexOf('\n') + 1);
-    if (complete.length < text.length) truncateSync(this.logPath, Buffer.byteLength(complete));
-    complete.split('\n').forEach((line, i) => {
-      if (line.trim() === '') return;
-      let entry: LogEntry;
-      try {
-        entry = JSON.parse(line) as LogEntry;
-      } catch (err) {
-        throw new OutflowError('OUTFLOW_EMULATOR', `webhook emulator log ${this.logPath} line ${i + 1} is not valid JSON`, { cause: err });
-      }
-      this.commit(entry);
-    });
+    jsonLinesLog.replay<LogEntry>(this.logPath, 'webhook', (entry) => this.commit(entry));
   }
+
 }
 
 /** Starts a webhook receiver on 127.0.0.1; see {@link WebhookEmulator}. */

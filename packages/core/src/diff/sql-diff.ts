@@ -86,7 +86,7 @@ export class SqlDiffStore implements DiffStore {
     mkdirSync(o.tempDir, { recursive: true });
     const instance = await DuckDBInstance.create(':memory:', {
       temp_directory: o.tempDir,
-      memory_limit: o.memoryLimit ?? '1536MB',
+      memory_limit: o.memoryLimit ?? '1200MB',
       preserve_insertion_order: 'false',
       ...(o.threads ? { threads: String(o.threads) } : {}),
     });
@@ -115,7 +115,18 @@ export class SqlDiffStore implements DiffStore {
           `the delivered state ${o.stateFile} was keyed as ${existing}, but the model's key is now ${store.model.key.kind}; remove that file to resync`,
         );
       }
-      if (!o.readOnly) await store.setMetaNow('key_kind', store.model.key.kind);
+      if (!o.readOnly) {
+        await store.setMetaNow('key_kind', store.model.key.kind);
+        // Fingerprints are DuckDB hashes: stable for one DuckDB version, so a new version
+        // re-sends every row once (as updates) rather than risking a silent miss.
+        const engine = `duckdb ${String((await conn.runAndReadAll(`SELECT library_version FROM pragma_version()`)).getRows()[0]![0])}`;
+        const before = await store.getMetaNow('fingerprint_engine');
+        if (before !== undefined && before !== engine) {
+          await store.foldNow();
+          await conn.run(`UPDATE st.delivered SET fp = ${STALE}, parked_fp = NULL WHERE fp IS NOT NULL`);
+        }
+        await store.setMetaNow('fingerprint_engine', engine);
+      }
     } catch (err) {
       store.closeQuietly();
       if (err instanceof OutflowError) throw err;

@@ -257,12 +257,19 @@ async function prepareSnapshot(
   }
   const source = from.connector.source!;
   if (source.columns) {
-    const cols = (await source.columns(from.ctx, model)).map((c) => c.name);
-    assertColumns(mapper, cols, `sync "${sync.name}"`);
-    const missing = model.primaryKey.filter((c) => !cols.includes(c));
-    if (missing.length) {
-      throw new OutflowError('OUTFLOW_MAPPING', `sync "${sync.name}": primary key column ${missing.join(', ')} is not in the model (columns: ${cols.join(', ')})`);
-    }
+    assertModelColumns(mapper, model, (await source.columns(from.ctx, model)).map((c) => c.name), `sync "${sync.name}"`);
+  }
+}
+
+/** Fails before anything is read or sent when a mapped or key column is not in the model. */
+function assertModelColumns(mapper: Mapper, model: Model, columns: string[], where: string): void {
+  assertColumns(mapper, columns, where);
+  const missing = model.primaryKey.filter((c) => !columns.includes(c));
+  if (missing.length) {
+    throw new OutflowError(
+      'OUTFLOW_MAPPING',
+      `${where}: primary key column ${missing.join(', ')} is not in the model (columns: ${columns.join(', ')})`,
+    );
   }
 }
 
@@ -287,14 +294,7 @@ async function snapshot(
       for (const row of batch.rows) {
         if (!started) {
           const columns = Object.keys(row);
-          assertColumns(mapper, columns, where);
-          const missing = model.primaryKey.filter((c) => !(c in row));
-          if (missing.length) {
-            throw new OutflowError(
-              'OUTFLOW_MAPPING',
-              `${where}: primary key column ${missing.join(', ')} is not in the model (columns: ${columns.join(', ')})`,
-            );
-          }
+          assertModelColumns(mapper, model, columns, where);
           await state.beginSnapshot(columns);
           started = true;
         }

@@ -1,0 +1,40 @@
+import { appendFileSync, readFileSync, truncateSync } from 'node:fs';
+import { OutflowError } from './errors.js';
+
+/**
+ * The append-only JSON-lines log emulators keep their state in (one line per applied
+ * change), so a sandbox survives restarts. Appends are synchronous: a change is on disk
+ * before the emulator answers for it.
+ */
+export const jsonLinesLog = {
+  append(file: string, entries: readonly unknown[]): void {
+    if (entries.length) appendFileSync(file, entries.map((e) => JSON.stringify(e) + '\n').join(''));
+  },
+
+  /**
+   * Replays every complete line of `file` in order (a missing file is an empty log). A last
+   * line without its newline is a write cut short by a crash and never acknowledged: it is
+   * dropped and cut off, so later appends start on a fresh line.
+   */
+  replay<T>(file: string, emulator: string, onEntry: (entry: T) => void): void {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new OutflowError('OUTFLOW_EMULATOR', `${emulator} emulator could not read ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    const complete = text.slice(0, text.lastIndexOf('\n') + 1);
+    if (complete.length < text.length) truncateSync(file, Buffer.byteLength(complete));
+    complete.split('\n').forEach((line, i) => {
+      if (line.trim() === '') return;
+      let entry: T;
+      try {
+        entry = JSON.parse(line) as T;
+      } catch (err) {
+        throw new OutflowError('OUTFLOW_EMULATOR', `${emulator} emulator log ${file} line ${i + 1} is not valid JSON`, { cause: err });
+      }
+      onEntry(entry);
+    });
+  },
+};
