@@ -243,10 +243,10 @@ async function childIngest({ rows }) {
   let started = false;
   for await (const batch of source()) {
     if (!started) {
-      await store.beginSnapshot(Object.keys(batch[0]));
+      await store.beginSnapshot(Object.keys(batch[0]), batch.slice(0, 1000));
       started = true;
     }
-    for (const row of batch) store.addRow(String(row.id), row);
+    await store.addRows(batch.map((row) => String(row.id)), batch);
   }
   await store.endSnapshot();
   const ingestSeconds = (performance.now() - t) / 1000;

@@ -9,6 +9,22 @@ const JSON_MARK = '\u0001';
 const KEY_COLUMN = '__key';
 const FLUSH_ROWS = 100_000;
 
+type ColumnKind = 'double' | 'bool' | 'text';
+
+const quote = (c: string) => `"${c.replaceAll('"', '""')}"`;
+
+function kindOf(sample: Row[], column: string): ColumnKind {
+  let kind: ColumnKind | undefined;
+  for (const row of sample) {
+    const v = row[column];
+    if (v === null || v === undefined) continue;
+    const k: ColumnKind = typeof v === 'number' && Number.isFinite(v) ? 'double' : typeof v === 'boolean' ? 'bool' : 'text';
+    if (kind !== undefined && kind !== k) return 'text';
+    kind = k;
+  }
+  return kind ?? 'text';
+}
+
 function encode(v: Value | undefined): string | null {
   if (v === null || v === undefined) return null;
   if (typeof v === 'string') return v.length > 0 && v.charCodeAt(0) === 1 ? JSON_MARK + JSON.stringify(v) : v;
@@ -56,7 +72,7 @@ export class EmbeddedDiffStore implements DiffStore {
         tempDir: o.tempDir,
         ...(o.memoryLimit ? { memoryLimit: o.memoryLimit } : {}),
         ...(o.threads ? { threads: o.threads } : {}),
-        convert: (value) => (value === null ? null : decode(String(value))),
+        convert: (value) => (value === null ? null : typeof value === 'string' ? decode(value) : (value as Value)),
       },
     );
     return new EmbeddedDiffStore(store, o);
@@ -66,30 +82,86 @@ export class EmbeddedDiffStore implements DiffStore {
     return this.store.stats;
   }
 
-  /** Starts a snapshot with the columns of the model's first row. */
-  async beginSnapshot(columns: string[]): Promise<void> {
+  /**
+   * Starts a snapshot with the columns of the model's first rows. A column whose sampled
+   * values are all numbers is stored as DOUBLE and all booleans as BOOLEAN (the appender
+   * takes those far faster than text); anything else is text as above. A later value of
+   * another type turns its column into text in place.
+   */
+  async beginSnapshot(columns: string[], sample: Row[] = []): Promise<void> {
     this.columns = columns.filter((c) => c !== KEY_COLUMN);
     this.index = new Map(this.columns.map((c, i) => [c, i]));
-    const defs = [`"${KEY_COLUMN}" VARCHAR`, ...this.columns.map((c) => `"${c.replaceAll('"', '""')}" VARCHAR`)];
+    this.kinds = this.columns.map((c) => kindOf(sample, c));
+    const defs = [
+      `"${KEY_COLUMN}" VARCHAR`,
+      ...this.columns.map((c, i) => `${quote(c)} ${this.kinds[i] === 'double' ? 'DOUBLE' : this.kinds[i] === 'bool' ? 'BOOLEAN' : 'VARCHAR'}`),
+    ];
     await this.store.conn.run(`CREATE OR REPLACE TABLE memory.main.snap (${defs.join(', ')})`);
     this.appender = await this.store.conn.createAppender('snap', 'main', 'memory');
     this.appended = 0;
-    const fp = this.o.fingerprint ?? this.columns;
-    this.store.setFingerprint(fp);
+    this.store.setFingerprint(this.o.fingerprint ?? this.columns);
   }
 
-  /** Adds one model row under its key string. */
-  addRow(key: string, row: Row): void {
+  private kinds: ColumnKind[] = [];
+
+  /** Adds rows with their key strings (same order). */
+  async addRows(keys: string[], rows: Row[]): Promise<void> {
+    for (let r = 0; r < rows.length; r++) {
+      const row = rows[r]!;
+      const bad = this.mismatch(row);
+      if (bad >= 0) await this.toText(bad);
+      this.append(keys[r]!, row);
+    }
+  }
+
+  private mismatch(row: Row): number {
+    const kinds = this.kinds;
+    for (let i = 0; i < kinds.length; i++) {
+      const k = kinds[i];
+      if (k === 'text') continue;
+      const v = row[this.columns[i]!];
+      if (v === null || v === undefined) continue;
+      if ((k === 'double' && typeof v !== 'number') || (k === 'bool' && typeof v !== 'boolean')) return i;
+    }
+    return -1;
+  }
+
+  private append(key: string, row: Row): void {
     const a = this.appender!;
     a.appendVarchar(key);
     const cols = this.columns;
+    const kinds = this.kinds;
     for (let i = 0; i < cols.length; i++) {
-      const s = encode(row[cols[i]!]);
-      if (s === null) a.appendNull();
-      else a.appendVarchar(s);
+      const v = row[cols[i]!];
+      if (v === null || v === undefined) {
+        a.appendNull();
+        continue;
+      }
+      switch (kinds[i]) {
+        case 'double':
+          a.appendDouble(v as number);
+          break;
+        case 'bool':
+          a.appendBoolean(v as boolean);
+          break;
+        default:
+          a.appendVarchar(encode(v)!);
+      }
     }
     a.endRow();
     if (++this.appended % FLUSH_ROWS === 0) a.flushSync();
+  }
+
+  /** Turns a typed column into text (marked JSON, as a value of that type is stored). */
+  private async toText(i: number): Promise<void> {
+    this.appender!.flushSync();
+    this.appender!.closeSync();
+    const c = quote(this.columns[i]!);
+    await this.store.conn.run(
+      `ALTER TABLE memory.main.snap ALTER ${c} TYPE VARCHAR USING (CASE WHEN ${c} IS NULL THEN NULL ELSE chr(1) || lower(CAST(${c} AS VARCHAR)) END)`,
+    );
+    this.kinds[i] = 'text';
+    this.appender = await this.store.conn.createAppender('snap', 'main', 'memory');
   }
 
   /** Fails when a row carries a column the first row did not have. */

@@ -291,24 +291,28 @@ async function snapshot(
   let started = false;
   try {
     for await (const batch of source.read(from.ctx, model)) {
-      for (const row of batch.rows) {
-        if (!started) {
-          const columns = Object.keys(row);
-          assertModelColumns(mapper, model, columns, where);
-          await state.beginSnapshot(columns);
-          started = true;
-        }
+      if (batch.rows.length === 0) continue;
+      if (!started) {
+        const columns = Object.keys(batch.rows[0]!);
+        assertModelColumns(mapper, model, columns, where);
+        await state.beginSnapshot(columns, batch.rows.slice(0, 1000));
+        started = true;
+      }
+      const keys = new Array<string>(batch.rows.length);
+      for (let i = 0; i < batch.rows.length; i++) {
+        const row = batch.rows[i]!;
         const key = keyOf(row, model.primaryKey);
         if (key === undefined) {
           throw new OutflowError(
             'OUTFLOW_MODEL_KEY',
-            `${where}: row ${read + 1} of the model has a null primary key (${model.primaryKey.join(', ')}); every row needs one`,
+            `${where}: row ${read + i + 1} of the model has a null primary key (${model.primaryKey.join(', ')}); every row needs one`,
           );
         }
-        if (read % 10_000 === 0) state.checkColumns(row, where);
-        state.addRow(key, row);
-        read++;
+        if ((read + i) % 10_000 === 0) state.checkColumns(row, where);
+        keys[i] = key;
       }
+      await state.addRows(keys, batch.rows);
+      read += batch.rows.length;
       onRead(read);
     }
   } catch (err) {
