@@ -6,6 +6,7 @@
 //
 //   npm run bench -- diff                      all sizes
 //   npm run bench -- diff --sizes=1e6,1e7      some sizes
+//   npm run bench -- diff --sizes=1e8 --changes=0.01 --name=diff-100m   one case, its own file
 //
 // Each diff runs in its own child process so its peak RSS is the diff's alone, not the
 // data generation's. Generated data is kept in bench/data/ (git-ignored) and reused.
@@ -21,6 +22,8 @@ const dataDir = join(here, 'data');
 const arg = (name, dflt) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? dflt;
 const sizes = arg('sizes', '1e6,1e7,1e8').split(',').map(Number);
 const changes = arg('changes', '0.001,0.01,0.1').split(',').map(Number);
+// A partial run can write under another name, so it does not replace the full table.
+const resultName = arg('name', 'diff');
 const COLUMNS = ['email', 'name', 'score', 'updated_at', 'attrs'];
 
 if (process.argv[2] === '--child') {
@@ -57,7 +60,8 @@ for (const rows of sizes) {
   }
 }
 const ingest = runChild({ mode: 'ingest', rows: 2_000_000 });
-writeResults('diff', {
+
+writeResults(resultName, {
   cases,
   columns: ['rows', 'changePct', 'seconds', 'rowsPerSec', 'peakRssMb', 'scanSeconds', 'vsScan', 'naiveSeconds', 'naivePeakRssMb', 'method', 'readOutSeconds'],
   notes: [

@@ -2,6 +2,14 @@
 // Some vendor SDKs probe cloud metadata addresses when imported; this must be set first.
 process.env['SNOWFLAKE_DISABLE_PLATFORM_DETECTION'] ??= 'true';
 
+// `outflow errors | head`: a reader that went away is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 const controller = new AbortController();
 let signals = 0;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
