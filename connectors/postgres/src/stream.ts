@@ -53,13 +53,14 @@ function lsnOf(text: string): bigint {
 // ---------------------------------------------------------------------------------------
 
 /**
- * The replication slot and publication of one (connection, table): `outflow_` with a
- * readable part and a hash, within PostgreSQL's 63 bytes and lower-case as slot names
- * must be.
+ * The replication slot and publication of one sync (or, when no sync is named, of one
+ * connection and table): `outflow_` with a readable part and a hash, within PostgreSQL's
+ * 63 bytes and lower-case as slot names must be.
  */
-export function streamName(connection: string, schema: string, table: string): string {
-  const readable = `${connection}_${table}`.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 40);
-  const hash = createHash('sha256').update(`${connection}\u0000${schema}\u0000${table}`).digest('hex').slice(0, 10);
+export function streamName(connection: string, schema: string, table: string, sync?: string): string {
+  const readable = `${sync ?? connection}_${table}`.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 40);
+  const identity = sync === undefined ? `${connection}\u0000${schema}\u0000${table}` : `${sync}\u0000${connection}\u0000${schema}\u0000${table}`;
+  const hash = createHash('sha256').update(identity).digest('hex').slice(0, 10);
   return `outflow_${readable}_${hash}`;
 }
 
@@ -634,7 +635,7 @@ async function checkReplicaIdentity(sql: pg.Client, table: ResolvedTable, model:
   );
 }
 
-async function open(ctx: Ctx, model: Model, from: Checkpoint | null): Promise<ChangeStream> {
+async function open(ctx: Ctx, model: Model, from: Checkpoint | null, options?: { sync: string }): Promise<ChangeStream> {
   const where = `connection "${ctx.connection}"`;
   if (!model.table) {
     throw new OutflowError('OUTFLOW_CONFIG_INVALID', `${where}: a PostgreSQL change stream follows a table; this model is a query (use capture: diff)`);
@@ -646,7 +647,7 @@ async function open(ctx: Ctx, model: Model, from: Checkpoint | null): Promise<Ch
     const missing = model.primaryKey.filter((c) => !table.columns.some((col) => col.name === c));
     if (missing.length) throw new OutflowError('OUTFLOW_MAPPING', `${where}: primary key column ${missing.join(', ')} is not in ${table.schema}.${table.name}`);
     await checkReplicaIdentity(sql, table, model, where);
-    const name = streamName(ctx.connection, table.schema, table.name);
+    const name = streamName(ctx.connection, table.schema, table.name, options?.sync);
     await ensurePublication(sql, name, table);
     const info = await slotInfo(sql, name);
     const state = await loadState(ctx, name);
@@ -720,11 +721,11 @@ async function open(ctx: Ctx, model: Model, from: Checkpoint | null): Promise<Ch
 export const stream: Stream<PostgresConfig> = { open };
 
 /** Drops the slot and publication Outflow made for a table (when a sync is removed). */
-export async function dropStream(ctx: Ctx, tableName: string): Promise<void> {
+export async function dropStream(ctx: Ctx, tableName: string, sync?: string): Promise<void> {
   const sql = await connect(ctx);
   try {
     const table = await resolveTable(sql, tableName, `connection "${ctx.connection}"`);
-    const name = streamName(ctx.connection, table.schema, table.name);
+    const name = streamName(ctx.connection, table.schema, table.name, sync);
     await dropSlot(sql, name);
     await sql.query(`DROP PUBLICATION IF EXISTS ${ident(name)}`);
     await ctx.kv.delete(kvKey(name));

@@ -145,7 +145,7 @@ describe('streaming end to end', () => {
     const running = runStream(env, s);
     try {
       await eventually(async () => JSON.stringify(await copyRows(dest, 'people_copy2')) === JSON.stringify(await sourceRows(db)), 'the first sync');
-      const slot = (await db.query<{ slot_name: string }>(`SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'outflow_src_people_%'`)).rows[0]!.slot_name;
+      const slot = (await db.query<{ slot_name: string }>(`SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'outflow_people_reconciled_people_%'`)).rows[0]!.slot_name;
       // Someone drops the slot: the walsender is terminated first, as an operator would have to.
       await eventually(async () => {
         await db.query('SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL', [slot]);

@@ -39,7 +39,7 @@ interface Names {
   ownSchema: string;
 }
 
-function namesFor(ctx: Ctx, model: Model): Names {
+function namesFor(ctx: Ctx, model: Model, sync?: string): Names {
   if (model.table === undefined) {
     throw new OutflowError('OUTFLOW_CONFIG_INVALID', 'a Snowflake change stream reads a table or a dynamic table; give `table`, not `sql`', {
       details: { connection: ctx.connection },
@@ -52,7 +52,8 @@ function namesFor(ctx: Ctx, model: Model): Names {
   const name = parts[parts.length - 1]!;
   const own = ctx.config.outflowSchema.toUpperCase();
   const id = createHash('sha256')
-    .update(JSON.stringify([ctx.connection, database, schema, name, model.primaryKey]))
+    // Per sync when core names it, so two syncs on one table never share a STREAM.
+    .update(JSON.stringify(sync === undefined ? [ctx.connection, database, schema, name, model.primaryKey] : [sync, ctx.connection, database, schema, name]))
     .digest('hex')
     .slice(0, 16)
     .toUpperCase();
@@ -307,8 +308,8 @@ class SnowflakeChangeStream implements ChangeStream {
   }
 }
 
-async function open(ctx: Ctx, model: Model, from: Checkpoint | null): Promise<ChangeStream> {
-  const n = namesFor(ctx, model);
+async function open(ctx: Ctx, model: Model, from: Checkpoint | null, options?: { sync: string }): Promise<ChangeStream> {
+  const n = namesFor(ctx, model, options?.sync);
   const session = await SnowflakeSession.open(ctx);
   try {
     const found = await session.query(
