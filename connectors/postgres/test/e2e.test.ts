@@ -176,4 +176,27 @@ describe('streaming end to end', () => {
     const recorded = await ledger.listRuns({ sync: s.name });
     expect(recorded.some((r) => r.status === 'failed' && /OUTFLOW_STREAM_STALE/.test(r.error ?? ''))).toBe(true);
   });
+
+  it('two stream syncs on one table of one connection each get every change (each owns its slot)', async () => {
+    for (const t of ['people_a', 'people_b']) await dest.query(`CREATE TABLE ${t} (id int PRIMARY KEY, name text, version int)`);
+    const { env, controller } = engineEnv({
+      src: { connector: postgres, config: { url, heartbeatSeconds: 1 } },
+      dest: { connector: postgres, config: { url: destUrl } },
+    });
+    try {
+      const runs = [runSync(env, sync('people-to-a', 'src', 'dest', 'people_a')), runSync(env, sync('people-to-b', 'src', 'dest', 'people_b'))];
+      await eventually(async () => (await copyRows(dest, 'people_a')).length > 0 && (await copyRows(dest, 'people_b')).length > 0, 'both backfills');
+      await db.query(`UPDATE people SET version = version + 100 WHERE id % 3 = 0`);
+      await db.query(`INSERT INTO people VALUES (1001, 'only once', 1)`);
+      const want = JSON.stringify(await sourceRows(db));
+      await eventually(async () => JSON.stringify(await copyRows(dest, 'people_a')) === want, 'sync a to match the source');
+      await eventually(async () => JSON.stringify(await copyRows(dest, 'people_b')) === want, 'sync b to match the source');
+      controller.abort();
+      for (const summary of await Promise.all(runs)) expect(summary.status).toBe('aborted');
+      const slots = (await db.query<{ slot_name: string }>(`SELECT slot_name FROM pg_replication_slots WHERE slot_name ~ '^outflow_people_to_[ab]_people_'`)).rows;
+      expect(slots.map((r) => r.slot_name.slice(0, 'outflow_people_to_a'.length)).sort()).toEqual(['outflow_people_to_a', 'outflow_people_to_b']);
+    } finally {
+      controller.abort();
+    }
+  });
 });
