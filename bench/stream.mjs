@@ -154,7 +154,7 @@ async function runCase({ server, admin, target, rate, seconds, receiver, n }) {
   };
   const running = runSync(env, sync);
   for (;;) {
-    const r = await admin.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name LIKE $1 AND active_pid IS NOT NULL`, [`outflow_src${n}_${table}_%`]);
+    const r = await admin.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name LIKE $1 AND active_pid IS NOT NULL`, [`outflow_bench_${n}_${table}_%`]);
     if (r.rows.length) break;
     await new Promise((res) => setTimeout(res, 20));
   }
@@ -167,7 +167,17 @@ async function runCase({ server, admin, target, rate, seconds, receiver, n }) {
   const { offered } = await gen.firstLine;
   const offeredSeconds = (Date.now() - t0) / 1000;
   const drainBy = Date.now() + 60_000;
-  while (samples.acked < offered && Date.now() < drainBy) await new Promise((res) => setTimeout(res, 20));
+  // RSS while the backlog left when the load stopped drains: it should stay flat.
+  const drainRss = [process.memoryUsage.rss()];
+  let lastSample = Date.now();
+  while (samples.acked < offered && Date.now() < drainBy) {
+    await new Promise((res) => setTimeout(res, 20));
+    if (Date.now() - lastSample >= 250) {
+      drainRss.push(process.memoryUsage.rss());
+      lastSample = Date.now();
+    }
+  }
+  drainRss.push(process.memoryUsage.rss());
   const cpu = cpuSeconds(cpu0);
   const peakRssMb = rss.stop();
   controller.abort();
@@ -187,6 +197,8 @@ async function runCase({ server, admin, target, rate, seconds, receiver, n }) {
     cpuSecondsPerKChanges: Number(((cpu / Math.max(1, samples.acked)) * 1000).toFixed(3)),
     changesPerCpuSecond: Math.round(samples.acked / cpu),
     peakRssMb: Math.round(peakRssMb),
+    drainRssMb: `${Math.round(Math.min(...drainRss) / 2 ** 20)}–${Math.round(Math.max(...drainRss) / 2 ** 20)}`,
+    drainSeconds: Number(((Date.now() - t0) / 1000 - offeredSeconds).toFixed(1)),
   };
 }
 
@@ -214,11 +226,12 @@ try {
 
 writeResults('stream', {
   cases,
-  columns: ['target', 'offered', 'offeredPerSec', 'deliveredPerSec', 'p50Ms', 'p95Ms', 'p99Ms', 'cpuSecondsPerKChanges', 'changesPerCpuSecond', 'peakRssMb'],
+  columns: ['target', 'offered', 'offeredPerSec', 'deliveredPerSec', 'p50Ms', 'p95Ms', 'p99Ms', 'cpuSecondsPerKChanges', 'changesPerCpuSecond', 'peakRssMb', 'drainRssMb', 'drainSeconds'],
   notes: [
     `Each case offers changes for ${seconds} s (half inserts, half updates, committed ~every 10 ms at the fixed rates; 500-change transactions back to back for at most 10 s for "max"), then waits for the stream to drain. "max" shows the most the stream delivers with a backlog: deliveredPerSec is the sustainable rate, its latencies are queueing behind that backlog.`,
     'Latency: from the load generator writing the row (its written_ms column) to the destination acknowledging the write that carried it.',
     'The PostgreSQL server (fsync off), the load generator and the webhook receiver share the machine with the streaming process; CPU and RSS are the streaming process alone.',
     'deliveredPerSec counts changes acknowledged from the start of the load to the last acknowledgement (the drain included).',
+    'drainRssMb: the streaming process\'s RSS (min–max, sampled every 250 ms) while the backlog left when the load stopped drained; drainSeconds: how long that took.',
   ],
 });
