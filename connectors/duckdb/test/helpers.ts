@@ -1,10 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { silentLogger, type ConnectorContext, type Row, type RowBatch } from '@outflow/core';
+import { type ConnectorContext, type Row, type RowBatch } from '@outflow/core';
+import { createTestContext } from '@outflow/testing';
 import type { DuckDBConfig } from '@outflow/connector-duckdb';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
@@ -14,20 +12,8 @@ export function context(
   config: Partial<DuckDBConfig>,
   signal: AbortSignal = new AbortController().signal,
 ): ConnectorContext<DuckDBConfig> {
-  const kv = new Map<string, string>();
-  return {
-    connection: 'warehouse',
-    config: Object.freeze({ readOnly: true, ...config }),
-    logger: silentLogger(),
-    signal,
-    metrics: { gauge() {}, count() {} },
-    kv: {
-      get: async (k) => kv.get(k),
-      set: async (k, v) => void kv.set(k, v),
-      delete: async (k) => void kv.delete(k),
-    },
-    stateDir: mkdtempSync(join(tmpdir(), 'outflow-duckdb-state-')),
-  };
+  const ctx = createTestContext({ readOnly: true, ...config }, { connection: 'warehouse' });
+  return { ...ctx, signal };
 }
 
 /** Runs SQL statements against a database file with a writable instance, then closes it. */

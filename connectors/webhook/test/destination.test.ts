@@ -1,18 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   OutflowError,
   secretPaths,
-  silentLogger,
   type ConnectorContext,
   type Operation,
 } from '@outflow/core';
 import webhook, { configSchema, parseRetryAfter, verifySignature, type WebhookConfig } from '@outflow/connector-webhook';
 import { start, type WebhookEmulator, type WebhookEmulatorOptions } from '@outflow/connector-webhook/emulator';
+import { createTestContext } from '@outflow/testing';
 
 const SECRET = 'destination-test-secret-9f2c';
 const destination = webhook.destination!;
@@ -22,23 +19,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function context(config: WebhookConfig, signal: AbortSignal = new AbortController().signal): ConnectorContext<WebhookConfig> {
-  const stateDir = mkdtempSync(path.join(tmpdir(), 'webhook-dest-'));
-  cleanups.push(() => rmSync(stateDir, { recursive: true, force: true }));
-  const kv = new Map<string, string>();
-  return {
-    connection: 'hooks',
-    config: Object.freeze(config),
-    logger: silentLogger(),
-    signal,
-    metrics: { gauge() {}, count() {} },
-    kv: {
-      get: async (k) => kv.get(k),
-      set: async (k, v) => void kv.set(k, v),
-      delete: async (k) => void kv.delete(k),
-    },
-    stateDir,
-  };
+function context(config: WebhookConfig, signal?: AbortSignal): ConnectorContext<WebhookConfig> {
+  const ctx = createTestContext(config, { connection: 'hooks' });
+  cleanups.push(() => ctx.dispose());
+  return signal === undefined ? ctx : { ...ctx, signal };
 }
 
 async function emulator(options: WebhookEmulatorOptions = {}): Promise<WebhookEmulator> {
