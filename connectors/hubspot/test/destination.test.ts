@@ -6,17 +6,15 @@ import hubspot, { type HubSpotConfig } from '@outflow/connector-hubspot';
 import { start, type HubSpotEmulator, type HubSpotEmulatorOptions } from '@outflow/connector-hubspot/emulator';
 import {
   createLogger,
-  defineConnector,
   openSqliteLedger,
   runSync,
   silentLogger,
-  Type,
   type Logger,
   type Row,
   type SyncConfig,
   type SyncEnvironment,
 } from '@outflow/core';
-import { createTestContext } from '@outflow/testing';
+import { createTestContext, memorySource } from '@outflow/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 
 // The real engine (runSync with a SQLite ledger) delivers an in-memory model to the
@@ -26,25 +24,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-function memorySource(rows: () => Row[]) {
-  return defineConnector({
-    name: 'memory-source',
-    version: '1.0.0',
-    coreVersion: '^1.0.0',
-    config: Type.Object({}, { additionalProperties: false }),
-    source: {
-      async check() {},
-      async discover() {
-        return { tables: [] };
-      },
-      async *read() {
-        const all = rows();
-        for (let i = 0; i < all.length; i += 250) yield { rows: all.slice(i, i + 250) };
-      },
-    },
-  });
-}
 
 interface Setup {
   emu: HubSpotEmulator;

@@ -20,3 +20,4 @@ export {
 } from './destination.js';
 export { sourceAcceptance, sourceCheckList, sourceChecks, startSource, type SourceDriver, type SourceHarness } from './source.js';
 export { startStream, streamAcceptance, streamCheckList, streamChecks, type StreamDriver, type StreamHarness } from './stream.js';
+export { memorySource } from './fixtures.js';
