@@ -120,7 +120,9 @@ describe('queries', () => {
   });
 
   it('answers heartbeats', async () => {
-    await new Promise<void>((resolve, reject) => conn.heartbeat((err) => (err ? reject(err) : resolve())));
+    // heartbeat() is in the driver but not in its type declarations.
+    const driver = conn as unknown as { heartbeat(cb: (err?: Error) => void): void };
+    await new Promise<void>((resolve, reject) => driver.heartbeat((err) => (err ? reject(err) : resolve())));
     expect(emu.requests.some((r) => r.path === '/session/heartbeat')).toBe(true);
   });
 

@@ -6,7 +6,7 @@ snowflake.configure({ logLevel: 'OFF' as never, disableOCSPChecks: true });
 export type Connection = snowflake.Connection;
 
 export interface ConnectOptions {
-  accessUrl: string;
+  accessUrl?: string;
   account: string;
   username: string;
   password?: string;

@@ -54,7 +54,7 @@ describe('diff sync under failures (property)', () => {
                 model.set(e.id, { id: e.id, v: e.v });
               } else model.delete(e.id);
             }
-            dest.faults.reject = new Map([
+            dest.faults.reject = new Map<string, { reason: string; retryable?: boolean }>([
               ...t.reject.map((k) => [String(k), { reason: 'refused', retryable: false }] as const),
               ...t.retryableReject.map((k) => [String(k), { reason: 'busy', retryable: true }] as const),
             ]);

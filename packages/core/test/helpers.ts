@@ -225,7 +225,7 @@ export function environment(
   return { ledger, stateDir: dir, connections: map, logger: silentLogger(), signal, close: () => ledger.close() };
 }
 
-export function syncConfig(overrides: Partial<SyncConfig> & { to?: Partial<SyncConfig['to']> } = {}): SyncConfig {
+export function syncConfig(overrides: Omit<Partial<SyncConfig>, 'to'> & { to?: Partial<SyncConfig['to']> } = {}): SyncConfig {
   const { to, ...rest } = overrides;
   return {
     name: 'people',
