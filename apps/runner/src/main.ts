@@ -1,6 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { parse as parseYaml } from 'yaml';
 import {
   OutflowError,
   composeSchema,
@@ -8,19 +9,19 @@ import {
   describeError,
   isOutflowError,
   loadConnector,
-  openSqliteLedger,
   redact,
   redactValue,
   runStream,
   runSync,
   type AnyConnector,
+  type Ledger,
   type Logger,
   type RunSummary,
   type SyncConfig,
 } from '@outflow/core';
 import { ExitCode } from './exit-codes.js';
 import { createProgress, printTable, type Out } from './output.js';
-import { hasLedger, openWorkspace, stateDirOf, type Workspace } from './workspace.js';
+import { hasLedger, openWorkspace, type Workspace } from './workspace.js';
 import { parseInterval } from './interval.js';
 
 export interface MainIO {
@@ -208,18 +209,13 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
       action((sync: string | undefined, opts: { json?: boolean; limit: number }) =>
         withLedger(globals().config, async (ledger) => {
           const runs = ledger ? await ledger.listRuns({ ...(sync ? { sync } : {}), limit: opts.limit }) : [];
-          if (opts.json) {
-            out.write(JSON.stringify(runs) + '\n');
-            return ExitCode.Ok;
-          }
-          if (!runs.length) {
-            out.write('No runs yet. Start one with: outflow run\n');
-            return ExitCode.Ok;
-          }
-          printTable(
+          printList(
             out,
+            runs,
+            opts.json,
+            'No runs yet. Start one with: outflow run',
             ['run', 'sync', 'status', 'started', 'duration', 'inserted', 'updated', 'deleted', 'rejected', 'error'],
-            runs.map((r) => [
+            (r) => [
               String(r.id),
               r.sync,
               r.status,
@@ -230,7 +226,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
               String(r.deleted),
               String(r.rejected),
               r.error ?? '',
-            ]),
+            ],
           );
           return ExitCode.Ok;
         }),
@@ -247,20 +243,17 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
       action((sync: string | undefined, opts: { json?: boolean; limit: number }) =>
         withLedger(globals().config, async (ledger) => {
           const rows = ledger ? await ledger.listRowErrors({ ...(sync ? { sync } : {}), limit: opts.limit }) : [];
-          if (opts.json) {
-            out.write(JSON.stringify(rows) + '\n');
-            return ExitCode.Ok;
-          }
-          if (!rows.length) {
-            out.write('No row errors.\n');
-            return ExitCode.Ok;
-          }
-          printTable(
+          const listed = printList(
             out,
+            rows,
+            opts.json,
+            'No row errors.',
             ['sync', 'key', 'op', 'reason', 'attempts', 'first seen', 'last seen'],
-            rows.map((r) => [r.sync, r.key, r.op, r.reason, String(r.attempts), r.firstSeen, r.lastSeen]),
+            (r) => [r.sync, r.key, r.op, r.reason, String(r.attempts), r.firstSeen, r.lastSeen],
           );
-          out.write(`${rows.length} row${rows.length === 1 ? '' : 's'} parked. Fix the data and run again, or send them again with: outflow retry\n`);
+          if (listed) {
+            out.write(`${rows.length} row${rows.length === 1 ? '' : 's'} parked. Fix the data and run again, or send them again with: outflow retry\n`);
+          }
           return ExitCode.Ok;
         }),
       ),
@@ -304,27 +297,30 @@ function reportFatal(e: unknown, err: (s: string) => void, logger: Logger): numb
 }
 
 async function connectorSpecs(configFile: string): Promise<string[]> {
-  const { parse } = await import('yaml');
-  const { readFileSync } = await import('node:fs');
   try {
-    const doc = parse(readFileSync(configFile, 'utf8')) as { connections?: Record<string, { connector?: string }> };
+    const doc = parseYaml(readFileSync(configFile, 'utf8')) as { connections?: Record<string, { connector?: string }> };
     return [...new Set(Object.values(doc.connections ?? {}).map((c) => c.connector).filter((c): c is string => !!c))];
   } catch {
     return [];
   }
 }
 
-async function withLedger(configFile: string, fn: (ledger: ReturnType<typeof openSqliteLedger> | undefined) => Promise<number>): Promise<number> {
+/** Runs `fn` with the ledger, or with none when nothing has run yet (none is created). */
+async function withLedger(configFile: string, fn: (ledger: Ledger | undefined) => Promise<number>): Promise<number> {
   const ws = await openWorkspace({ configFile, logger: createLogger({ level: 'silent' }) });
-  const stateDir = stateDirOf(ws.loaded);
-  await ws.close();
-  if (!hasLedger(stateDir)) return fn(undefined);
-  const ledger = openSqliteLedger(stateDir);
   try {
-    return await fn(ledger);
+    return await fn(hasLedger(ws.stateDir) ? ws.ledger() : undefined);
   } finally {
-    await ledger.close();
+    await ws.close();
   }
+}
+
+/** Prints rows as JSON, as a table, or a message when there are none. */
+function printList<T>(out: Out, rows: T[], json: boolean | undefined, empty: string, head: string[], cells: (row: T) => string[]): boolean {
+  if (json) out.write(JSON.stringify(rows) + '\n');
+  else if (!rows.length) out.write(empty + '\n');
+  else printTable(out, head, rows.map(cells));
+  return !json && rows.length > 0;
 }
 
 function pickSyncs(ws: Workspace, names: string[]): SyncConfig[] {
@@ -451,4 +447,3 @@ async function watchLoop(sync: SyncConfig, runOne: (s: SyncConfig) => Promise<vo
 }
 
 export { ExitCode };
-export const _internal = { Option };

@@ -43,7 +43,7 @@ export interface OpenOptions {
 }
 
 /** The state folder of a loaded config (`state.dir`, relative to the config file). */
-export function stateDirOf(loaded: LoadedConfig): string {
+function stateDirOf(loaded: LoadedConfig): string {
   return resolve(loaded.dir, loaded.config.state?.dir ?? '.outflow');
 }
 

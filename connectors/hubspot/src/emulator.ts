@@ -7,11 +7,8 @@
  * JSON-lines log in `dataDir`.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import { OutflowError, jsonLinesLog, type EmulatorOptions, type Faults, type RunningEmulator } from '@outflow/core';
+import { closeServer, jsonLinesLog, listenOnLoopback, type EmulatorOptions, type Faults, type RunningEmulator } from '@outflow/core';
 import {
   defineProperty,
   modifiedProperty,
@@ -316,11 +313,7 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
 
   /** Starts an emulator; with `dataDir`, replays the log kept there first. */
   static async start(options: HubSpotEmulatorOptions = {}): Promise<HubSpotEmulator> {
-    let logPath: string | undefined;
-    if (options.dataDir !== undefined) {
-      mkdirSync(options.dataDir, { recursive: true });
-      logPath = path.join(options.dataDir, LOG_FILE);
-    }
+    const logPath = jsonLinesLog.fileIn(options.dataDir, LOG_FILE);
     const ref: { emulator?: HubSpotEmulator } = {};
     const server = http.createServer((req, res) => {
       ref.emulator!.handle(req, res).catch((err: unknown) => {
@@ -334,16 +327,7 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
     });
     // Longer than any client's idle keep-alive, so a reused socket is never closed under it.
     server.keepAliveTimeout = 65_000;
-    const port = await new Promise<number>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => {
-        reject(
-          new OutflowError('OUTFLOW_EMULATOR', `hubspot emulator could not listen on 127.0.0.1:${options.port ?? 0}: ${err.code ?? err.message}`, {
-            cause: err,
-          }),
-        );
-      });
-      server.listen(options.port ?? 0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-    });
+    const port = await listenOnLoopback(server, options.port, 'hubspot');
     const emulator = new HubSpotEmulator(server, port, options, logPath);
     ref.emulator = emulator;
     try {
@@ -414,10 +398,7 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    await closeServer(this.server);
   }
 
   /** Writes one JSON response; `reply` is also used for failures of the handler itself. */

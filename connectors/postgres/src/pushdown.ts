@@ -4,6 +4,7 @@ import {
   OutflowError,
   describeError,
   isOutflowError,
+  latestAcks,
   type Ack,
   type DiffRow,
   type DiffStore,
@@ -192,17 +193,11 @@ class PostgresDiffStore implements DiffStore {
   async apply(acks: Ack[]): Promise<void> {
     this.assertWritable();
     if (acks.length === 0) return;
-    // One statement per kind; the last ack of a key wins, as if applied one by one.
-    const last = new Map<string, Ack>();
-    for (const a of acks) {
-      last.delete(a.key);
-      last.set(a.key, a);
-    }
     const delivered: [string[], string[], (string | null)[]] = [[], [], []];
     const parked: [string[], string[]] = [[], []];
     const sent: [string[], string[]] = [[], []];
     const removed: string[] = [];
-    for (const a of last.values()) {
+    for (const a of latestAcks(acks)) {
       if (a.kind === 'delivered') {
         delivered[0].push(a.key);
         delivered[1].push(a.fp);

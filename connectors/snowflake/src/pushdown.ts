@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { OutflowError, type Ack, type ConnectorContext, type DiffRow, type DiffStore, type Model, type PushdownDiff, type PushdownOptions, type Row } from '@outflow/core';
+import { OutflowError, latestAcks, type Ack, type ConnectorContext, type DiffRow, type DiffStore, type Model, type PushdownDiff, type PushdownOptions, type Row } from '@outflow/core';
 import { SnowflakeSession, ident, snowflakeError, str, type Bind } from './client.js';
 import type { SnowflakeConfig } from './config.js';
 import { modelSql } from './source.js';
@@ -136,13 +136,7 @@ class SnowflakeDiffStore implements DiffStore {
     const parked: Extract<Ack, { kind: 'parked' }>[] = [];
     const sent: Extract<Ack, { kind: 'sent' }>[] = [];
     const removed: string[] = [];
-    // Only the last ack of a key in one call counts.
-    const last = new Map<string, Ack>();
-    for (const a of acks) {
-      last.delete(a.key);
-      last.set(a.key, a);
-    }
-    for (const a of last.values()) {
+    for (const a of latestAcks(acks)) {
       if (a.kind === 'delivered') delivered.push(a);
       else if (a.kind === 'parked') parked.push(a);
       else if (a.kind === 'sent') sent.push(a);

@@ -3,11 +3,8 @@
  * it verifies signatures, applies records to an in-memory object store, dedupes by
  * idempotency key, and can misbehave on request (latency, 5xx, 429, connection resets).
  */
-import { mkdirSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import { OutflowError, jsonLinesLog, type EmulatorOptions, type Faults, type RunningEmulator, type Row, type Value } from '@outflow/core';
+import { closeServer, jsonLinesLog, listenOnLoopback, type EmulatorOptions, type Faults, type RunningEmulator, type Row, type Value } from '@outflow/core';
 import type { WebhookConfig, WireRecord, WireResult } from './index.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature } from './signature.js';
 
@@ -175,27 +172,14 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
   static async start(options: WebhookEmulatorOptions = {}): Promise<WebhookEmulator> {
     const faults = { ...options.faults };
     const secret = options.secret ?? faults.secret ?? SANDBOX_SECRET;
-    let logPath: string | undefined;
-    if (options.dataDir !== undefined) {
-      mkdirSync(options.dataDir, { recursive: true });
-      logPath = path.join(options.dataDir, LOG_FILE);
-    }
+    const logPath = jsonLinesLog.fileIn(options.dataDir, LOG_FILE);
     const ref: { emulator?: WebhookEmulator } = {};
     const server = http.createServer((req, res) => {
       ref.emulator!.handle(req, res).catch((err: unknown) => {
         send(res, 500, { error: `emulator failure: ${err instanceof Error ? err.message : String(err)}` });
       });
     });
-    const port = await new Promise<number>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => {
-        reject(
-          new OutflowError('OUTFLOW_EMULATOR', `webhook emulator could not listen on 127.0.0.1:${options.port ?? 0}: ${err.code ?? err.message}`, {
-            cause: err,
-          }),
-        );
-      });
-      server.listen(options.port ?? 0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-    });
+    const port = await listenOnLoopback(server, options.port, 'webhook');
     const emulator = new WebhookEmulator(server, port, secret, logPath, faults);
     ref.emulator = emulator;
     try {
@@ -250,10 +234,7 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    await closeServer(this.server);
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

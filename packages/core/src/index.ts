@@ -15,4 +15,4 @@ export * from './engine/reconcile.js';
 export * from './diff/embedded.js';
 export * from './diff/store.js';
 export * from './diff/sql-diff.js';
-export { jsonLinesLog } from './emulator-log.js';
+export { closeServer, jsonLinesLog, listenOnLoopback } from './emulator-kit.js';

@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, randomBytes, randomUUID, verify, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { closeServer, listenOnLoopback } from '@outflow/core';
 import { Engine, SnowflakeError, type Bind, type EngineSession, type QueryResult } from './engine.js';
 
 export interface ServerOptions {
@@ -94,11 +94,7 @@ export class EmulatorServer {
   static async start(options: ServerOptions): Promise<EmulatorServer> {
     const engine = await Engine.create({ dataDir: options.dataDir, database: options.database, schema: options.schema });
     const s = new EmulatorServer(engine, options);
-    await new Promise<void>((resolve, reject) => {
-      s.server.once('error', reject);
-      s.server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-    });
-    s.base = `http://127.0.0.1:${(s.server.address() as AddressInfo).port}`;
+    s.base = `http://127.0.0.1:${await listenOnLoopback(s.server, options.port, 'snowflake')}`;
     return s;
   }
 
@@ -123,8 +119,7 @@ export class EmulatorServer {
   }
 
   async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await closeServer(this.server);
     for (const s of new Set(this.sessions.values())) await this.engine.closeSession(s.engine).catch(() => undefined);
     this.sessions.clear();
     await this.engine.close();

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   DuckDBInstance,
@@ -92,7 +92,6 @@ export class SqlDiffStore implements DiffStore {
     });
     const conn = await instance.connect();
     const store = new SqlDiffStore(instance, conn, model, o);
-    const { existsSync } = await import('node:fs');
     try {
       if (o.readOnly && !existsSync(o.stateFile)) {
         await conn.run(`ATTACH ':memory:' AS st`);

@@ -83,3 +83,16 @@ export interface PushdownOptions {
 export interface PushdownDiff<C = unknown> {
   open(ctx: ConnectorContext<C>, model: Model, options: PushdownOptions): Promise<DiffStore>;
 }
+
+/**
+ * The acks of one `apply` call reduced to the last per key, in order: a store that writes
+ * one statement per kind gets the same result as applying them one by one.
+ */
+export function latestAcks(acks: readonly Ack[]): Ack[] {
+  const last = new Map<string, Ack>();
+  for (const a of acks) {
+    last.delete(a.key);
+    last.set(a.key, a);
+  }
+  return [...last.values()];
+}

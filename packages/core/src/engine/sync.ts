@@ -159,7 +159,7 @@ export async function runSync(env: SyncEnvironment, sync: SyncConfig, options: R
 
     const deliver = new Deliverer(env, sync, to, caps, state, counts, runId, options);
     if (capture === 'stream') {
-      await streamInto(env, sync, from, model, mapper, deliver, state, options);
+      await streamInto(env, sync, from, model, mapper, deliver, options);
     } else {
       await diffInto(env, sync, from, model, mapper, deliver, state, options);
     }
@@ -368,7 +368,6 @@ async function streamInto(
   model: Model,
   mapper: Mapper,
   deliver: Deliverer,
-  state: DiffStore,
   options: RunOptions,
 ): Promise<void> {
   const source = from.connector.stream;
@@ -440,7 +439,6 @@ async function streamInto(
     env.signal.removeEventListener('abort', onAbort);
     await stream.close().catch(() => undefined);
   }
-  void state;
 }
 
 /** Turns changes into operations, delivers them and records every settled record. */
@@ -455,7 +453,7 @@ class Deliverer {
     private readonly env: SyncEnvironment,
     private readonly sync: SyncConfig,
     private readonly to: ConnectionHandle,
-    caps: Capabilities,
+    private readonly caps: Capabilities,
     private readonly state: DiffStore,
     readonly counts: RunCounts,
     private readonly runId: number,
@@ -489,7 +487,7 @@ class Deliverer {
     mapper: Mapper,
     batch?: number,
   ): Promise<void> {
-    const kind = planKind(change.op, oldFp !== null || change.op !== 'insert', this.sync.to, await this.capsOnce());
+    const kind = planKind(change.op, oldFp !== null || change.op !== 'insert', this.sync.to, this.caps);
     const tag: Tag = { kind, op: change.op, fp, ...(batch === undefined ? {} : { batch }) };
     if (kind === 'skip' || kind === 'forget') {
       // Not sent, but settled in order with the rest (a stream checkpoint may wait on it).
@@ -527,12 +525,6 @@ class Deliverer {
   private flushLocal(): Promise<void> {
     const outcomes = this.local.splice(0);
     return outcomes.length ? this.record(outcomes) : Promise.resolve();
-  }
-
-  private capsCache: Capabilities | undefined;
-  private async capsOnce(): Promise<Capabilities> {
-    this.capsCache ??= await this.to.connector.destination!.capabilities(this.to.ctx, this.sync.to.object);
-    return this.capsCache;
   }
 
   /** Logs the records of a batch as sent before it is written (see DiffStore). */
