@@ -7,6 +7,8 @@ const root = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 // subprocess tests use the built CLI, which `npm test` builds first.
 const alias = {
   '@outflow/core': root('./packages/core/src/index.ts'),
+  '@outflow/ledger-sqlite': root('./packages/ledger-sqlite/src/index.ts'),
+  '@outflow/state-duckdb': root('./packages/state-duckdb/src/index.ts'),
   '@outflow/testing/network-guard': root('./packages/testing/src/network-guard.ts'),
   '@outflow/testing': root('./packages/testing/src/index.ts'),
   '@outflow/connector-duckdb': root('./connectors/duckdb/src/index.ts'),
@@ -37,6 +39,8 @@ export default defineConfig({
   test: {
     projects: [
       project('core', 'packages/core'),
+      project('ledger-sqlite', 'packages/ledger-sqlite'),
+      project('state-duckdb', 'packages/state-duckdb'),
       project('testing', 'packages/testing'),
       project('connector-duckdb', 'connectors/duckdb'),
       project('connector-webhook', 'connectors/webhook'),

@@ -151,7 +151,7 @@ async function child(job) {
 }
 
 async function childDiff({ model, state }) {
-  const { SqlDiffStore } = await import('@outflow/core');
+  const { SqlDiffStore } = await import('@outflow/state-duckdb');
   const tempDir = join(dataDir, 'tmp');
   const store = await SqlDiffStore.open(
     { relation: 'SELECT * FROM model', key: { kind: 'int', column: 'id' }, fingerprint: COLUMNS },
@@ -221,7 +221,7 @@ async function childNaive({ model, state }) {
 }
 
 async function childIngest({ rows }) {
-  const { EmbeddedDiffStore } = await import('@outflow/core');
+  const { EmbeddedDiffStore } = await import('@outflow/state-duckdb');
   const dir = join(dataDir, 'ingest');
   rmSync(dir, { recursive: true, force: true });
   const store = await EmbeddedDiffStore.open({ stateFile: join(dir, 'state.duckdb'), readOnly: false, tempDir: join(dir, 'tmp'), fingerprint: null });
@@ -247,12 +247,12 @@ async function childIngest({ rows }) {
   let started = false;
   for await (const batch of source()) {
     if (!started) {
-      await store.beginSnapshot(Object.keys(batch[0]), batch.slice(0, 1000));
+      await store.ingest.begin(Object.keys(batch[0]), batch.slice(0, 1000));
       started = true;
     }
-    await store.addRows(batch.map((row) => String(row.id)), batch);
+    await store.ingest.add(batch.map((row) => String(row.id)), batch);
   }
-  await store.endSnapshot();
+  await store.ingest.end();
   const ingestSeconds = (performance.now() - t) / 1000;
   const t2 = performance.now();
   await store.computeChanges();

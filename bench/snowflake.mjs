@@ -10,7 +10,9 @@ import snowflake, { POLL_MS } from '@outflow/connector-snowflake';
 import { start } from '@outflow/connector-snowflake/emulator';
 import webhook from '@outflow/connector-webhook';
 import { start as startWebhook } from '@outflow/connector-webhook/emulator';
-import { openSqliteLedger, runSync, silentLogger } from '@outflow/core';
+import { runSync, silentLogger } from '@outflow/core';
+import { openSqliteLedger } from '@outflow/ledger-sqlite';
+import { duckdbStateStore } from '@outflow/state-duckdb';
 import sdk from 'snowflake-sdk';
 import { cpuSeconds, percentile, rssSampler, writeResults } from './lib.mjs';
 
@@ -80,7 +82,7 @@ async function streamLatency() {
     ['warehouse', { connector: snowflake, ctx: context('warehouse', emu.config, stop.signal, ledger.kv('warehouse'), join(dir, 'c')) }],
     ['hooks', { connector: { ...webhook, destination }, ctx: context('hooks', hooks.config, stop.signal, ledger.kv('hooks'), join(dir, 'c')) }],
   ]);
-  const env = { ledger, stateDir: dir, connections, logger: silentLogger(), signal: stop.signal };
+  const env = { ledger, stateStore: duckdbStateStore({ dir }), connections, logger: silentLogger(), signal: stop.signal };
   const conn = sdk.createConnection({ accessUrl: emu.url, account: emu.config.account, username: emu.config.username, password: emu.config.password, database: 'ANALYTICS', schema: 'PUBLIC' });
   await new Promise((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
   try {

@@ -14,7 +14,9 @@ import pg from 'pg';
 import postgres from '@outflow/connector-postgres';
 import { startPostgres } from '@outflow/connector-postgres/testing';
 import webhook from '@outflow/connector-webhook';
-import { defineConnector, openSqliteLedger, runSync, silentLogger } from '@outflow/core';
+import { defineConnector, runSync, silentLogger } from '@outflow/core';
+import { openSqliteLedger } from '@outflow/ledger-sqlite';
+import { duckdbStateStore } from '@outflow/state-duckdb';
 import { cpuSeconds, percentile, rssSampler, writeResults } from './lib.mjs';
 
 const self = fileURLToPath(import.meta.url);
@@ -145,7 +147,7 @@ async function runCase({ server, admin, target, rate, seconds, receiver, n }) {
     ['src', { connector: postgres, ctx: context(`src${n}`, { url: server.url }, controller.signal, dir) }],
     ['dst', { connector: dest.connector, ctx: context('dst', dest.config, controller.signal, dir) }],
   ]);
-  const env = { ledger: openSqliteLedger(dir), stateDir: dir, connections, logger: silentLogger(), signal: controller.signal };
+  const env = { ledger: openSqliteLedger(dir), stateStore: duckdbStateStore({ dir }), connections, logger: silentLogger(), signal: controller.signal };
   const sync = {
     name: `bench-${n}`,
     from: { connection: 'src', table, primaryKey: 'id' },

@@ -19,6 +19,7 @@ import {
   type RunSummary,
   type SyncConfig,
 } from '@outflow/core';
+import { duckdbStateStore } from '@outflow/state-duckdb';
 import { ExitCode } from './exit-codes.js';
 import { createProgress, printTable, type Out } from './output.js';
 import { hasLedger, openWorkspace, type Workspace } from './workspace.js';
@@ -340,7 +341,7 @@ async function environment(ws: Workspace, syncs: SyncConfig[], opts: { readOnly?
   for (const s of syncs) names.add(s.from.connection).add(s.to.connection);
   const connections = await ws.connections(names);
   const ledger = opts.readOnly ? readOnlyLedger(ws) : ws.ledger();
-  return { ledger, stateDir: ws.stateDir, connections, logger: ws.logger, signal: ws.signal };
+  return { ledger, stateStore: duckdbStateStore({ dir: ws.stateDir }), connections, logger: ws.logger, signal: ws.signal };
 }
 
 /** Plans never write: they need no ledger beyond what diff state holds. */

@@ -5,7 +5,6 @@ import {
   createLogger,
   describeError,
   loadConfig,
-  openSqliteLedger,
   redact,
   registerSecret,
   secretPaths,
@@ -17,6 +16,7 @@ import {
   type Logger,
   type RunningEmulator,
 } from '@outflow/core';
+import { openSqliteLedger } from '@outflow/ledger-sqlite';
 
 /** Everything a command needs: the loaded config, the ledger and ready connections. */
 export interface Workspace {

@@ -1,15 +1,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  OutflowError,
-  SqlDiffStore,
-  describeError,
-  type ConnectorContext,
-  type DiffStore,
-  type Model,
-  type PushdownDiff,
-  type SqlModel,
-} from '@outflow/core';
+import { OutflowError, describeError, type ConnectorContext, type DiffStore, type Model, type PushdownDiff } from '@outflow/core';
+import { SqlDiffStore, type SqlModel } from '@outflow/state-duckdb';
 import type { DuckDBConfig } from './config.js';
 import { modelQuery } from './model.js';
 import { assertReadableFile, databaseLocation } from './open.js';

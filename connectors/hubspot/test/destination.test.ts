@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import hubspot, { type HubSpotConfig } from '@outflow/connector-hubspot';
+import { openSqliteLedger } from '@outflow/ledger-sqlite';
+import { duckdbStateStore } from '@outflow/state-duckdb';
 import { start, type HubSpotEmulator, type HubSpotEmulatorOptions } from '@outflow/connector-hubspot/emulator';
 import {
   createLogger,
-  openSqliteLedger,
   runSync,
   silentLogger,
   type Logger,
@@ -57,7 +58,7 @@ async function setup(rows: () => Row[], options: HubSpotEmulatorOptions = {}): P
   });
   const env: SyncEnvironment = {
     ledger,
-    stateDir: dir,
+    stateStore: duckdbStateStore({ dir }),
     connections: new Map([
       ['src', { connector: memorySource(rows), ctx: src }],
       ['crm', { connector: hubspot, ctx: crm }],

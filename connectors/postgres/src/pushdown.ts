@@ -172,11 +172,10 @@ class PostgresDiffStore implements DiffStore {
       const r = await this.client.query<Row>(`SELECT * FROM outflow_diff WHERE outflow_n BETWEEN $1 AND $2 ORDER BY outflow_n`, [from, from + PAGE_ROWS - 1]);
       yield r.rows.map((raw) => {
         const op = raw['outflow_op'] as DiffRow['op'];
-        let row: string | null = null;
+        let row: Row | null = null;
         if (op !== 'delete') {
-          const clean: Row = {};
-          for (const [k, v] of Object.entries(raw)) if (!META_COLUMNS.has(k)) clean[k] = v;
-          row = JSON.stringify(clean);
+          row = {};
+          for (const [k, v] of Object.entries(raw)) if (!META_COLUMNS.has(k)) row[k] = v;
         }
         return {
           op,

@@ -1,7 +1,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteLedger, silentLogger, type AnyConnector, type ConnectionHandle, type ConnectorContext, type SqliteLedger, type SyncEnvironment } from '@outflow/core';
+import { silentLogger, type AnyConnector, type ConnectionHandle, type ConnectorContext, type SyncEnvironment } from '@outflow/core';
+import { openSqliteLedger, type SqliteLedger } from '@outflow/ledger-sqlite';
+import { duckdbStateStore } from '@outflow/state-duckdb';
 
 /** Gauges seen, by name (latest value). */
 export type Gauges = Map<string, number>;
@@ -30,5 +32,5 @@ export function engineEnv(connections: Record<string, { connector: AnyConnector;
     };
     handles.set(name, { connector, ctx });
   }
-  return { env: { ledger, stateDir, connections: handles, logger: silentLogger(), signal: controller.signal }, ledger, controller, gauges };
+  return { env: { ledger, stateStore: duckdbStateStore({ dir: stateDir }), connections: handles, logger: silentLogger(), signal: controller.signal }, ledger, controller, gauges };
 }

@@ -121,7 +121,7 @@ class SnowflakeDiffStore implements DiffStore {
           op,
           key: String(r['OUTFLOW_KEY']),
           fp: op === 'delete' ? null : nul(r['OUTFLOW_FP']),
-          row: op === 'delete' ? null : JSON.stringify(model),
+          row: op === 'delete' ? null : model,
           oldFp: nul(r['OUTFLOW_OLD_FP']),
           destId: nul(r['OUTFLOW_DEST_ID']),
         };

@@ -5,7 +5,8 @@ import snowflake, { configSchema, type SnowflakeConfig } from '@outflow/connecto
 import { start, type SnowflakeEmulator } from '@outflow/connector-snowflake/emulator';
 import webhook from '@outflow/connector-webhook';
 import { start as startWebhook, type WebhookEmulator } from '@outflow/connector-webhook/emulator';
-import { diffStateFile, runSync, type Change, type ChangeStream, type SyncConfig } from '@outflow/core';
+import { stateFileOf } from '@outflow/state-duckdb';
+import { runSync, type Change, type ChangeStream, type SyncConfig } from '@outflow/core';
 import { createTestContext } from '@outflow/testing';
 import { environment, tempDir } from './helpers.js';
 import { connect, destroy, exec, type Connection } from './sdk.js';
@@ -133,6 +134,6 @@ describe('diff pushdown', () => {
     expect(state).toHaveLength(2);
     await e.close();
     // The delivered state lives in Snowflake, not in the embedded store.
-    expect(existsSync(diffStateFile(dir, 'members'))).toBe(false);
+    expect(existsSync(stateFileOf(dir, 'members'))).toBe(false);
   });
 });

@@ -1,7 +1,9 @@
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqliteLedger, silentLogger, type AnyConnector, type ConnectionHandle, type SyncConfig, type SyncEnvironment } from '@outflow/core';
+import { openSqliteLedger } from '@outflow/ledger-sqlite';
+import { duckdbStateStore } from '@outflow/state-duckdb';
+import { silentLogger, type AnyConnector, type ConnectionHandle, type SyncConfig, type SyncEnvironment } from '@outflow/core';
 
 export function tempDir(prefix = 'outflow-snowflake-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -23,7 +25,7 @@ export function environment(
       ctx: { connection: name, config: Object.freeze(config), logger: silentLogger(), signal, metrics: { gauge() {}, count() {} }, kv: ledger.kv(name), stateDir },
     });
   }
-  return { ledger, stateDir: dir, connections: map, logger: silentLogger(), signal, close: () => ledger.close() };
+  return { ledger, stateStore: duckdbStateStore({ dir }), connections: map, logger: silentLogger(), signal, close: () => ledger.close() };
 }
 
 export function streamSync(overrides: Partial<SyncConfig> = {}): SyncConfig {

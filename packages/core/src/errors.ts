@@ -39,8 +39,20 @@ export interface OutflowErrorOptions {
   cause?: unknown;
 }
 
+/**
+ * Marks Outflow errors across copies of this package: a connector installed with its own
+ * copy of `@outflow/core` throws errors another copy must still recognise, so recognition
+ * goes by this registry-wide symbol and the code, never by class identity.
+ */
+const BRAND = Symbol.for('@outflow/core/error');
+
 /** An error with a registered code, whether it is worth retrying, and context. */
 export class OutflowError extends Error {
+  /** `err instanceof OutflowError` holds for errors made by any copy of `@outflow/core`. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(value);
+  }
+
   readonly code: ErrorCode;
   readonly retryable: boolean;
   readonly retryAfterMs?: number;
@@ -53,6 +65,7 @@ export class OutflowError extends Error {
     this.retryable = options.retryable ?? false;
     if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
     this.details = options.details ?? {};
+    Object.defineProperty(this, BRAND, { value: true });
   }
 
   toJSON(): Record<string, unknown> {
@@ -66,8 +79,18 @@ export class OutflowError extends Error {
   }
 }
 
+function isBranded(value: unknown): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[BRAND] === true &&
+    typeof (value as { code?: unknown }).code === 'string'
+  );
+}
+
+/** True for an error from any copy of `@outflow/core` (optionally with this code). */
 export function isOutflowError(err: unknown, code?: ErrorCode): err is OutflowError {
-  return err instanceof OutflowError && (code === undefined || err.code === code);
+  return isBranded(err) && (code === undefined || (err as OutflowError).code === code);
 }
 
 /** Raised by destinations for a failure of a whole batch (HTTP 5xx, 429, timeouts …). */
@@ -85,7 +108,7 @@ export function destinationError(
 
 /** A short, single-line description of any thrown value. */
 export function describeError(err: unknown): string {
-  if (err instanceof OutflowError) return `${err.code}: ${err.message}`;
+  if (isOutflowError(err)) return `${err.code}: ${err.message}`;
   if (err instanceof Error) return err.message || err.name;
   return String(err);
 }

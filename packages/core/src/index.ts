@@ -12,7 +12,5 @@ export * from './engine/mapping.js';
 export * from './engine/plan.js';
 export * from './engine/sync.js';
 export * from './engine/reconcile.js';
-export * from './diff/embedded.js';
 export * from './diff/store.js';
-export * from './diff/sql-diff.js';
 export { closeServer, jsonLinesLog, listenOnLoopback } from './emulator-kit.js';

@@ -13,7 +13,8 @@ import {
   type Row,
 } from '../src/index.js';
 import type { ConnectionHandle, SyncEnvironment } from '../src/engine/sync.js';
-import { openSqliteLedger } from '../src/ledger/index.js';
+import { openSqliteLedger } from '@outflow/ledger-sqlite';
+import { duckdbStateStore } from '@outflow/state-duckdb';
 import type { SyncConfig } from '../src/config/schema.js';
 
 export function tempDir(prefix = 'outflow-core-'): string {
@@ -222,7 +223,7 @@ export function environment(
   const ledger = openSqliteLedger(dir);
   const map = new Map<string, ConnectionHandle>();
   for (const [name, connector] of Object.entries(connections)) map.set(name, { connector, ctx: context(name, {}, signal) });
-  return { ledger, stateDir: dir, connections: map, logger: silentLogger(), signal, close: () => ledger.close() };
+  return { ledger, stateStore: duckdbStateStore({ dir }), connections: map, logger: silentLogger(), signal, close: () => ledger.close() };
 }
 
 export function syncConfig(overrides: Omit<Partial<SyncConfig>, 'to'> & { to?: Partial<SyncConfig['to']> } = {}): SyncConfig {

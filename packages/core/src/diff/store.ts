@@ -1,4 +1,4 @@
-import type { ConnectorContext, Model } from '../contracts.js';
+import type { ConnectorContext, Model, Row } from '../contracts.js';
 
 /** One row of the diff between the model and the delivered state. */
 export interface DiffRow {
@@ -6,8 +6,8 @@ export interface DiffRow {
   key: string;
   /** Fingerprint of the model row now; null for deletes. */
   fp: string | null;
-  /** The model row as JSON text (column → value); null for deletes. */
-  row: string | null;
+  /** The model row (column → value); null for deletes. */
+  row: Row | null;
   /** Fingerprint last delivered; null when never delivered. */
   oldFp: string | null;
   /** The destination's id of the record, when Outflow delivered it. */
@@ -61,6 +61,40 @@ export interface DiffStore {
    */
   tidy(): Promise<string[]>;
   close(): Promise<void> | void;
+  /**
+   * Present on a store that diffs rows the engine reads from the source (a source without
+   * pushdown): the engine hands it the model's rows before {@link computeChanges}. Absent on a
+   * pushdown store, which reads the model where it lives.
+   */
+  readonly ingest?: SnapshotIngest;
+}
+
+/** How the engine hands a model's rows, read in JavaScript, to a store. */
+export interface SnapshotIngest {
+  /** Starts a snapshot with the model's columns and a sample of its first rows. */
+  begin(columns: string[], sample: Row[]): Promise<void>;
+  /** Adds rows with their key strings (same order). Called in sequence, never concurrently. */
+  add(keys: string[], rows: Row[]): Promise<void>;
+  /** Ends the snapshot (also after a failed read); returns the rows added. */
+  end(): Promise<number>;
+}
+
+export interface StateStoreOpenOptions {
+  /** The sync's name: the store's identity. */
+  sync: string;
+  /** As {@link PushdownOptions.columns}. */
+  columns: string[] | null;
+  /** Plan (dry run): read the state, write nothing (a missing state reads as empty). */
+  readOnly: boolean;
+}
+
+/**
+ * Where delivered state lives for syncs whose rows pass through JavaScript: diff syncs over
+ * a source without pushdown, and stream syncs. The engine is given one (the runner's default
+ * is `@outflow/state-duckdb`) and opens one store per sync run.
+ */
+export interface StateStore {
+  open(options: StateStoreOpenOptions): Promise<DiffStore & { readonly ingest: SnapshotIngest }>;
 }
 
 export interface PushdownOptions {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { hostname } from 'node:os';
 import type {
   AnyConnector,
   Capabilities,
@@ -14,8 +13,7 @@ import type {
 import { keyOf } from '../contracts.js';
 import { OutflowError, describeError, isOutflowError } from '../errors.js';
 import type { SyncConfig } from '../config/schema.js';
-import { EmbeddedDiffStore } from '../diff/embedded.js';
-import type { Ack, DiffStore } from '../diff/store.js';
+import type { Ack, DiffStore, SnapshotIngest, StateStore } from '../diff/store.js';
 import type { Ledger, RunCounts, RunStatus } from '../ledger/ledger.js';
 import type { Logger } from '../logger.js';
 import { redact, redactValue } from '../redact.js';
@@ -32,8 +30,8 @@ export interface ConnectionHandle {
 
 export interface SyncEnvironment {
   ledger: Ledger;
-  /** Absolute path of the state folder (`.outflow`). */
-  stateDir: string;
+  /** Delivered state of syncs whose rows pass through JavaScript (no pushdown, streams). */
+  stateStore: StateStore;
   connections: ReadonlyMap<string, ConnectionHandle>;
   logger: Logger;
   /** Aborting it drains gracefully: batches in flight settle and are recorded. */
@@ -100,15 +98,6 @@ function modelOf(sync: SyncConfig): Model {
     ...(sync.from.sql ? { sql: sync.from.sql } : {}),
     ...(sync.from.file ? { file: sync.from.file } : {}),
   };
-}
-
-function safeName(sync: string): string {
-  return sync.replace(/[^A-Za-z0-9_.-]/g, '_');
-}
-
-/** Path of a sync's diff state file. */
-export function diffStateFile(stateDir: string, sync: string): string {
-  return join(stateDir, 'diff', `${safeName(sync)}.duckdb`);
 }
 
 /**
@@ -231,12 +220,7 @@ async function openStore(
   if (pushdown && capture === 'diff' && sync.from.pushdown !== false) {
     return pushdown.open(from.ctx, model, { sync: sync.name, columns, readOnly });
   }
-  return EmbeddedDiffStore.open({
-    stateFile: diffStateFile(env.stateDir, sync.name),
-    readOnly,
-    fingerprint: columns,
-    tempDir: readOnly ? join(tmpdir(), `outflow-plan-${process.pid}`) : join(env.stateDir, 'tmp'),
-  });
+  return env.stateStore.open({ sync: sync.name, columns, readOnly });
 }
 
 /**
@@ -251,8 +235,8 @@ async function prepareSnapshot(
   state: DiffStore,
   onRead: (n: number) => void,
 ): Promise<void> {
-  if (state instanceof EmbeddedDiffStore) {
-    await snapshot(sync, from, model, mapper, state, onRead);
+  if (state.ingest) {
+    await snapshot(sync, from, model, mapper, state.ingest, onRead);
     return;
   }
   const source = from.connector.source!;
@@ -279,7 +263,7 @@ async function snapshot(
   from: ConnectionHandle,
   model: Model,
   mapper: Mapper,
-  state: EmbeddedDiffStore,
+  ingest: SnapshotIngest,
   onRead: (n: number) => void,
 ): Promise<number> {
   const source = from.connector.source;
@@ -288,15 +272,15 @@ async function snapshot(
   }
   const where = `sync "${sync.name}"`;
   let read = 0;
-  let started = false;
+  let known: Set<string> | null = null;
   try {
     for await (const batch of source.read(from.ctx, model)) {
       if (batch.rows.length === 0) continue;
-      if (!started) {
+      if (known === null) {
         const columns = Object.keys(batch.rows[0]!);
         assertModelColumns(mapper, model, columns, where);
-        await state.beginSnapshot(columns, batch.rows.slice(0, 1000));
-        started = true;
+        await ingest.begin(columns, batch.rows.slice(0, 1000));
+        known = new Set(columns);
       }
       const keys = new Array<string>(batch.rows.length);
       for (let i = 0; i < batch.rows.length; i++) {
@@ -308,20 +292,29 @@ async function snapshot(
             `${where}: row ${read + i + 1} of the model has a null primary key (${model.primaryKey.join(', ')}); every row needs one`,
           );
         }
-        if ((read + i) % 10_000 === 0) state.checkColumns(row, where);
+        if ((read + i) % 10_000 === 0) checkColumns(known, row, read + i + 1, where);
         keys[i] = key;
       }
-      await state.addRows(keys, batch.rows);
+      await ingest.add(keys, batch.rows);
       read += batch.rows.length;
       onRead(read);
     }
   } catch (err) {
-    await state.endSnapshot().catch(() => undefined);
+    await ingest.end().catch(() => undefined);
     if (isOutflowError(err)) throw err;
     throw new OutflowError('OUTFLOW_SOURCE', `${where}: reading the model failed: ${describeError(err)}`, { cause: err });
   }
-  await state.endSnapshot();
+  await ingest.end();
   return read;
+}
+
+/** Fails when a row carries a column the model's first row did not have. */
+function checkColumns(known: Set<string>, row: Row, n: number, where: string): void {
+  for (const c of Object.keys(row)) {
+    if (!known.has(c)) {
+      throw new OutflowError('OUTFLOW_SOURCE', `${where}: row ${n} has column "${c}", which the model's first row did not have`);
+    }
+  }
 }
 
 async function diffInto(
@@ -350,7 +343,7 @@ async function diffInto(
   for await (const chunk of state.changes()) {
     if (env.signal.aborted) break;
     for (const d of chunk) {
-      const after = d.row === null ? undefined : (JSON.parse(d.row) as Row);
+      const after = d.row ?? undefined;
       await deliver.push({ op: d.op, key: d.key, ...(after ? { after } : {}) }, d.fp, d.oldFp, d.destId, mapper);
     }
   }
@@ -632,7 +625,7 @@ async function planDiff(
         else if (kind !== 'forget' && d.op === 'insert') byOp.inserted++;
         else if (kind !== 'forget') byOp.updated++;
         if (changes.length >= limit || kind === 'forget') continue;
-        const after = d.row === null ? undefined : (JSON.parse(d.row) as Row);
+        const after = d.row ?? undefined;
         const pc: PlannedChange = { kind, key: d.key };
         if (after && kind !== 'delete') {
           pc.fields = redactValue(mapFields(mapper, after));

@@ -1,2 +1,1 @@
 export type { Ledger, RowError, RunCounts, RunRecord, RunStatus } from './ledger.js';
-export { SqliteLedger, openSqliteLedger } from './sqlite.js';

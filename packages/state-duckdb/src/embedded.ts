@@ -1,8 +1,6 @@
 import type { DuckDBAppender } from '@duckdb/node-api';
-import type { Row, Value } from '../contracts.js';
-import { OutflowError } from '../errors.js';
+import type { Ack, DiffRow, DiffStore, Row, SnapshotIngest, Value } from '@outflow/core';
 import { SqlDiffStore, type DiffStats } from './sql-diff.js';
-import type { Ack, DiffRow, DiffStore } from './store.js';
 
 /** Marks a stored value as JSON (anything but a string); strings are stored as they are. */
 const JSON_MARK = '\u0001';
@@ -55,8 +53,12 @@ export interface EmbeddedOptions {
 export class EmbeddedDiffStore implements DiffStore {
   private appender: DuckDBAppender | null = null;
   private columns: string[] = [];
-  private index = new Map<string, number>();
   private appended = 0;
+  readonly ingest: SnapshotIngest = {
+    begin: (columns, sample) => this.beginSnapshot(columns, sample),
+    add: (keys, rows) => this.addRows(keys, rows),
+    end: () => this.endSnapshot(),
+  };
 
   private constructor(
     private readonly store: SqlDiffStore,
@@ -90,7 +92,6 @@ export class EmbeddedDiffStore implements DiffStore {
    */
   async beginSnapshot(columns: string[], sample: Row[] = []): Promise<void> {
     this.columns = columns.filter((c) => c !== KEY_COLUMN);
-    this.index = new Map(this.columns.map((c, i) => [c, i]));
     this.kinds = this.columns.map((c) => kindOf(sample, c));
     const defs = [
       `"${KEY_COLUMN}" VARCHAR`,
@@ -162,18 +163,6 @@ export class EmbeddedDiffStore implements DiffStore {
     );
     this.kinds[i] = 'text';
     this.appender = await this.store.conn.createAppender('snap', 'main', 'memory');
-  }
-
-  /** Fails when a row carries a column the first row did not have. */
-  checkColumns(row: Row, where: string): void {
-    for (const c of Object.keys(row)) {
-      if (!this.index.has(c)) {
-        throw new OutflowError(
-          'OUTFLOW_SOURCE',
-          `${where}: row ${this.appended + 1} has column "${c}", which the model's first row did not have`,
-        );
-      }
-    }
   }
 
   async endSnapshot(): Promise<number> {

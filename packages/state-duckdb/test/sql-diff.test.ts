@@ -1,8 +1,11 @@
 import fc from 'fast-check';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SqlDiffStore, type SqlModel } from '../src/diff/sql-diff.js';
-import { tempDir } from './helpers.js';
+import { SqlDiffStore, type SqlModel } from '../src/sql-diff.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+
+const tempDir = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
 
 /**
  * The key-block diff must find exactly what a plain join finds, whatever the keys, the

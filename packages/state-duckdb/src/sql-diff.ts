@@ -6,9 +6,7 @@ import {
   type DuckDBConnection,
   type DuckDBValueConverter,
 } from '@duckdb/node-api';
-import type { Row, Value } from '../contracts.js';
-import { OutflowError, describeError } from '../errors.js';
-import type { Ack, DiffRow, DiffStore } from './store.js';
+import { OutflowError, describeError, isOutflowError, type Ack, type DiffRow, type DiffStore, type Row, type Value } from '@outflow/core';
 
 /** How the model is seen by the diff: a relation, its key and the fingerprinted columns. */
 export interface SqlModel {
@@ -128,7 +126,7 @@ export class SqlDiffStore implements DiffStore {
       }
     } catch (err) {
       store.closeQuietly();
-      if (err instanceof OutflowError) throw err;
+      if (isOutflowError(err)) throw err;
       const msg = describeError(err);
       throw new OutflowError(
         /lock/i.test(msg) ? 'OUTFLOW_LOCKED' : 'OUTFLOW_LEDGER',
@@ -301,12 +299,11 @@ export class SqlDiffStore implements DiffStore {
       for (let i = 0; i < raw.length; i++) {
         const r = raw[i]!;
         const op = r[0] as DiffRow['op'];
-        let row: string | null = null;
+        let row: Row | null = null;
         if (op !== 'delete') {
-          const obj: Row = {};
+          row = {};
           const values = converted[i]!;
-          for (let c = 5; c < names.length; c++) if (!hidden.has(names[c]!)) obj[names[c]!] = (values[c] ?? null) as Value;
-          row = JSON.stringify(obj);
+          for (let c = 5; c < names.length; c++) if (!hidden.has(names[c]!)) row[names[c]!] = (values[c] ?? null) as Value;
         }
         const oldFp = r[3] === null ? null : String(r[3]);
         out[i] = {

@@ -1,10 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { KeyValueStore } from '../contracts.js';
-import { OutflowError } from '../errors.js';
-import { redact } from '../redact.js';
-import type { Ledger, RowError, RunCounts, RunRecord, RunStatus } from './ledger.js';
+import { OutflowError, redact, type KeyValueStore, type Ledger, type RowError, type RunCounts, type RunRecord, type RunStatus } from '@outflow/core';
 
 /**
  * Schema migrations, in order: entry `i` takes the ledger from version `i` to `i + 1`.

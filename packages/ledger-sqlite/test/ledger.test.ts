@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { OutflowError } from '../src/errors.js';
-import { openSqliteLedger, type SqliteLedger } from '../src/ledger/index.js';
-import { clearSecrets, registerSecret } from '../src/redact.js';
+import { OutflowError, clearSecrets, registerSecret } from '@outflow/core';
+import { openSqliteLedger, type SqliteLedger } from '../src/index.js';
 
 const zero = { inserted: 0, updated: 0, deleted: 0, rejected: 0, skipped: 0 };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,1 @@
+export { SqliteLedger, openSqliteLedger } from './sqlite.js';

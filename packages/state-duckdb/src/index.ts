@@ -1,0 +1,43 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { StateStore } from '@outflow/core';
+import { EmbeddedDiffStore } from './embedded.js';
+
+export { EmbeddedDiffStore, type EmbeddedOptions } from './embedded.js';
+export { SqlDiffStore, type DiffStats, type SqlDiffOptions, type SqlModel } from './sql-diff.js';
+
+export interface DuckDBStateStoreOptions {
+  /** The state folder (`.outflow`): each sync's state is `diff/<sync>.duckdb` in it. */
+  dir: string;
+  /** DuckDB memory limit per open store; the diff spills to `<dir>/tmp` beyond it. */
+  memoryLimit?: string;
+  threads?: number;
+}
+
+function safeName(sync: string): string {
+  return sync.replace(/[^A-Za-z0-9_.-]/g, '_');
+}
+
+/** Path of a sync's delivered-state file in a state folder. */
+export function stateFileOf(dir: string, sync: string): string {
+  return join(dir, 'diff', `${safeName(sync)}.duckdb`);
+}
+
+/**
+ * The embedded delivered-state store: one DuckDB file per sync under `<dir>/diff/`. A dry
+ * run opens it read-only (a missing file reads as empty) and spills to the system temp
+ * folder, so it writes nothing under `dir`.
+ */
+export function duckdbStateStore(o: DuckDBStateStoreOptions): StateStore {
+  return {
+    open: ({ sync, columns, readOnly }) =>
+      EmbeddedDiffStore.open({
+        stateFile: stateFileOf(o.dir, sync),
+        readOnly,
+        fingerprint: columns,
+        tempDir: readOnly ? join(tmpdir(), `outflow-plan-${process.pid}`) : join(o.dir, 'tmp'),
+        ...(o.memoryLimit ? { memoryLimit: o.memoryLimit } : {}),
+        ...(o.threads ? { threads: o.threads } : {}),
+      }),
+  };
+}
