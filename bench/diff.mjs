@@ -250,7 +250,7 @@ async function childIngest({ rows }) {
       await store.ingest.begin(Object.keys(batch[0]), batch.slice(0, 1000));
       started = true;
     }
-    await store.ingest.add(batch.map((row) => String(row.id)), batch);
+    await store.ingest.add(batch.map((row) => String(row.id)), batch, batch.map(() => "0"));
   }
   await store.ingest.end();
   const ingestSeconds = (performance.now() - t) / 1000;

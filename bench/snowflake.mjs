@@ -10,7 +10,7 @@ import snowflake, { POLL_MS } from '@outflow/connector-snowflake';
 import { start } from '@outflow/connector-snowflake/emulator';
 import webhook from '@outflow/connector-webhook';
 import { start as startWebhook } from '@outflow/connector-webhook/emulator';
-import { runSync, silentLogger } from '@outflow/core';
+import { runSync, silentLogger, unlimitedBudget } from '@outflow/core';
 import { openSqliteLedger } from '@outflow/ledger-sqlite';
 import { duckdbStateStore } from '@outflow/state-duckdb';
 import sdk from 'snowflake-sdk';
@@ -21,7 +21,7 @@ const SNAPSHOT_ROWS = Number(process.env.BENCH_SNOWFLAKE_ROWS ?? 200_000);
 const STREAM_INSERTS = Number(process.env.BENCH_SNOWFLAKE_INSERTS ?? 100);
 
 function context(name, config, signal, kv, stateDir) {
-  return { connection: name, config, logger: silentLogger(), signal, metrics: { gauge() {}, count() {} }, kv, stateDir };
+  return { connection: name, config, logger: silentLogger(), signal, rateBudget: unlimitedBudget(signal), metrics: { gauge() {}, count() {} }, kv, stateDir };
 }
 
 const memoryKv = () => {

@@ -14,7 +14,7 @@ import pg from 'pg';
 import postgres from '@outflow/connector-postgres';
 import { startPostgres } from '@outflow/connector-postgres/testing';
 import webhook from '@outflow/connector-webhook';
-import { defineConnector, runSync, silentLogger } from '@outflow/core';
+import { defineConnector, runSync, silentLogger, unlimitedBudget } from '@outflow/core';
 import { openSqliteLedger } from '@outflow/ledger-sqlite';
 import { duckdbStateStore } from '@outflow/state-duckdb';
 import { cpuSeconds, percentile, rssSampler, writeResults } from './lib.mjs';
@@ -126,6 +126,7 @@ function context(name, config, signal, dir) {
     config: Object.freeze(config),
     logger: silentLogger(),
     signal,
+    rateBudget: unlimitedBudget(),
     metrics: { gauge() {}, count() {} },
     kv: { get: async (k) => kv.get(k), set: async (k, v) => void kv.set(k, v), delete: async (k) => void kv.delete(k) },
     stateDir: dir,

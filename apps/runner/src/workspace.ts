@@ -6,6 +6,7 @@ import {
   describeError,
   loadConfig,
   redact,
+  unlimitedBudget,
   registerSecret,
   secretPaths,
   type AnyConnector,
@@ -89,6 +90,7 @@ export async function openWorkspace(options: OpenOptions): Promise<Workspace> {
       // Connector calls are not cancelled by a graceful stop: a write in flight must finish
       // so that what the destination applied is also recorded. A second signal exits at once.
       signal: new AbortController().signal,
+      rateBudget: unlimitedBudget(),
       metrics: { gauge() {}, count() {} },
       kv: kvStore,
       stateDir: connDir,

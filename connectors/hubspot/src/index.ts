@@ -99,6 +99,7 @@ function capabilities(ctx: ConnectorContext<HubSpotConfig>): Capabilities {
     maxBatchSize: MAX_BATCH,
     rateLimits: limitsOf(ctx.config),
     concurrency: CONCURRENCY,
+    idempotency: 'match',
   };
 }
 

@@ -115,6 +115,7 @@ function capabilities(ctx: Ctx): Capabilities {
     maxBatchSize: ctx.config.writeBatchSize ?? DEFAULTS.writeBatchSize,
     rateLimits: [],
     concurrency: ctx.config.writeConcurrency ?? DEFAULTS.writeConcurrency,
+    idempotency: 'match',
   };
 }
 

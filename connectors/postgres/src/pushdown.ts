@@ -22,7 +22,7 @@ const PARKED_DELETE = '~delete';
 /** Marks a delivered fingerprint as out of date after a mapping change. */
 const STALE = '~stale';
 const PAGE_ROWS = 5000;
-const META_COLUMNS = new Set(['outflow_n', 'outflow_op', 'outflow_key', 'outflow_dkey', 'outflow_fp', 'outflow_old_fp', 'outflow_dest_id']);
+const META_COLUMNS = new Set(['outflow_n', 'outflow_op', 'outflow_key', 'outflow_dkey', 'outflow_fp', 'outflow_old_fp', 'outflow_dest_id', 'outflow_sent_fp']);
 
 /** The name of a sync's delivered-state table: readable, unique, within PostgreSQL's 63 bytes. */
 export function stateTableName(sync: string): string {
@@ -149,7 +149,7 @@ class PostgresDiffStore implements DiffStore {
         `CREATE TEMP TABLE outflow_diff AS
            SELECT row_number() OVER () AS outflow_n,
                   CASE WHEN s.outflow_key IS NULL THEN 'delete' WHEN d.fp IS NULL THEN 'insert' ELSE 'update' END AS outflow_op,
-                  coalesce(s.outflow_key, d.key) AS outflow_dkey, d.fp AS outflow_old_fp, d.dest_id AS outflow_dest_id, s.*
+                  coalesce(s.outflow_key, d.key) AS outflow_dkey, d.fp AS outflow_old_fp, d.dest_id AS outflow_dest_id, d.sent_fp AS outflow_sent_fp, s.*
              FROM outflow_snap s FULL OUTER JOIN ${this.delivered} d ON s.outflow_key = d.key
             WHERE (s.outflow_key IS NULL AND (d.fp IS NOT NULL OR d.sent_fp IS NOT NULL) AND d.parked_fp IS DISTINCT FROM '${PARKED_DELETE}')
                OR (s.outflow_key IS NOT NULL AND d.key IS NULL)
@@ -183,6 +183,7 @@ class PostgresDiffStore implements DiffStore {
           fp: op === 'delete' ? null : (raw['outflow_fp'] as string),
           row,
           oldFp: (raw['outflow_old_fp'] as string | null) ?? null,
+          sentFp: (raw['outflow_sent_fp'] as string | null) ?? null,
           destId: (raw['outflow_dest_id'] as string | null) ?? null,
         };
       });
@@ -242,6 +243,15 @@ class PostgresDiffStore implements DiffStore {
     } catch (err) {
       await this.client.query('ROLLBACK').catch(() => undefined);
       throw this.fail('recording delivered state', err);
+    }
+  }
+
+  async inDoubt(): Promise<{ key: string; fp: string }[]> {
+    try {
+      const r = await this.client.query<{ key: string; sent_fp: string }>(`SELECT key, sent_fp FROM ${this.delivered} WHERE sent_fp IS NOT NULL`);
+      return r.rows.map((row) => ({ key: row.key, fp: row.sent_fp }));
+    } catch (err) {
+      throw this.fail('reading writes in doubt', err);
     }
   }
 

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger, type AnyConnector, type ConnectionHandle, type ConnectorContext, type SyncEnvironment } from '@outflow/core';
+import { silentLogger, unlimitedBudget, type AnyConnector, type ConnectionHandle, type ConnectorContext, type SyncEnvironment } from '@outflow/core';
 import { openSqliteLedger, type SqliteLedger } from '@outflow/ledger-sqlite';
 import { duckdbStateStore } from '@outflow/state-duckdb';
 
@@ -26,6 +26,7 @@ export function engineEnv(connections: Record<string, { connector: AnyConnector;
       config: Object.freeze({ ...(config as object) }),
       logger: silentLogger(),
       signal: controller.signal,
+      rateBudget: unlimitedBudget(controller.signal),
       metrics: { gauge: (n, v) => void gauges.set(n, v), count() {} },
       kv: ledger.kv(name),
       stateDir: join(stateDir, 'connections', name),

@@ -14,7 +14,7 @@ const PAGE_ROWS = 5000;
 const ACK_ROWS = 300;
 
 // Columns of the temporary diff table that are Outflow's, not the model's.
-const OWN = new Set(['OUTFLOW_N', 'OUTFLOW_OP', 'OUTFLOW_KEY', 'OUTFLOW_FP', 'OUTFLOW_OLD_FP', 'OUTFLOW_DEST_ID']);
+const OWN = new Set(['OUTFLOW_N', 'OUTFLOW_OP', 'OUTFLOW_KEY', 'OUTFLOW_FP', 'OUTFLOW_OLD_FP', 'OUTFLOW_DEST_ID', 'OUTFLOW_SENT_FP']);
 
 /**
  * The delivered state of one diff sync in a schema Outflow owns in Snowflake, and the diff
@@ -96,7 +96,7 @@ class SnowflakeDiffStore implements DiffStore {
     await this.session.query(`CREATE OR REPLACE TEMPORARY TABLE OUTFLOW_DIFF AS
       SELECT ROW_NUMBER() OVER (ORDER BY COALESCE(s.OUTFLOW_KEY, d.KEY)) AS OUTFLOW_N,
         CASE WHEN s.OUTFLOW_KEY IS NULL THEN 'delete' WHEN d.FP IS NULL THEN 'insert' ELSE 'update' END AS OUTFLOW_OP,
-        COALESCE(s.OUTFLOW_KEY, d.KEY) AS OUTFLOW_KEY, d.FP AS OUTFLOW_OLD_FP, d.DEST_ID AS OUTFLOW_DEST_ID, s.* EXCLUDE (OUTFLOW_KEY)
+        COALESCE(s.OUTFLOW_KEY, d.KEY) AS OUTFLOW_KEY, d.FP AS OUTFLOW_OLD_FP, d.DEST_ID AS OUTFLOW_DEST_ID, d.SENT_FP AS OUTFLOW_SENT_FP, s.* EXCLUDE (OUTFLOW_KEY)
       FROM OUTFLOW_SNAP s FULL OUTER JOIN ${this.stateRel} d ON s.OUTFLOW_KEY = d.KEY
       WHERE (s.OUTFLOW_KEY IS NULL AND (d.FP IS NOT NULL OR d.SENT_FP IS NOT NULL) AND d.PARKED_FP IS DISTINCT FROM '${PARKED_DELETE}')
          OR (s.OUTFLOW_KEY IS NOT NULL AND d.KEY IS NULL)
@@ -123,6 +123,7 @@ class SnowflakeDiffStore implements DiffStore {
           fp: op === 'delete' ? null : nul(r['OUTFLOW_FP']),
           row: op === 'delete' ? null : model,
           oldFp: nul(r['OUTFLOW_OLD_FP']),
+          sentFp: nul(r['OUTFLOW_SENT_FP']),
           destId: nul(r['OUTFLOW_DEST_ID']),
         };
       });
@@ -181,6 +182,15 @@ class SnowflakeDiffStore implements DiffStore {
       });
     } catch (err) {
       throw snowflakeError('OUTFLOW_LEDGER', `recording delivered state in ${this.state}`, err);
+    }
+  }
+
+  async inDoubt(): Promise<{ key: string; fp: string }[]> {
+    try {
+      const rows = await this.session.query(`SELECT KEY, SENT_FP FROM ${this.state} WHERE SENT_FP IS NOT NULL`);
+      return rows.map((r) => ({ key: String(r['KEY']), fp: String(r['SENT_FP']) }));
+    } catch (err) {
+      throw snowflakeError('OUTFLOW_LEDGER', `reading writes in doubt in ${this.state}`, err);
     }
   }
 

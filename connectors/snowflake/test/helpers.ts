@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteLedger } from '@outflow/ledger-sqlite';
 import { duckdbStateStore } from '@outflow/state-duckdb';
-import { silentLogger, type AnyConnector, type ConnectionHandle, type SyncConfig, type SyncEnvironment } from '@outflow/core';
+import { silentLogger, unlimitedBudget, type AnyConnector, type ConnectionHandle, type SyncConfig, type SyncEnvironment } from '@outflow/core';
 
 export function tempDir(prefix = 'outflow-snowflake-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -22,7 +22,7 @@ export function environment(
     mkdirSync(stateDir, { recursive: true });
     map.set(name, {
       connector,
-      ctx: { connection: name, config: Object.freeze(config), logger: silentLogger(), signal, metrics: { gauge() {}, count() {} }, kv: ledger.kv(name), stateDir },
+      ctx: { connection: name, config: Object.freeze(config), logger: silentLogger(), signal, rateBudget: unlimitedBudget(signal), metrics: { gauge() {}, count() {} }, kv: ledger.kv(name), stateDir },
     });
   }
   return { ledger, stateStore: duckdbStateStore({ dir }), connections: map, logger: silentLogger(), signal, close: () => ledger.close() };

@@ -310,6 +310,8 @@ function capabilities(ctx: ConnectorContext<WebhookConfig>): Capabilities {
     maxBatchSize: ctx.config.batchSize ?? DEFAULTS.batchSize,
     rateLimits: [rateLimit],
     concurrency: ctx.config.concurrency ?? DEFAULTS.concurrency,
+    // The receiver contract: each idempotency key is applied at most once.
+    idempotency: 'key',
   };
 }
 

@@ -367,6 +367,7 @@ describe('manifest', () => {
       maxBatchSize: 100,
       rateLimits: [{ requests: 20, perMs: 1000 }],
       concurrency: 4,
+      idempotency: 'key',
     });
     const tuned = await destination.capabilities(context({ ...base, batchSize: 7, requestsPerSecond: 0.5, concurrency: 2 }), 'deals');
     expect(tuned).toMatchObject({ maxBatchSize: 7, rateLimits: [{ requests: 1, perMs: 2000 }], concurrency: 2 });

@@ -104,21 +104,48 @@ export interface DestinationCatalog {
   objects: ObjectInfo[];
 }
 
-/** A rate limit: at most `requests` calls in every `perMs` window. */
+/** A rate limit of the vendor's API: at most `requests` requests in every `perMs` window. */
 export interface RateLimit {
   requests: number;
   perMs: number;
 }
+
+/**
+ * How a destination makes a repeated operation harmless — what the engine may do with an
+ * operation whose outcome it does not know (the process died after sending it, or the
+ * answer was lost):
+ * - `key`: the destination applies each `idempotencyKey` at most once; a re-send is safe.
+ * - `match`: the operation is a natural upsert on the match key (or on `destinationId`):
+ *   applying it twice leaves one record with the same fields; a re-send is safe.
+ * - `none`: a re-send may act twice (a chat message, an email send). The engine never
+ *   re-sends blindly: it asks {@link Destination.lookup} when the connector offers it, and
+ *   otherwise parks the record as "outcome unknown" for a person to decide
+ *   (`outflow errors`, then `outflow retry` to send it again).
+ */
+export type Idempotency = 'key' | 'match' | 'none';
 
 export interface Capabilities {
   /** The operations `write` accepts for this object. */
   operations: OperationKind[];
   /** The most operations one `write` call accepts. */
   maxBatchSize: number;
-  /** Limits the engine keeps to without tripping them. */
+  /**
+   * The vendor's limits for this connection, counted in requests. The engine keeps one
+   * budget per destination connection, shared by every sync that writes through it, and
+   * never exceeds these limits in any window.
+   */
   rateLimits: RateLimit[];
-  /** How many `write` calls may be in flight at once. */
+  /**
+   * Who draws from the connection's rate budget. `write` (the default): the engine takes one
+   * request per `write` call, for a connector that makes one request per batch. `connector`:
+   * the connector calls `ctx.rateBudget.acquire()` before each request it makes (several
+   * per batch, or one per record), and the engine takes nothing itself.
+   */
+  budget?: 'write' | 'connector';
+  /** How many `write` calls may be in flight at once, per sync. */
   concurrency: number;
+  /** See {@link Idempotency}. */
+  idempotency: Idempotency;
 }
 
 /** One record operation sent to a destination. */
@@ -139,10 +166,21 @@ export interface Operation {
   idempotencyKey: string;
 }
 
-/** The outcome of one operation. */
+/**
+ * The outcome of one operation. `ok: false` with `retryable: true` means this record was not
+ * applied and may be sent again (after `retryAfterMs`, which delays this record only);
+ * `retryable: false` parks it with `reason` until its row changes or `outflow retry`.
+ */
 export type RecordResult =
   | { ok: true; destinationId?: string }
   | { ok: false; reason: string; retryable: boolean; retryAfterMs?: number };
+
+/**
+ * What {@link Destination.lookup} found out about an operation whose outcome is unknown:
+ * `applied` (with the record's id when it has one), `absent` (never applied: safe to send),
+ * or `unknown` (the record is parked as "outcome unknown").
+ */
+export type LookupResult = { state: 'applied'; destinationId?: string } | { state: 'absent' } | { state: 'unknown' };
 
 // ---------------------------------------------------------------------------------------
 // Context given to connector methods
@@ -162,6 +200,21 @@ export interface Metrics {
   count(name: string, delta?: number, labels?: Record<string, string>): void;
 }
 
+/**
+ * The request budget of one destination connection, shared by every sync that writes
+ * through it. Waits are sliding windows: no window of a declared limit ever holds more
+ * requests than it allows.
+ */
+export interface RateBudget {
+  /**
+   * Resolves when `requests` (default 1) more requests may start now. Rejects with
+   * `OUTFLOW_ABORTED` when the context's signal aborts while waiting.
+   */
+  acquire(requests?: number): Promise<void>;
+  /** Stops every sender of this connection until `ms` from now (a Retry-After for all). */
+  pause(ms: number): void;
+}
+
 export interface ConnectorContext<C = unknown> {
   /** The connection's name in outflow.yaml. */
   connection: string;
@@ -169,8 +222,14 @@ export interface ConnectorContext<C = unknown> {
   config: Readonly<C>;
   /** A logger whose output never contains a secret. */
   logger: Logger;
-  /** Aborted when the run is stopping; long calls should give up promptly. */
+  /**
+   * Aborted when the engine stops for good: after a graceful stop's grace period, or at
+   * once on a forced stop. A call in flight should then give up promptly; what it may have
+   * applied is sent again later (or, where re-sending is unsafe, looked up or parked).
+   */
   signal: AbortSignal;
+  /** The connection's request budget (see {@link Capabilities.budget}). */
+  rateBudget: RateBudget;
   metrics: Metrics;
   kv: KeyValueStore;
   /** A folder this connection may keep files in; create it before writing (dry runs must not). */
@@ -249,6 +308,13 @@ export interface Destination<C = unknown> {
    * Must be idempotent per `idempotencyKey`.
    */
   write(ctx: ConnectorContext<C>, object: string, ops: Operation[]): Promise<RecordResult[]>;
+  /**
+   * Optional, for destinations whose idempotency is `none`: tells, for operations the
+   * engine sent earlier without learning their outcome, whether they were applied (e.g. by
+   * searching for a message carrying the idempotency key). One result per operation, in
+   * order. A throw leaves the records in doubt, and they are parked as "outcome unknown".
+   */
+  lookup?(ctx: ConnectorContext<C>, object: string, ops: Operation[]): Promise<LookupResult[]>;
 }
 
 export interface Faults {
@@ -300,6 +366,17 @@ export interface ConnectorManifest<S extends TSchema = TSchema> {
   destination?: Destination<Static<S>>;
   /** Loaded lazily so that production runs never import emulator code. */
   emulator?: () => Promise<Emulator<Static<S>>>;
+  /**
+   * Optional: called once per connection, with the context every later call receives,
+   * before any role method — e.g. to create a client. A throw fails the commands that
+   * need the connection (as a failed `check` would); it is not retried.
+   */
+  open?(ctx: ConnectorContext<Static<S>>): Promise<void>;
+  /**
+   * Optional: called once per connection after its last call, also after failures and
+   * stops — release clients, sockets and pools. A throw is logged and otherwise ignored.
+   */
+  close?(ctx: ConnectorContext<Static<S>>): Promise<void>;
 }
 
 export type AnyConnector = ConnectorManifest<TSchema>;

@@ -49,7 +49,7 @@ const crm = defineConnector({
   destination: {
     check: async () => {},
     discover: async () => ({ objects: [] }),
-    capabilities: () => ({ operations: ['upsert'], maxBatchSize: 10, rateLimits: [], concurrency: 1 }),
+    capabilities: () => ({ operations: ['upsert'], maxBatchSize: 10, rateLimits: [], concurrency: 1, idempotency: 'match' }),
     write: async (_ctx, _object, ops) => ops.map(() => ({ ok: true as const })),
   },
 });

@@ -6,6 +6,7 @@ import {
   defineConnector,
   destinationError,
   silentLogger,
+  unlimitedBudget,
   type ChangeBatch,
   type ConnectorContext,
   type Operation,
@@ -28,6 +29,7 @@ export function context(connection: string, config: unknown = {}, signal = new A
     config: Object.freeze(config),
     logger: silentLogger(),
     signal,
+    rateBudget: unlimitedBudget(signal),
     metrics: { gauge() {}, count() {} },
     kv: {
       get: async (k) => kv.get(k),
@@ -98,6 +100,7 @@ export function memoryDestination(options: { operations?: Operation['kind'][]; m
           maxBatchSize: options.maxBatchSize ?? 4,
           rateLimits: [],
           concurrency: options.concurrency ?? 2,
+          idempotency: 'match',
         };
       },
       async write(_ctx, _object, ops): Promise<RecordResult[]> {

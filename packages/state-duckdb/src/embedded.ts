@@ -57,6 +57,7 @@ export class EmbeddedDiffStore implements DiffStore {
   readonly ingest: SnapshotIngest = {
     begin: (columns, sample) => this.beginSnapshot(columns, sample),
     add: (keys, rows) => this.addRows(keys, rows),
+    // The fingerprints are not used yet: the diff hashes the snapshot's columns in SQL.
     end: () => this.endSnapshot(),
   };
 
@@ -200,6 +201,9 @@ export class EmbeddedDiffStore implements DiffStore {
   }
   async tidy() {
     return this.store.tidy();
+  }
+  inDoubt() {
+    return this.store.inDoubt();
   }
   deliveredCount() {
     return this.store.deliveredCount();

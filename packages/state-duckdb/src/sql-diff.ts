@@ -257,7 +257,7 @@ export class SqlDiffStore implements DiffStore {
     // 3. The changed keys, then their rows: only changed rows are materialized.
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE ck AS
       SELECT CASE WHEN m.__k IS NULL THEN 'delete' WHEN d.fp IS NULL THEN 'insert' ELSE 'update' END AS __op,
-        coalesce(m.__k, d.k) AS __key, m.__fp AS __new_fp, d.fp AS __old_fp, d.dest_id AS __dest_id
+        coalesce(m.__k, d.k) AS __key, m.__fp AS __new_fp, d.fp AS __old_fp, d.dest_id AS __dest_id, d.sent_fp AS __sent_fp
       FROM (SELECT __k, __fp FROM ${keys}) m FULL OUTER JOIN ${state} d ON m.__k = d.k
       WHERE (m.__k IS NULL AND (d.fp IS NOT NULL OR d.sent_fp IS NOT NULL) AND d.parked_fp IS DISTINCT FROM ${PARKED_DELETE})
          OR (m.__k IS NOT NULL AND d.k IS NULL)
@@ -286,10 +286,10 @@ export class SqlDiffStore implements DiffStore {
   }
 
   async *changes(): AsyncGenerator<DiffRow[]> {
-    const hidden = new Set(['__n', '__op', '__key', '__new_fp', '__old_fp', '__dest_id']);
+    const hidden = new Set(['__n', '__op', '__key', '__new_fp', '__old_fp', '__dest_id', '__sent_fp']);
     for (let from = 1; from <= this.rows; from += PAGE) {
       const reader = await this.locked(() => this.conn.runAndReadAll(
-        `SELECT __op, __key::VARCHAR, __new_fp::VARCHAR, __old_fp::VARCHAR, __dest_id, * EXCLUDE (__n, __op, __key, __new_fp, __old_fp, __dest_id)
+        `SELECT __op, __key::VARCHAR, __new_fp::VARCHAR, __old_fp::VARCHAR, __dest_id, __sent_fp::VARCHAR, * EXCLUDE (__n, __op, __key, __new_fp, __old_fp, __dest_id, __sent_fp)
          FROM changes WHERE __n BETWEEN ${from} AND ${from + PAGE - 1} ORDER BY __n`,
       ));
       const names = reader.columnNames();
@@ -303,7 +303,7 @@ export class SqlDiffStore implements DiffStore {
         if (op !== 'delete') {
           row = {};
           const values = converted[i]!;
-          for (let c = 5; c < names.length; c++) if (!hidden.has(names[c]!)) row[names[c]!] = (values[c] ?? null) as Value;
+          for (let c = 6; c < names.length; c++) if (!hidden.has(names[c]!)) row[names[c]!] = (values[c] ?? null) as Value;
         }
         const oldFp = r[3] === null ? null : String(r[3]);
         out[i] = {
@@ -313,6 +313,7 @@ export class SqlDiffStore implements DiffStore {
           row,
           oldFp,
           destId: (r[4] as string | null) ?? null,
+          sentFp: r[5] === null ? null : String(r[5]),
         };
       }
       yield out;
@@ -419,6 +420,14 @@ export class SqlDiffStore implements DiffStore {
       await this.conn.run(`UPDATE st.delivered SET parked_fp = NULL WHERE k = ${this.keyParam()}`, [key]);
     }
     return [...gone, ...back];
+  }
+
+  inDoubt(): Promise<{ key: string; fp: string }[]> {
+    return this.locked(async () => {
+      await this.foldNow();
+      const rows = (await this.conn.runAndReadAll(`SELECT k::VARCHAR, sent_fp::VARCHAR FROM st.delivered WHERE sent_fp IS NOT NULL`)).getRows();
+      return rows.map((r) => ({ key: String(r[0]), fp: String(r[1]) }));
+    });
   }
 
   deliveredCount(): Promise<number> {

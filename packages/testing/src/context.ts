@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { silentLogger, type ConnectorContext, type KeyValueStore, type Logger, type Metrics, type TSchema } from '@outflow/core';
+import { silentLogger, unlimitedBudget, type ConnectorContext, type KeyValueStore, type Logger, type Metrics, type TSchema } from '@outflow/core';
 import { validateConfig } from './config.js';
 
 /** A metric sample recorded by {@link RecordingMetrics}. */
@@ -96,6 +96,7 @@ export function createTestContext<C>(config: C, options: TestContextOptions = {}
     config: deepFreeze(resolved),
     logger: options.logger ?? silentLogger(),
     signal: controller.signal,
+    rateBudget: unlimitedBudget(controller.signal),
     metrics: new RecordingMetrics(),
     kv: new MemoryKeyValueStore(),
     stateDir,

@@ -93,6 +93,7 @@ export function memoryDestination(faults: DestinationFaults = {}) {
         maxBatchSize: ctx.config.batchSize ?? 10,
         rateLimits: [{ requests: 100, perMs: 1000 }],
         concurrency: 2,
+        idempotency: 'match',
       };
     },
     async write(ctx, _object, ops) {

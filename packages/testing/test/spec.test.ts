@@ -9,7 +9,7 @@ specAcceptance(memoryDestination().connector, { validConfig: { token: TOKEN } })
 const noop: Destination = {
   check: async () => {},
   discover: async () => ({ objects: [] }),
-  capabilities: () => ({ operations: ['upsert'], maxBatchSize: 1, rateLimits: [], concurrency: 1 }),
+  capabilities: () => ({ operations: ['upsert'], maxBatchSize: 1, rateLimits: [], concurrency: 1, idempotency: 'match' }),
   write: async (_ctx, _object, ops) => ops.map(() => ({ ok: true as const })),
 };
 

@@ -12,6 +12,11 @@ export interface DiffRow {
   oldFp: string | null;
   /** The destination's id of the record, when Outflow delivered it. */
   destId: string | null;
+  /**
+   * The fingerprint of a write logged as sent and never acknowledged: the destination may
+   * have applied it (a crash, a lost answer). Null when no write of this key is in doubt.
+   */
+  sentFp: string | null;
 }
 
 /** What to record for one settled record. */
@@ -55,6 +60,12 @@ export interface DiffStore {
   changes(): AsyncIterable<DiffRow[]>;
   apply(acks: Ack[]): Promise<void>;
   /**
+   * Keys logged as sent and never acknowledged (outcome unknown), with the fingerprint
+   * sent. Stream syncs read them when they open, to treat replayed changes of those keys
+   * as in doubt.
+   */
+  inDoubt(): Promise<{ key: string; fp: string }[]>;
+  /**
    * After a complete run: drops parked rows whose key left the model and clears parking of
    * rows that went back to their delivered version; returns those keys (their row errors
    * are resolved).
@@ -73,8 +84,12 @@ export interface DiffStore {
 export interface SnapshotIngest {
   /** Starts a snapshot with the model's columns and a sample of its first rows. */
   begin(columns: string[], sample: Row[]): Promise<void>;
-  /** Adds rows with their key strings (same order). Called in sequence, never concurrently. */
-  add(keys: string[], rows: Row[]): Promise<void>;
+  /**
+   * Adds rows with their key strings and fingerprints (same order; the fingerprint is core's
+   * `fingerprint()` of the row's mapped fields, the same one stream capture records, so a
+   * diff recognises what a stream delivered). Called in sequence, never concurrently.
+   */
+  add(keys: string[], rows: Row[], fingerprints: string[]): Promise<void>;
   /** Ends the snapshot (also after a failed read); returns the rows added. */
   end(): Promise<number>;
 }

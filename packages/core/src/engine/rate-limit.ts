@@ -1,4 +1,8 @@
-import type { RateLimit } from '../contracts.js';
+import type { RateBudget, RateLimit } from '../contracts.js';
+import { OutflowError } from '../errors.js';
+
+/** The longest pause a Retry-After may impose (a day); longer values are clamped. */
+export const MAX_PAUSE_MS = 24 * 60 * 60 * 1000;
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -34,7 +38,7 @@ export class RateLimiter {
 
   /** Stops every caller until `ms` from now (Retry-After). */
   pauseFor(ms: number): void {
-    this.pausedUntil = Math.max(this.pausedUntil, this.now() + ms);
+    this.pausedUntil = Math.max(this.pausedUntil, this.now() + Math.min(Math.max(0, ms), MAX_PAUSE_MS));
   }
 
   /** Resolves when one request may start; callers are served in order. */
@@ -68,4 +72,56 @@ export class RateLimiter {
       await sleep(wait, signal);
     }
   }
+}
+
+/**
+ * The request budget of one destination connection ({@link RateBudget}): a sliding-window
+ * limiter shared by every sync that writes through the connection. Limits declared by
+ * several objects of one connection are all kept. Waits end early, with `OUTFLOW_ABORTED`,
+ * when `signal` aborts.
+ */
+export class ConnectionBudget implements RateBudget {
+  private limiter: RateLimiter;
+  private readonly limits: RateLimit[] = [];
+  private pausedUntil = 0;
+  /** Requests started through this budget (for metrics and tests). */
+  started = 0;
+
+  constructor(
+    limits: readonly RateLimit[],
+    private readonly signal?: AbortSignal,
+  ) {
+    this.limiter = new RateLimiter([]);
+    this.addLimits(limits);
+  }
+
+  /** Adds limits not yet kept (another object of the same connection may declare more). */
+  addLimits(limits: readonly RateLimit[]): void {
+    const fresh = limits.filter((l) => !this.limits.some((k) => k.requests === l.requests && k.perMs === l.perMs));
+    if (fresh.length === 0) return;
+    this.limits.push(...fresh);
+    this.limiter = new RateLimiter(this.limits);
+    this.limiter.pauseFor(Math.max(0, this.pausedUntil - Date.now()));
+  }
+
+  async acquire(requests = 1): Promise<void> {
+    for (let i = 0; i < requests; i++) {
+      await this.limiter.acquire(this.signal);
+      if (this.signal?.aborted) {
+        throw new OutflowError('OUTFLOW_ABORTED', 'the run is stopping; the request was not sent', { retryable: true });
+      }
+      this.started++;
+    }
+  }
+
+  pause(ms: number): void {
+    const bounded = Math.min(Math.max(0, ms), MAX_PAUSE_MS);
+    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + bounded);
+    this.limiter.pauseFor(bounded);
+  }
+}
+
+/** A budget with no limits: for contexts of connections that are not rate limited (tests). */
+export function unlimitedBudget(signal?: AbortSignal): RateBudget {
+  return new ConnectionBudget([], signal);
 }

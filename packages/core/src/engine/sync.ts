@@ -283,6 +283,7 @@ async function snapshot(
         known = new Set(columns);
       }
       const keys = new Array<string>(batch.rows.length);
+      const fps = new Array<string>(batch.rows.length);
       for (let i = 0; i < batch.rows.length; i++) {
         const row = batch.rows[i]!;
         const key = keyOf(row, model.primaryKey);
@@ -294,8 +295,9 @@ async function snapshot(
         }
         if ((read + i) % 10_000 === 0) checkColumns(known, row, read + i + 1, where);
         keys[i] = key;
+        fps[i] = fingerprint(mapFields(mapper, row), mapMatch(mapper, row));
       }
-      await ingest.add(keys, batch.rows);
+      await ingest.add(keys, batch.rows, fps);
       read += batch.rows.length;
       onRead(read);
     }
