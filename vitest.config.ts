@@ -6,6 +6,7 @@ const root = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 // Tests import workspace packages from src/, so they need no build; the runner's
 // subprocess tests use the built CLI, which `npm test` builds first.
 const alias = {
+  '@outflow/core/emulator-kit': root('./packages/core/src/emulator-kit/index.ts'),
   '@outflow/core': root('./packages/core/src/index.ts'),
   '@outflow/ledger-sqlite': root('./packages/ledger-sqlite/src/index.ts'),
   '@outflow/state-duckdb': root('./packages/state-duckdb/src/index.ts'),
@@ -16,7 +17,7 @@ const alias = {
   '@outflow/connector-webhook': root('./connectors/webhook/src/index.ts'),
   '@outflow/connector-postgres/testing': root('./connectors/postgres/src/testing.ts'),
   '@outflow/connector-postgres': root('./connectors/postgres/src/index.ts'),
-  '@outflow/connector-hubspot/emulator': root('./connectors/hubspot/src/emulator.ts'),
+  '@outflow/connector-hubspot/emulator': root('./connectors/hubspot/src/emulator/index.ts'),
   '@outflow/connector-hubspot': root('./connectors/hubspot/src/index.ts'),
   '@outflow/connector-snowflake/emulator': root('./connectors/snowflake/src/emulator.ts'),
   '@outflow/connector-snowflake': root('./connectors/snowflake/src/index.ts'),

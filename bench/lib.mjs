@@ -1,17 +1,26 @@
-// Shared helpers for benchmarks: result files, a markdown table, CPU and RSS sampling.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// Shared helpers for benchmarks: result files, a markdown table, CPU and RSS sampling, and
+// an engine wired as the runner wires one.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 
 export const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 
-/** Writes results/<name>.json (with machine facts) and results/<name>.md (a table of `rows`). */
+/**
+ * `BENCH_SMOKE=1` (or `npm run bench -- <name> --smoke`): {@link writeResults} prints its
+ * table without writing results/, and hubspot, snowflake and stream run tiny sizes to prove
+ * they still work (diff keeps its sizes: pass it small `--sizes=`).
+ */
+export const smoke = process.env.BENCH_SMOKE === '1';
+
+/**
+ * Writes results/<name>.json (with machine facts) and results/<name>.md (a table of `rows`);
+ * in a smoke run, only prints the table.
+ */
 export function writeResults(name, { cases, columns, notes = [] }) {
-  mkdirSync(resultsDir, { recursive: true });
   const machine = { node: process.version, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, totalMemGb: Math.round(os.totalmem() / 2 ** 30) };
   const json = { name, measuredAt: new Date().toISOString(), machine, notes, cases };
-  writeFileSync(join(resultsDir, `${name}.json`), JSON.stringify(json, null, 2) + '\n');
   const cols = columns ?? Object.keys(cases[0] ?? {});
   const fmt = (v) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(v < 10 ? 3 : 1)) : v === undefined || v === null ? '—' : String(v));
   const md = [
@@ -26,8 +35,39 @@ export function writeResults(name, { cases, columns, notes = [] }) {
     ...notes.map((n) => `- ${n}`),
     '',
   ].join('\n');
+  if (smoke) {
+    console.log(`${md}\n(smoke run: sizes too small to mean anything; results/${name}.* not written)`);
+    return;
+  }
+  mkdirSync(resultsDir, { recursive: true });
+  writeFileSync(join(resultsDir, `${name}.json`), JSON.stringify(json, null, 2) + '\n');
   writeFileSync(join(resultsDir, `${name}.md`), md);
   console.log(md);
+}
+
+/**
+ * An engine as the runner wires one: a SQLite ledger and the embedded DuckDB delivered state
+ * in a fresh temp folder, removed by `close()`. `connections` maps names to
+ * `{ connector, config }`. (Imported lazily, so benchmarks that need no engine load none.)
+ */
+export async function benchEngine(connections, options = {}) {
+  const [{ createEngine }, { openSqliteLedger }, { duckdbStateStore }] = await Promise.all([
+    import('@outflow/core'),
+    import('@outflow/ledger-sqlite'),
+    import('@outflow/state-duckdb'),
+  ]);
+  const dir = mkdtempSync(join(os.tmpdir(), 'outflow-bench-'));
+  const ledger = openSqliteLedger(dir);
+  const engine = createEngine({ config: { connections, syncs: [] }, ledger, stateStore: duckdbStateStore({ dir }), stateDir: dir, ...options });
+  return {
+    engine,
+    ledger,
+    async close() {
+      await engine.close();
+      await ledger.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Samples this process's RSS every `ms`; returns { stop(): peakMb }. */

@@ -4,20 +4,15 @@
 // Latency is source write → destination acknowledgement, per change, from a timestamp the
 // load generator writes into each row (same machine clock). The load generator and the
 // webhook receiver run in child processes, so CPU and RSS are the streaming process's own.
-//   npm run bench -- stream [--seconds=30]
+//   npm run bench -- stream [--seconds=30]      BENCH_SMOKE=1: 2 s a case, writes nothing
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import postgres from '@outflow/connector-postgres';
 import { startPostgres } from '@outflow/connector-postgres/testing';
 import webhook from '@outflow/connector-webhook';
-import { defineConnector, runSync, silentLogger, unlimitedBudget } from '@outflow/core';
-import { openSqliteLedger } from '@outflow/ledger-sqlite';
-import { duckdbStateStore } from '@outflow/state-duckdb';
-import { cpuSeconds, percentile, rssSampler, writeResults } from './lib.mjs';
+import { defineConnector } from '@outflow/core';
+import { benchEngine, cpuSeconds, percentile, rssSampler, smoke, writeResults } from './lib.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const arg = (name, fallback) => {
@@ -119,44 +114,26 @@ function timed(inner, samples) {
   });
 }
 
-function context(name, config, signal, dir) {
-  const kv = new Map();
-  return {
-    connection: name,
-    config: Object.freeze(config),
-    logger: silentLogger(),
-    signal,
-    rateBudget: unlimitedBudget(),
-    metrics: { gauge() {}, count() {} },
-    kv: { get: async (k) => kv.get(k), set: async (k, v) => void kv.set(k, v), delete: async (k) => void kv.delete(k) },
-    stateDir: dir,
-  };
-}
-
 async function runCase({ server, admin, target, rate, seconds, receiver, n }) {
   const table = `events_${n}`;
   await admin.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, payload text, v int, written_ms bigint)`);
   if (target === 'postgres') await admin.query(`CREATE TABLE ${table}_copy (id bigint PRIMARY KEY, payload text, v int, written_ms bigint)`);
   const samples = Object.assign([], { acked: 0, lastAck: 0 });
-  const controller = new globalThis.AbortController();
-  const dir = mkdtempSync(join(tmpdir(), 'outflow-bench-stream-'));
   const dest =
     target === 'postgres'
       ? { connector: timed(postgres, samples), config: { url: server.url, writeBatchSize: 1000, writeConcurrency: 2 } }
       : { connector: timed(webhook, samples), config: { ...receiver, batchSize: 1000, requestsPerSecond: 10_000, concurrency: 4 } };
-  const connections = new Map([
-    ['src', { connector: postgres, ctx: context(`src${n}`, { url: server.url }, controller.signal, dir) }],
-    ['dst', { connector: dest.connector, ctx: context('dst', dest.config, controller.signal, dir) }],
-  ]);
-  const env = { ledger: openSqliteLedger(dir), stateStore: duckdbStateStore({ dir }), connections, logger: silentLogger(), signal: controller.signal };
+  const { engine, close } = await benchEngine({ src: { connector: postgres, config: { url: server.url } }, dst: dest });
   const sync = {
     name: `bench-${n}`,
     from: { connection: 'src', table, primaryKey: 'id' },
     capture: 'stream',
     to: { connection: 'dst', object: target === 'postgres' ? `${table}_copy` : 'events', mode: 'upsert', deletes: 'ignore' },
   };
-  const running = runSync(env, sync);
+  let ended;
+  const running = engine.run(sync).then((summary) => (ended = summary));
   for (;;) {
+    if (ended) throw new Error(`the stream sync ended before its slot was active: ${ended.status} ${ended.error?.message ?? ''}`);
     const r = await admin.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name LIKE $1 AND active_pid IS NOT NULL`, [`outflow_bench_${n}_${table}_%`]);
     if (r.rows.length) break;
     await new Promise((res) => setTimeout(res, 20));
@@ -183,8 +160,9 @@ async function runCase({ server, admin, target, rate, seconds, receiver, n }) {
   drainRss.push(process.memoryUsage.rss());
   const cpu = cpuSeconds(cpu0);
   const peakRssMb = rss.stop();
-  controller.abort();
+  engine.stop();
   await running;
+  await close();
   const sorted = [...samples].sort((a, b) => a - b);
   const span = (samples.lastAck - t0) / 1000;
   return {
@@ -205,7 +183,7 @@ async function runCase({ server, admin, target, rate, seconds, receiver, n }) {
   };
 }
 
-const seconds = Number(arg('seconds', '30'));
+const seconds = Number(arg('seconds', smoke ? '2' : '30'));
 const server = await startPostgres();
 const admin = new pg.Client({ connectionString: server.url });
 await admin.connect();
@@ -231,6 +209,7 @@ writeResults('stream', {
   cases,
   columns: ['target', 'offered', 'offeredPerSec', 'deliveredPerSec', 'p50Ms', 'p95Ms', 'p99Ms', 'cpuSecondsPerKChanges', 'changesPerCpuSecond', 'peakRssMb', 'drainRssMb', 'drainSeconds'],
   notes: [
+    'Each case is a stream sync (PostgreSQL logical replication → the destination, upsert) run by createEngine + engine.run(); timing starts once its replication slot is active, so starting the engine and creating the slot are not timed.',
     `Each case offers changes for ${seconds} s (half inserts, half updates, committed ~every 10 ms at the fixed rates; 500-change transactions back to back for at most 10 s for "max"), then waits for the stream to drain. "max" shows the most the stream delivers with a backlog: deliveredPerSec is the sustainable rate, its latencies are queueing behind that backlog.`,
     'Latency: from the load generator writing the row (its written_ms column) to the destination acknowledging the write that carried it.',
     'The PostgreSQL server (fsync off), the load generator and the webhook receiver share the machine with the streaming process; CPU and RSS are the streaming process alone.',

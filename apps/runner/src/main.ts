@@ -11,15 +11,12 @@ import {
   loadConnector,
   redact,
   redactValue,
-  runStream,
-  runSync,
   type AnyConnector,
   type Ledger,
   type Logger,
   type RunSummary,
   type SyncConfig,
 } from '@outflow/core';
-import { duckdbStateStore } from '@outflow/state-duckdb';
 import { ExitCode } from './exit-codes.js';
 import { createProgress, printTable, type Out } from './output.js';
 import { hasLedger, openWorkspace, type Workspace } from './workspace.js';
@@ -55,10 +52,15 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
 
   const globals = () => program.opts<GlobalOptions>();
   const withWorkspace = async (fn: (ws: Workspace) => Promise<number>): Promise<number> => {
-    const ws = await openWorkspace({ configFile: globals().config, logger, signal, chdir: io.chdir ?? false });
+    const ws = await openWorkspace({ configFile: globals().config, logger, chdir: io.chdir ?? false });
+    // A stop signal drains: reading stops, batches in flight settle and are recorded.
+    const onStop = () => ws.engine.stop();
+    if (signal.aborted) onStop();
+    signal.addEventListener('abort', onStop, { once: true });
     try {
       return await fn(ws);
     } finally {
+      signal.removeEventListener('abort', onStop);
       await ws.close();
     }
   };
@@ -73,7 +75,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
     .description('Check the configuration file against the composed schema, without connecting.')
     .action(
       action(async () => {
-        const ws = await openWorkspace({ configFile: globals().config, logger, signal });
+        const ws = await openWorkspace({ configFile: globals().config, logger });
         const { config, file } = ws.loaded;
         out.write(`${file} is valid: ${Object.keys(config.connections).length} connections, ${config.syncs.length} syncs\n`);
         await ws.close();
@@ -92,8 +94,8 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
           let failed = 0;
           for (const name of list) {
             try {
-              const { connector, ctx } = await ws.connection(name);
-              for (const role of [connector.source, connector.destination]) if (role) await role.check(ctx as never);
+              const { connector } = await ws.engine.connection(name);
+              await ws.engine.check(name);
               out.write(`✓ ${name} (${connector.name})\n`);
             } catch (e) {
               failed++;
@@ -113,10 +115,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
     .action(
       action((name: string, opts: { json?: boolean }) =>
         withWorkspace(async (ws) => {
-          const { connector, ctx } = await ws.connection(name);
-          const result: Record<string, unknown> = {};
-          if (connector.source) result['tables'] = (await connector.source.discover(ctx as never)).tables;
-          if (connector.destination) result['objects'] = (await connector.destination.discover(ctx as never)).objects;
+          const result: Record<string, unknown> = { ...(await ws.engine.discover(name)) };
           if (opts.json) {
             out.write(JSON.stringify(result, null, 2) + '\n');
             return ExitCode.Ok;
@@ -144,12 +143,11 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
       action((names: string[], opts: { json?: boolean; limit: number }) =>
         withWorkspace(async (ws) => {
           const syncs = pickSyncs(ws, names).filter((s) => (s.capture ?? 'diff') === 'diff');
-          const env = await environment(ws, syncs, { readOnly: true });
           let failed = false;
           for (const sync of syncs) {
             let summary: RunSummary;
             try {
-              summary = await runSync(env, sync, { dryRun: true, planLimit: opts.json ? Number.MAX_SAFE_INTEGER : opts.limit });
+              summary = await ws.engine.plan(sync, { planLimit: opts.json ? Number.MAX_SAFE_INTEGER : opts.limit });
             } catch (e) {
               failed = true;
               err(`${sync.name}: ${describeError(e)}\n`);
@@ -185,7 +183,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
     .option('--watch', 'keep running diff syncs on their schedules')
     .action(
       action((names: string[], opts: { json?: boolean; watch?: boolean }) =>
-        withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: false }, out, err, io, logger, signal)),
+        withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: false }, out, err, io, logger)),
       ),
     );
 
@@ -196,7 +194,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
     .option('--json', 'print one JSON object per sync run on standard output')
     .action(
       action((names: string[], opts: { json?: boolean }) =>
-        withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: true }, out, err, io, logger, signal)),
+        withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: true }, out, err, io, logger)),
       ),
     );
 
@@ -336,23 +334,6 @@ function pickSyncs(ws: Workspace, names: string[]): SyncConfig[] {
   });
 }
 
-async function environment(ws: Workspace, syncs: SyncConfig[], opts: { readOnly?: boolean } = {}) {
-  const names = new Set<string>();
-  for (const s of syncs) names.add(s.from.connection).add(s.to.connection);
-  const connections = await ws.connections(names);
-  const ledger = opts.readOnly ? readOnlyLedger(ws) : ws.ledger();
-  return { ledger, stateStore: duckdbStateStore({ dir: ws.stateDir }), connections, logger: ws.logger, signal: ws.signal };
-}
-
-/** Plans never write: they need no ledger beyond what diff state holds. */
-function readOnlyLedger(ws: Workspace): ReturnType<Workspace['ledger']> {
-  return new Proxy({} as ReturnType<Workspace['ledger']>, {
-    get(_t, prop) {
-      throw new OutflowError('OUTFLOW_INTERNAL', `a dry run tried to use the ledger (${String(prop)}) in ${ws.stateDir}`);
-    },
-  });
-}
-
 async function runCommand(
   ws: Workspace,
   names: string[],
@@ -361,22 +342,21 @@ async function runCommand(
   err: (s: string) => void,
   io: MainIO,
   logger: Logger,
-  signal: AbortSignal,
 ): Promise<number> {
   const syncs = pickSyncs(ws, names);
-  const env = await environment(ws, syncs);
+  const signal = ws.engine.stopping;
   const tty = !opts.json && !!io.stderr.isTTY;
   const progress = tty ? createProgress(io.stderr) : null;
   let worst: number = ExitCode.Ok;
 
   const streamOne = async (sync: SyncConfig): Promise<void> => {
     // A stale stream is reconciled by a diff and streamed again; every run is reported.
-    await runStream(env, sync, { ...(progress ? { onProgress: (p) => progress.update(p) } : {}) }, (s) => report(s));
+    await ws.engine.run(sync, { ...(progress ? { onProgress: (p) => progress.update(p) } : {}), onRun: (s) => report(s) });
     progress?.finish(sync.name);
   };
 
   const runOne = async (sync: SyncConfig): Promise<void> => {
-    const summary = await runSync(env, sync, {
+    const summary = await ws.engine.run(sync, {
       unpark: opts.unpark,
       ...(progress ? { onProgress: (p) => progress.update(p) } : {}),
     });

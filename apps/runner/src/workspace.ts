@@ -1,41 +1,23 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  OutflowError,
-  createLogger,
-  describeError,
-  loadConfig,
-  redact,
-  unlimitedBudget,
-  registerSecret,
-  secretPaths,
-  type AnyConnector,
-  type ConnectionHandle,
-  type ConnectorContext,
-  type Ledger,
-  type LoadedConfig,
-  type Logger,
-  type RunningEmulator,
-} from '@outflow/core';
+import { createEngine, createLogger, fromLoadedConfig, loadConfig, type Engine, type Ledger, type LoadedConfig, type Logger } from '@outflow/core';
 import { openSqliteLedger } from '@outflow/ledger-sqlite';
+import { duckdbStateStore } from '@outflow/state-duckdb';
 
-/** Everything a command needs: the loaded config, the ledger and ready connections. */
+/** Everything a command needs: the loaded config, and the engine over it. */
 export interface Workspace {
   loaded: LoadedConfig;
   stateDir: string;
   logger: Logger;
-  signal: AbortSignal;
+  engine: Engine;
+  /** Opens the ledger on first use (the engine opens it when a command needs it). */
   ledger(): Ledger;
-  /** Opens connections (starting sandbox emulators) on first use. */
-  connection(name: string): Promise<ConnectionHandle>;
-  connections(names?: Iterable<string>): Promise<Map<string, ConnectionHandle>>;
   close(): Promise<void>;
 }
 
 export interface OpenOptions {
   configFile: string;
   logger?: Logger;
-  signal?: AbortSignal;
   /**
    * Change the working directory to the config file's folder, so relative paths in the
    * config (files, databases) are relative to the file. The CLI does; library callers may not.
@@ -49,109 +31,35 @@ function stateDirOf(loaded: LoadedConfig): string {
 }
 
 /**
- * Loads and validates the config. Nothing is written until a command asks for the ledger
- * or a connection, so a config error leaves no trace on disk.
+ * Loads and validates the config and sets up the engine with the embedded defaults: the
+ * SQLite ledger and DuckDB delivered state under the state folder. Nothing is written until a
+ * command needs the ledger or a connection, so a config error leaves no trace on disk.
  */
 export async function openWorkspace(options: OpenOptions): Promise<Workspace> {
   const loaded = await loadConfig(resolve(options.configFile));
   const stateDir = stateDirOf(loaded);
   if (options.chdir) process.chdir(loaded.dir);
   const logger = options.logger ?? createLogger();
-  const signal = options.signal ?? new AbortController().signal;
   let ledger: Ledger | undefined;
-  const handles = new Map<string, Promise<ConnectionHandle>>();
-  const emulators: RunningEmulator[] = [];
-
-  const getLedger = () => {
-    ledger ??= openSqliteLedger(stateDir);
-    return ledger;
-  };
-
-  const open = async (name: string): Promise<ConnectionHandle> => {
-    const conn = loaded.config.connections[name];
-    const connector = loaded.connectors.get(name);
-    if (!conn || !connector) {
-      throw new OutflowError('OUTFLOW_CONFIG_INVALID', `no connection named "${name}" in ${loaded.file}`);
-    }
-    let config: Record<string, unknown> = { ...((conn.config ?? {}) as Record<string, unknown>) };
-    if (conn.sandbox) {
-      const running = await startSandbox(name, connector, stateDir);
-      emulators.push(running);
-      config = { ...config, ...(running.config as Record<string, unknown>) };
-      for (const path of secretPaths(connector.config)) registerSecret(valueAt(config, path));
-      logger.info({ connection: name, url: running.url }, `sandbox: ${connector.name} emulator started`);
-    }
-    const connDir = join(stateDir, 'connections', name.replace(/[^A-Za-z0-9_.-]/g, '_'));
-    const kvStore = getLedger().kv(name);
-    const ctx: ConnectorContext = {
-      connection: name,
-      config: Object.freeze(config),
-      logger: logger.child({ connection: name }),
-      // Connector calls are not cancelled by a graceful stop: a write in flight must finish
-      // so that what the destination applied is also recorded. A second signal exits at once.
-      signal: new AbortController().signal,
-      rateBudget: unlimitedBudget(),
-      metrics: { gauge() {}, count() {} },
-      kv: kvStore,
-      stateDir: connDir,
-    };
-    return { connector, ctx };
-  };
-
-  const connection = (name: string) => {
-    let h = handles.get(name);
-    if (!h) {
-      h = open(name);
-      handles.set(name, h);
-    }
-    return h;
-  };
-
+  const getLedger = () => (ledger ??= openSqliteLedger(stateDir));
+  const engine = createEngine({
+    config: fromLoadedConfig(loaded),
+    ledger: getLedger,
+    stateStore: duckdbStateStore({ dir: stateDir }),
+    stateDir,
+    logger,
+  });
   return {
     loaded,
     stateDir,
     logger,
-    signal,
+    engine,
     ledger: getLedger,
-    connection,
-    async connections(names) {
-      const out = new Map<string, ConnectionHandle>();
-      for (const name of names ?? Object.keys(loaded.config.connections)) out.set(name, await connection(name));
-      return out;
-    },
     async close() {
-      for (const e of emulators.splice(0)) await e.stop().catch(() => undefined);
+      await engine.close();
       if (ledger) await ledger.close();
     },
   };
-}
-
-async function startSandbox(name: string, connector: AnyConnector, stateDir: string): Promise<RunningEmulator> {
-  if (!connector.emulator) {
-    throw new OutflowError(
-      'OUTFLOW_EMULATOR',
-      `connection "${name}" sets sandbox: true, but connector "${connector.name}" has no emulator`,
-    );
-  }
-  try {
-    const emulator = await connector.emulator();
-    const dataDir = join(stateDir, 'sandbox', name.replace(/[^A-Za-z0-9_.-]/g, '_'));
-    mkdirSync(dataDir, { recursive: true });
-    return await emulator.start({ dataDir });
-  } catch (err) {
-    throw new OutflowError('OUTFLOW_EMULATOR', `cannot start the sandbox for connection "${name}": ${redact(describeError(err))}`, {
-      cause: err,
-    });
-  }
-}
-
-function valueAt(obj: Record<string, unknown>, path: string): unknown {
-  let cur: unknown = obj;
-  for (const part of path.split('.')) {
-    if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string, unknown>)[part];
-  }
-  return cur;
 }
 
 /** True when the state folder holds a ledger (read-only commands then have history). */

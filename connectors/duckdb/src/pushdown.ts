@@ -51,7 +51,7 @@ export const pushdown: PushdownDiff<DuckDBConfig> = {
     const names = new Set(describe.map((c) => c.name));
     const missing = (options.columns ?? []).filter((c) => !names.has(c));
     if (missing.length) {
-      store.close();
+      await store.close();
       throw new OutflowError('OUTFLOW_MAPPING', `${query.label} has no column ${missing.join(', ')}`);
     }
     store.setFingerprint(options.columns ?? describe.map((c) => c.name));

@@ -11,7 +11,7 @@ import {
   type RecordResult,
 } from '@outflow/core';
 import { configSchema, limitsOf, type HubSpotConfig } from './config.js';
-import { sessionOf } from './session.js';
+import { closeSession, sessionOf } from './session.js';
 import type { PropertyInfo } from './values.js';
 import { isMatchKey, MAX_BATCH, writeBatch } from './write.js';
 
@@ -98,6 +98,8 @@ function capabilities(ctx: ConnectorContext<HubSpotConfig>): Capabilities {
     operations: ['upsert', 'update', 'insert', 'delete'],
     maxBatchSize: MAX_BATCH,
     rateLimits: limitsOf(ctx.config),
+    // Deletes and property reads are requests too: the connector draws each one itself.
+    budget: 'connector',
     concurrency: CONCURRENCY,
     idempotency: 'match',
   };
@@ -123,5 +125,11 @@ export default defineConnector({
   description: 'Writes records to HubSpot CRM objects (contacts, companies, deals, tickets, custom objects) with @hubspot/api-client.',
   config: configSchema,
   destination: { check, discover, capabilities, write },
-  emulator: () => import('./emulator.js'),
+  async open(ctx) {
+    sessionOf(ctx);
+  },
+  async close(ctx) {
+    closeSession(ctx);
+  },
+  emulator: () => import('./emulator/index.js'),
 });

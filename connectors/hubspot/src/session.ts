@@ -4,7 +4,7 @@ import { Client } from '@hubspot/api-client';
 import {
   destinationError,
   OutflowError,
-  RateLimiter,
+  parseRetryAfter,
   redact,
   type ConnectorContext,
   type RateLimit,
@@ -104,14 +104,6 @@ export function msUntilMidnight(timeZone: string, now: number = Date.now()): num
   return Math.max(1000, Date.UTC(y, m, d + 1) - offset - now);
 }
 
-function retryAfterMs(headers: Record<string, string> | undefined): number | undefined {
-  const value = headers?.['retry-after'];
-  if (value === undefined) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
-
 /**
  * One connection's HubSpot client and what it has learned: property definitions, the rate
  * limits HubSpot reports, and whether the daily limit is spent. Shared by every call made
@@ -119,29 +111,28 @@ function retryAfterMs(headers: Record<string, string> | undefined): number | und
  */
 export class Session {
   readonly client: Client;
-  /** Keeps every HTTP call (writes, property reads, delete look-ups) within the limits. */
-  private limiter: RateLimiter;
   private perWindow: RateLimit;
   private pausedUntil = 0;
   private warnedDaily = false;
   private warnedTier = false;
   private readonly schemas = new Map<string, { at: number; props: Promise<Map<string, PropertyInfo>> }>();
   readonly origin: string;
+  private readonly agent: http.Agent;
 
   constructor(readonly config: Readonly<HubSpotConfig>) {
     const basePath = config.basePath ?? 'https://api.hubapi.com';
     this.origin = new URL(basePath).origin;
     const agentOptions = { keepAlive: true, maxSockets: 32 };
+    this.agent = basePath.startsWith('https:') ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
     this.client = new Client({
       accessToken: config.accessToken,
       basePath,
       // Outflow retries, with Retry-After and backoff; the SDK's own retry waits blindly.
       numberOfApiCallRetries: 0,
-      httpAgent: basePath.startsWith('https:') ? new https.Agent(agentOptions) : new http.Agent(agentOptions),
+      httpAgent: this.agent,
     });
     const limits = limitsOf(config);
     this.perWindow = limits[0]!;
-    this.limiter = new RateLimiter(limits);
   }
 
   /**
@@ -151,21 +142,21 @@ export class Session {
    */
   async call<T>(ctx: ConnectorContext<HubSpotConfig>, what: string, fn: () => Promise<Reply<T>>): Promise<Reply<T>> {
     this.throwIfPaused();
-    await this.limiter.acquire(ctx.signal);
-    // The daily limit may have run out while this call waited its turn.
-    this.throwIfPaused();
-    if (ctx.signal.aborted) {
-      throw new OutflowError('OUTFLOW_ABORTED', `${what} was not sent because the run is stopping`, { retryable: true });
-    }
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(destinationError(`HubSpot did not answer ${what} within ${REQUEST_TIMEOUT_MS / 1000} s`, { retryable: true })),
-        REQUEST_TIMEOUT_MS,
-      );
-    });
     try {
-      const reply = await Promise.race([fn(), timeout]);
+      // Every HTTP call (writes, property reads, delete look-ups) draws from the
+      // connection's budget, which every sync writing to this portal shares.
+      const reply = await ctx.rateBudget.request(() => {
+        // The daily limit may have run out while this call waited its turn.
+        this.throwIfPaused();
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(destinationError(`HubSpot did not answer ${what} within ${REQUEST_TIMEOUT_MS / 1000} s`, { retryable: true })),
+            REQUEST_TIMEOUT_MS,
+          );
+        });
+        return Promise.race([fn(), timeout]);
+      });
       this.observe(ctx, reply.headers);
       return reply;
     } catch (err) {
@@ -174,6 +165,10 @@ export class Session {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  close(): void {
+    this.agent.destroy();
   }
 
   /** Property definitions of `object`, by name; read through the properties API and cached. */
@@ -241,7 +236,7 @@ export class Session {
           );
         }
         this.perWindow = { requests: max, perMs: interval + 250 };
-        this.limiter = new RateLimiter([this.perWindow]);
+        ctx.rateBudget.addLimit(this.perWindow);
       }
     }
   }
@@ -253,8 +248,8 @@ export class Session {
       const body = (typeof err.body === 'object' && err.body !== null ? err.body : { message: String(err.body ?? '') }) as HubSpotErrorBody;
       const reason = explain(body);
       const category = body.category ? ` ${body.category}` : '';
+      const after = parseRetryAfter(err.headers?.['retry-after']);
       if (status === 429) {
-        const after = retryAfterMs(err.headers);
         if (body.policyName === 'DAILY') {
           const wait = after ?? msUntilMidnight(this.config.timeZone ?? 'UTC');
           const until = Date.now() + wait;
@@ -268,7 +263,7 @@ export class Session {
           return destinationError(`HubSpot's daily API limit is spent (429 DAILY): ${reason}`, { retryable: true, retryAfterMs: wait, status });
         }
         const wait = after ?? DEFAULT_RETRY_AFTER_MS;
-        this.limiter.pauseFor(wait);
+        ctx.rateBudget.pause(wait);
         ctx.logger.debug({ policyName: body.policyName, retryAfterMs: wait }, 'HubSpot rate limit hit');
         return destinationError(`HubSpot rate limit hit (429 ${body.policyName ?? 'unknown policy'}) on ${what}: ${reason}`, {
           retryable: true,
@@ -289,7 +284,7 @@ export class Session {
         return destinationError(`HubSpot failed ${what} (HTTP ${status}${category}): ${reason}`, {
           retryable: true,
           status,
-          ...(retryAfterMs(err.headers) === undefined ? {} : { retryAfterMs: retryAfterMs(err.headers)! }),
+          ...(after === undefined ? {} : { retryAfterMs: after }),
         });
       }
       return destinationError(`HubSpot refused ${what} (HTTP ${status}${category}): ${reason}`, { retryable: false, status });
@@ -307,12 +302,21 @@ export class Session {
 
 const sessions = new WeakMap<object, Session>();
 
-/** The session of a connection; one per config object, so per connection and run. */
+/**
+ * The session of a connection: made when the engine opens the connection (or on first use
+ * by a caller that does not open it), one per connection context.
+ */
 export function sessionOf(ctx: ConnectorContext<HubSpotConfig>): Session {
-  let session = sessions.get(ctx.config);
+  let session = sessions.get(ctx);
   if (session === undefined) {
     session = new Session(ctx.config);
-    sessions.set(ctx.config, session);
+    sessions.set(ctx, session);
   }
   return session;
+}
+
+/** Closes the connection's session: its keep-alive sockets are released. */
+export function closeSession(ctx: ConnectorContext<HubSpotConfig>): void {
+  sessions.get(ctx)?.close();
+  sessions.delete(ctx);
 }

@@ -66,10 +66,11 @@ export async function writeBatch(ctx: ConnectorContext<HubSpotConfig>, object: s
   });
 
   let sent = false;
-  for (const [kind, items] of Object.entries(groups) as [keyof typeof groups, Prepared[]][]) {
-    if (items.length === 0) continue;
+  const notFound = new Set<number>();
+  const sendGroup = async (kind: keyof typeof groups, items: Prepared[]): Promise<void> => {
+    if (items.length === 0) return;
     try {
-      const answered = await send(ctx, session, object, kind, items);
+      const answered = await send(ctx, session, object, kind, items, notFound);
       for (const [index, result] of answered) results[index] = result;
       sent = true;
     } catch (err) {
@@ -78,7 +79,20 @@ export async function writeBatch(ctx: ConnectorContext<HubSpotConfig>, object: s
       if (!sent || !isOutflowError(err) || !err.retryable) throw err;
       for (const item of items) results[item.index] = reject(err.message, true, err.retryAfterMs);
     }
+  };
+  for (const [kind, items] of Object.entries(groups) as [keyof typeof groups, Prepared[]][]) await sendGroup(kind, items);
+
+  // An upsert whose destinationId no longer exists falls back to its match key, or creates.
+  const fallback: { upsert: Prepared[]; insert: Prepared[] } = { upsert: [], insert: [] };
+  for (const item of groups.update) {
+    if (item.op.kind !== 'upsert' || !notFound.has(item.index)) continue;
+    const byMatch = item.idProperty !== undefined && item.idProperty !== 'hs_object_id';
+    const properties = { ...item.properties };
+    if (byMatch) delete properties[item.idProperty!];
+    fallback[byMatch ? 'upsert' : 'insert'].push({ ...item, properties });
   }
+  await sendGroup('upsert', fallback.upsert);
+  await sendGroup('insert', fallback.insert);
   return results.map((r) => r ?? reject('HubSpot returned no result for this record', true));
 }
 
@@ -108,11 +122,16 @@ function prepare(
     item.idProperty = match.idProperty;
     item.idValue = match.idValue;
   }
+  // Addressed by its id, a record gets the match value as a value to set.
+  if (op.destinationId !== undefined && (op.kind === 'upsert' || op.kind === 'update') && item.idProperty !== undefined && item.idProperty !== 'hs_object_id') {
+    properties[item.idProperty] ??= item.idValue!;
+  }
   switch (op.kind) {
     case 'upsert':
-      // Without a match key, a record Outflow delivered before is updated by its id and
-      // any other is created.
-      if (item.idProperty === undefined) return { kind: op.destinationId === undefined ? 'insert' : 'update', item };
+      // A record Outflow delivered before is updated by its id (see writeBatch for one that
+      // no longer exists); any other is upserted by its match key, or created without one.
+      if (op.destinationId !== undefined) return { kind: 'update', item };
+      if (item.idProperty === undefined) return { kind: 'insert', item };
       if (item.idProperty === 'hs_object_id') return { kind: 'update', item };
       delete properties[item.idProperty];
       return { kind: 'upsert', item };
@@ -162,6 +181,7 @@ async function send(
   object: string,
   kind: 'upsert' | 'update' | 'insert' | 'delete',
   items: Prepared[],
+  notFound: Set<number>,
 ): Promise<Map<number, RecordResult>> {
   const out = new Map<number, RecordResult>();
   // Two records of one batch that name the same HubSpot record would be refused together:
@@ -169,7 +189,7 @@ async function send(
   const unique: Prepared[] = [];
   const seen = new Set<string>();
   for (const item of items) {
-    const id = kind === 'delete' || kind === 'insert' ? undefined : identity(item);
+    const id = kind === 'delete' || kind === 'insert' ? undefined : identity(item, kind);
     if (id !== undefined && seen.has(id)) {
       out.set(item.index, reject(`another record in the same batch names the same HubSpot record (${id}); sent again on its own`, true, 1000));
       continue;
@@ -204,6 +224,7 @@ async function send(
         out,
         (i) => (i.op.destinationId !== undefined ? 'hs_object_id' : i.idProperty!),
         (i) => i.op.destinationId ?? i.idValue!,
+        notFound,
       );
       break;
     }
@@ -224,8 +245,8 @@ async function send(
   return out;
 }
 
-function identity(item: Prepared): string | undefined {
-  if (item.op.destinationId !== undefined && item.op.kind !== 'upsert') return `id ${item.op.destinationId}`;
+function identity(item: Prepared, kind: 'upsert' | 'update'): string | undefined {
+  if (item.op.destinationId !== undefined && kind === 'update') return `id ${item.op.destinationId}`;
   if (item.idProperty === undefined) return undefined;
   return `${item.idProperty} ${norm(item.idProperty, item.idValue!)}`;
 }
@@ -241,6 +262,7 @@ function mapAnswer(
   out: Map<number, RecordResult>,
   keyProperty: (i: Prepared) => string | undefined,
   keyValue: (i: Prepared) => string | undefined,
+  notFound?: Set<number>,
 ): void {
   const byTrace = new Map(items.map((i) => [String(i.index), i]));
   const byValue = new Map<string, Prepared>();
@@ -265,7 +287,8 @@ function mapAnswer(
   }
   const leftover: string[] = [];
   for (const e of data.errors ?? []) {
-    const reason = `HubSpot refused the record (${e.category ?? 'error'}): ${explain(e)}`;
+    const gone = e.category === 'OBJECT_NOT_FOUND';
+    const reason = gone ? `record not found in HubSpot (OBJECT_NOT_FOUND): ${explain(e)}` : `HubSpot refused the record (${e.category ?? 'error'}): ${explain(e)}`;
     const retryable = retryableCategory(e.category);
     const traces = e.context?.['objectWriteTraceId'] ?? [];
     const ids = e.context?.['ids'] ?? [];
@@ -274,6 +297,7 @@ function mapAnswer(
       const item = byTrace.get(t);
       if (item !== undefined && !out.has(item.index)) {
         out.set(item.index, reject(reason, retryable));
+        if (gone) notFound?.add(item.index);
         placed = true;
       }
     }
@@ -284,6 +308,7 @@ function mapAnswer(
       });
       if (item !== undefined && !out.has(item.index)) {
         out.set(item.index, reject(reason, retryable));
+        if (gone) notFound?.add(item.index);
         placed = true;
       }
     }

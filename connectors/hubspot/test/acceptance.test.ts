@@ -21,13 +21,15 @@ destinationAcceptance<HubSpotConfig>({
     // Port 9 (discard) has no listener on loopback, so the connection is refused.
     { name: 'an API address with nothing listening', config: { ...config, basePath: 'http://127.0.0.1:9' } },
   ],
-  // Keys are `contact-<i>`; the record is found by the email that index was given.
-  async readBack(key) {
-    const i = key.startsWith('contact-') ? Number(key.slice('contact-'.length)) : NaN;
-    if (!Number.isInteger(i)) return undefined;
-    const record = emulator.find(OBJECT, 'email', email(i));
-    return record?.properties;
+  // HubSpot keeps no model key: a contact's key is `contact-<i>`, worked out from the email index i was given.
+  async readAll() {
+    return emulator.records(OBJECT).map((r) => {
+      const i = /^contact(\d+)@example\.com$/.exec(r.properties['email'] ?? '')?.[1];
+      return { key: i === undefined ? `email:${r.properties['email']}` : `contact-${i}`, id: r.id, fields: r.properties };
+    });
   },
+  // Every contact has a HubSpot id (hs_object_id), answered on each create and upsert.
+  assignsIds: true,
   // HubSpot answers every property as a string, so the records use string-valued properties.
   record: (i) => ({
     key: `contact-${i}`,

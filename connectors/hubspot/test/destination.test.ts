@@ -6,19 +6,11 @@ import hubspot, { type HubSpotConfig } from '@outflow/connector-hubspot';
 import { openSqliteLedger } from '@outflow/ledger-sqlite';
 import { duckdbStateStore } from '@outflow/state-duckdb';
 import { start, type HubSpotEmulator, type HubSpotEmulatorOptions } from '@outflow/connector-hubspot/emulator';
-import {
-  createLogger,
-  runSync,
-  silentLogger,
-  type Logger,
-  type Row,
-  type SyncConfig,
-  type SyncEnvironment,
-} from '@outflow/core';
-import { createTestContext, memorySource } from '@outflow/testing';
+import { createEngine, createLogger, type ConnectorContext, type Engine, type Logger, type Row, type SyncConfig } from '@outflow/core';
+import { memorySource } from '@outflow/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 
-// The real engine (runSync with a SQLite ledger) delivers an in-memory model to the
+// The real engine (with a SQLite ledger) delivers an in-memory model to the
 // connector, which talks to the emulator through @hubspot/api-client.
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -28,9 +20,10 @@ afterEach(async () => {
 
 interface Setup {
   emu: HubSpotEmulator;
-  env: SyncEnvironment;
+  env: { engine: Engine; ledger: ReturnType<typeof openSqliteLedger> };
   logs: string[];
-  crm: ReturnType<typeof createTestContext<HubSpotConfig>>;
+  /** The engine's context of the HubSpot connection, for calls made directly in a test. */
+  crm: ConnectorContext<HubSpotConfig>;
 }
 
 async function setup(rows: () => Row[], options: HubSpotEmulatorOptions = {}): Promise<Setup> {
@@ -47,26 +40,27 @@ async function setup(rows: () => Row[], options: HubSpotEmulatorOptions = {}): P
       },
     }),
   });
-  const crm = createTestContext<HubSpotConfig>({ ...emu.config, tier: 'professional' }, { schema: hubspot.config, logger });
-  const src = createTestContext({});
-  cleanups.push(async () => {
-    await emu.stop();
-    await ledger.close();
-    await crm.dispose();
-    await src.dispose();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const env: SyncEnvironment = {
+  const engine = createEngine({
+    config: {
+      connections: {
+        src: { connector: memorySource(rows) },
+        crm: { connector: hubspot, config: { ...emu.config, tier: 'professional' } },
+      },
+      syncs: [],
+    },
     ledger,
     stateStore: duckdbStateStore({ dir }),
-    connections: new Map([
-      ['src', { connector: memorySource(rows), ctx: src }],
-      ['crm', { connector: hubspot, ctx: crm }],
-    ]),
-    logger: silentLogger(),
-    signal: new AbortController().signal,
-  };
-  return { emu, env, logs, crm };
+    stateDir: dir,
+    logger,
+  });
+  cleanups.push(async () => {
+    await engine.close();
+    await emu.stop();
+    await ledger.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const crm = (await engine.connection('crm')).ctx as ConnectorContext<HubSpotConfig>;
+  return { emu, env: { engine, ledger }, logs, crm };
 }
 
 const fast = { backoff: { baseMs: 5, maxMs: 200 } };
@@ -101,7 +95,7 @@ describe('hubspot destination, driven by the engine', () => {
   it('upserts every row by email with values in HubSpot formats, then sends nothing, then exactly the change', async () => {
     let rows = customers(250);
     const { emu, env } = await setup(() => rows);
-    const first = await runSync(env, sync(), fast);
+    const first = await env.engine.run(sync(), fast);
     expect(first).toMatchObject({ status: 'succeeded', inserted: 250, rejected: 0 });
     expect(emu.records('contacts')).toHaveLength(250);
     expect(emu.find('contacts', 'email', 'customer7@example.com')!.properties).toMatchObject({
@@ -112,12 +106,12 @@ describe('hubspot destination, driven by the engine', () => {
     });
     expect(emu.stats().batches).toEqual({ requests: 3, inputs: 250 });
 
-    const second = await runSync(env, sync(), fast);
+    const second = await env.engine.run(sync(), fast);
     expect(second).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0 });
     expect(emu.stats().batches.requests).toBe(3);
 
     rows = rows.map((r) => (r['id'] === 42 ? { ...r, last: 'Renamed' } : r));
-    const third = await runSync(env, sync(), fast);
+    const third = await env.engine.run(sync(), fast);
     expect(third).toMatchObject({ status: 'succeeded', inserted: 0, updated: 1 });
     expect(emu.stats().batches).toEqual({ requests: 4, inputs: 251 });
     expect(emu.find('contacts', 'email', 'customer42@example.com')!.properties['lastname']).toBe('Renamed');
@@ -132,7 +126,7 @@ describe('hubspot destination, driven by the engine', () => {
       return r;
     });
     const { emu, env } = await setup(() => rows);
-    const run = await runSync(env, sync(), fast);
+    const run = await env.engine.run(sync(), fast);
     expect(run).toMatchObject({ status: 'partial', inserted: 17, rejected: 3, parked: 3 });
     const errors = new Map((await env.ledger.listRowErrors({ sync: 'customers' })).map((e) => [e.key, e]));
     expect(errors.get('3')).toMatchObject({ retryable: false, reason: expect.stringContaining('Email address not-an-email is invalid') });
@@ -146,9 +140,9 @@ describe('hubspot destination, driven by the engine', () => {
   it('insert mode creates records and never updates them', async () => {
     let rows = customers(5);
     const { emu, env } = await setup(() => rows);
-    expect(await runSync(env, sync({ mode: 'insert' }), fast)).toMatchObject({ status: 'succeeded', inserted: 5 });
+    expect(await env.engine.run(sync({ mode: 'insert' }), fast)).toMatchObject({ status: 'succeeded', inserted: 5 });
     rows = rows.map((r) => (r['id'] === 2 ? { ...r, first: 'Changed' } : r));
-    expect(await runSync(env, sync({ mode: 'insert' }), fast)).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0, skipped: 1 });
+    expect(await env.engine.run(sync({ mode: 'insert' }), fast)).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0, skipped: 1 });
     expect(emu.find('contacts', 'email', 'customer2@example.com')!.properties['firstname']).toBe('First2');
     expect(emu.stats().batches).toEqual({ requests: 1, inputs: 5 });
   });
@@ -159,7 +153,7 @@ describe('hubspot destination, driven by the engine', () => {
     await hubspot.destination!.write(crm, 'contacts', [
       { kind: 'insert', key: 'x', fields: { email: 'customer1@example.com', firstname: 'Old' }, idempotencyKey: 'seed-1' },
     ]);
-    const run = await runSync(env, sync({ mode: 'update' }), fast);
+    const run = await env.engine.run(sync({ mode: 'update' }), fast);
     // The engine counts by what changed in the model: three rows new to Outflow.
     expect(run).toMatchObject({ status: 'partial', inserted: 1, rejected: 2 });
     expect(emu.find('contacts', 'email', 'customer1@example.com')!.properties['firstname']).toBe('First1');
@@ -175,9 +169,9 @@ describe('hubspot destination, driven by the engine', () => {
       { kind: 'insert', key: 'outsider', fields: { email: 'outsider@example.com' }, idempotencyKey: 'seed-2' },
     ]);
     expect(outsider[0]).toMatchObject({ ok: true });
-    expect(await runSync(env, sync({ mode: 'mirror' }), fast)).toMatchObject({ status: 'succeeded', inserted: 6 });
+    expect(await env.engine.run(sync({ mode: 'mirror' }), fast)).toMatchObject({ status: 'succeeded', inserted: 6 });
     rows = rows.filter((r) => r['id'] !== 2 && r['id'] !== 4);
-    expect(await runSync(env, sync({ mode: 'mirror' }), fast)).toMatchObject({ status: 'succeeded', deleted: 2 });
+    expect(await env.engine.run(sync({ mode: 'mirror' }), fast)).toMatchObject({ status: 'succeeded', deleted: 2 });
     expect(emu.records('contacts').map((r) => r.properties['email']).sort()).toEqual(
       ['customer1@example.com', 'customer3@example.com', 'customer5@example.com', 'customer6@example.com', 'outsider@example.com'].sort(),
     );
@@ -198,7 +192,7 @@ describe('hubspot destination, driven by the engine', () => {
   it('survives 429 storms, 5xx and connection resets with nothing lost and nothing doubled', async () => {
     const rows = customers(1200);
     const { emu, env } = await setup(() => rows, { faults: { status429Every: 3, errorRate: 0.15, resetRate: 0.05, seed: 42 } });
-    const run = await runSync(env, sync({ maxAttempts: 30 }), fast);
+    const run = await env.engine.run(sync({ maxAttempts: 30 }), fast);
     expect(run).toMatchObject({ status: 'succeeded', inserted: 1200, rejected: 0 });
     const records = emu.records('contacts');
     expect(records).toHaveLength(1200);
@@ -207,13 +201,13 @@ describe('hubspot destination, driven by the engine', () => {
     const stats = emu.stats();
     expect(stats.rateLimited['TEN_SECONDLY_ROLLING']).toBeGreaterThan(0);
     expect(stats.byStatus['502']).toBeGreaterThan(0);
-    expect(await runSync(env, sync(), fast)).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0 });
+    expect(await env.engine.run(sync(), fast)).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0 });
   });
 
   it('slows to the limit HubSpot reports in its headers when it is below the configured tier', async () => {
     const rows = customers(1500);
     const { emu, env, logs } = await setup(() => rows, { limits: { perWindow: 4, windowMs: 400 } });
-    const run = await runSync(env, sync({ maxAttempts: 30 }), fast);
+    const run = await env.engine.run(sync({ maxAttempts: 30 }), fast);
     expect(run).toMatchObject({ status: 'succeeded', inserted: 1500 });
     expect(emu.records('contacts')).toHaveLength(1500);
     expect(logs.join('')).toContain('HubSpot reports a limit of 4 requests per 400 ms');
@@ -222,12 +216,89 @@ describe('hubspot destination, driven by the engine', () => {
   it('pauses when the daily limit is spent, says so, and resumes where it stopped when it resets', async () => {
     const rows = customers(500);
     const { emu, env, logs } = await setup(() => rows, { limits: { daily: 3, dailyResetMs: 1500 } });
-    const run = await runSync(env, sync({ maxAttempts: 10 }), fast);
+    const run = await env.engine.run(sync({ maxAttempts: 10 }), fast);
     expect(run).toMatchObject({ status: 'succeeded', inserted: 500, rejected: 0 });
     expect(emu.records('contacts')).toHaveLength(500);
     expect(emu.stats().rateLimited['DAILY']).toBeGreaterThan(0);
     expect(logs.join('')).toMatch(/daily API limit is spent: the sync is paused until \d{4}-\d{2}-\d{2}T/);
     // Every batch landed once: the pause did not resend what HubSpot had already applied.
     expect(emu.stats().batches.inputs).toBe(500);
+  });
+});
+
+describe('several syncs into one HubSpot portal', () => {
+  const WINDOW_MS = 10_250; // the professional tier's 190 requests per 10 s, as declared with its slack
+  const requests = (emu: HubSpotEmulator) => Object.values(emu.stats().byStatus).reduce((a, b) => a + b, 0);
+  const twoSyncs = (crmOf: (name: string) => string) =>
+    (['a', 'b'] as const).map(
+      (name) =>
+        ({
+          name: `customers-${name}`,
+          from: { connection: `src-${name}`, table: 'customers', primaryKey: 'id' },
+          capture: 'diff',
+          to: { connection: crmOf(name), object: 'contacts', mode: 'upsert', deletes: 'ignore', matchKey: { email: 'email' } },
+          mappings: { email: 'email', firstname: 'first' },
+          // Small batches: the limit counts requests, and ten records a request keep the
+          // test's own CPU (two syncs, the emulator) far below what the limit allows.
+          delivery: { batchSize: 10 },
+        }) as SyncConfig,
+    );
+
+  async function portal(connections: Record<string, { connector: typeof hubspot | ReturnType<typeof memorySource>; config?: Record<string, unknown> }>) {
+    const dir = mkdtempSync(join(tmpdir(), 'hubspot-shared-'));
+    const ledger = openSqliteLedger(dir);
+    const engine = createEngine({ config: { connections, syncs: [] }, ledger, stateStore: duckdbStateStore({ dir }), stateDir: dir });
+    cleanups.push(async () => {
+      await engine.close();
+      await ledger.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    return engine;
+  }
+
+  it('share one request budget: at the tier limit together, and never a 429', { timeout: 90_000 }, async () => {
+    const emu = await start({ limits: { perWindow: 190, windowMs: 10_000 } });
+    cleanups.push(() => emu.stop());
+    // 2 × 2,500 upserts are 500 requests: more than two windows' worth, so both syncs have
+    // work waiting for the whole of the first two windows.
+    const engine = await portal({
+      'src-a': { connector: memorySource(() => customers(2_500, 1), 500) },
+      'src-b': { connector: memorySource(() => customers(2_500, 100_001), 500) },
+      crm: { connector: hubspot, config: { ...emu.config, tier: 'professional' } },
+    });
+    const runs = twoSyncs(() => 'crm').map((s) => engine.run(s, fast));
+    // Reading and diffing come first; the windows count from HubSpot's first answer.
+    await expect.poll(() => requests(emu), { timeout: 30_000, interval: 20 }).toBeGreaterThan(0);
+    const started = Date.now();
+    // Just before the third window opens: how many requests did HubSpot answer in two windows?
+    await new Promise((r) => setTimeout(r, 2 * WINDOW_MS - 150 - (Date.now() - started)));
+    const inTwoWindows = requests(emu);
+    const summaries = await Promise.all(runs);
+
+    expect(summaries.map((s) => [s.status, s.inserted])).toEqual([
+      ['succeeded', 2_500],
+      ['succeeded', 2_500],
+    ]);
+    expect(emu.records('contacts')).toHaveLength(5_000);
+    expect(emu.stats().byStatus['429'] ?? 0).toBe(0);
+    // The ceiling is 190 requests per window; together the syncs used at least 95 % of it.
+    expect(inTwoWindows).toBeGreaterThanOrEqual(Math.ceil(0.95 * 2 * 190));
+    expect(inTwoWindows).toBeLessThanOrEqual(2 * 190);
+  });
+
+  it('as two connections to the same portal, each with a budget of its own, they trip HubSpot’s limit', async () => {
+    // The same two syncs, but through two connections: each keeps the tier limit alone.
+    const emu = await start({ limits: { perWindow: 190, windowMs: 10_000 } });
+    cleanups.push(() => emu.stop());
+    const engine = await portal({
+      'src-a': { connector: memorySource(() => customers(2_500, 1), 500) },
+      'src-b': { connector: memorySource(() => customers(2_500, 100_001), 500) },
+      'crm-a': { connector: hubspot, config: { ...emu.config, tier: 'professional' } },
+      'crm-b': { connector: hubspot, config: { ...emu.config, tier: 'professional' } },
+    });
+    const runs = twoSyncs((name) => `crm-${name}`).map((s) => engine.run(s, fast));
+    await expect.poll(() => emu.stats().byStatus['429'] ?? 0, { timeout: 30_000 }).toBeGreaterThan(0);
+    engine.stop({ graceMs: 0 });
+    await Promise.all(runs);
   });
 });

@@ -285,6 +285,38 @@ describe('hubspot emulator, through @hubspot/api-client', () => {
     expect((same.results[0] as { _new: boolean })._new).toBe(false);
   });
 
+  it('answers an unknown path 404, a wrong method 405 and an oversized body 413, in HubSpot error shape', async () => {
+    const { emu } = await emulator();
+    const auth = { authorization: `Bearer ${emu.config.accessToken}`, 'content-type': 'application/json' };
+    const unknown = await fetch(`${emu.url}/crm/v4/nothing`, { headers: auth });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ status: 'error', category: 'OBJECT_NOT_FOUND', correlationId: expect.any(String) });
+    const wrong = await fetch(`${emu.url}/crm/v3/objects/contacts`, { method: 'PUT', headers: auth, body: '{}' });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('GET, POST');
+    expect(await wrong.json()).toMatchObject({ status: 'error', message: expect.stringContaining('PUT') });
+    const big = await fetch(`${emu.url}/crm/v3/objects/contacts/batch/upsert`, { method: 'POST', headers: auth, body: Buffer.alloc(21 * 1024 * 1024, 32) });
+    expect(big.status).toBe(413);
+    expect(await big.json()).toMatchObject({ status: 'error', category: 'VALIDATION_ERROR' });
+    const malformed = await fetch(`${emu.url}/crm/v3/objects/contacts/batch/upsert`, { method: 'POST', headers: auth, body: '{"inputs": [' });
+    expect(malformed.status).toBe(400);
+  });
+
+  it('injects the same random faults for the same seed', async () => {
+    const statuses = async (seed: number) => {
+      const { emu } = await emulator({ faults: { errorRate: 0.5, seed } });
+      const seen: number[] = [];
+      for (let i = 0; i < 16; i++) {
+        seen.push((await fetch(`${emu.url}/crm/v3/objects/contacts`, { headers: { authorization: `Bearer ${emu.config.accessToken}` } })).status);
+      }
+      return seen;
+    };
+    const first = await statuses(3);
+    expect(first).toContain(502);
+    expect(first).toContain(200);
+    expect(await statuses(3)).toEqual(first);
+  });
+
   it('misbehaves on request: 503s, 5xx and connection resets', async () => {
     const { emu, client } = await emulator({ faults: { failRequests: 1 } });
     expect((await refusal(client.crm.objects.basicApi.getPage('contacts'))).code).toBe(503);

@@ -210,7 +210,7 @@ function notApplied(t: Target, p: Prepared): RecordResult {
   const at = JSON.stringify(Object.fromEntries(p.match.map((c) => [c, p.record[c] ?? null])));
   return p.op.kind === 'insert'
     ? { ok: false, reason: `a different record with ${at} already exists in ${t.schema}.${t.name}`, retryable: false }
-    : { ok: false, reason: `no record in ${t.schema}.${t.name} matches ${at}`, retryable: false };
+    : { ok: false, reason: `record not found: no record in ${t.schema}.${t.name} matches ${at}`, retryable: false };
 }
 
 /** Groups operations by kind and columns, in first-seen order. */

@@ -98,10 +98,13 @@ destinationAcceptance<PostgresConfig>({
   },
   teardown: () => destDb.end(),
   badConfigs,
-  async readBack(key) {
-    const r = await destDb.query<Row>('SELECT * FROM contacts WHERE id = $1', [key]);
-    return r.rows[0];
+  async readAll() {
+    const r = await destDb.query<Row>('SELECT * FROM contacts');
+    return r.rows.map((row) => ({ key: String(row['id']), fields: row }));
   },
+  // Rows are addressed by their match key; the connector returns no ids of its own.
+  assignsIds: false,
+  noRateLimits: 'a database has no request-rate limit; writeConcurrency bounds the load',
   record: (i) => ({
     key: `contact-${i}`,
     match: { id: `contact-${i}` },

@@ -7,8 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import postgres from '@outflow/connector-postgres';
 import webhook from '@outflow/connector-webhook';
 import { LOG_FILE, start, type WebhookEmulator } from '@outflow/connector-webhook/emulator';
-import { runSync, type SyncConfig } from '@outflow/core';
-import { runStream } from '../../../packages/core/src/engine/reconcile.js';
+import type { RunSummary, SyncConfig } from '@outflow/core';
 import { client, createDatabase, eventually } from './helpers.js';
 import { engineEnv } from './engine.js';
 
@@ -97,7 +96,7 @@ describe('streaming end to end', () => {
   it('delivers inserts, updates and deletes to the webhook emulator and a Postgres table, in order per key', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'outflow-hook-'));
     const emulator = await start({ dataDir });
-    const { env, controller, gauges } = engineEnv({
+    const { engine, gauges } = engineEnv({
       'src-hook': { connector: postgres, config: { url } },
       'src-pg': { connector: postgres, config: { url, heartbeatSeconds: 1 } },
       hook: { connector: webhook, config: { ...emulator.config, requestsPerSecond: 1000 } },
@@ -105,8 +104,8 @@ describe('streaming end to end', () => {
     });
     try {
       const runs = [
-        runSync(env, sync('people-to-hook', 'src-hook', 'hook', 'people')),
-        runSync(env, sync('people-to-pg', 'src-pg', 'dest', 'people_copy')),
+        engine.run(sync('people-to-hook', 'src-hook', 'hook', 'people')),
+        engine.run(sync('people-to-pg', 'src-pg', 'dest', 'people_copy')),
       ];
       // The initial backfill: every existing row arrives.
       await eventually(async () => webhookRows(emulator).length === 300 && (await copyRows(dest)).length === 300, 'the backfill');
@@ -115,7 +114,7 @@ describe('streaming end to end', () => {
       await eventually(async () => JSON.stringify(await copyRows(dest)) === JSON.stringify(want), 'the Postgres table to match the source');
       await eventually(() => JSON.stringify(webhookRows(emulator)) === JSON.stringify(want), 'the webhook receiver to match the source');
       await eventually(() => gauges.has('stream_lag_bytes'), 'the slot lag metric', 10_000);
-      controller.abort();
+      engine.stop();
       const summaries = await Promise.all(runs);
       for (const s of summaries) expect(s.status).toBe('aborted');
 
@@ -131,18 +130,19 @@ describe('streaming end to end', () => {
         .map((l) => JSON.parse(l) as { t: string; record?: { key: string; fields: Person } });
       expectInOrder(log.filter((e) => e.t === 'put').map((e) => ({ id: Number(e.record!.key), version: e.record!.fields.version })), 'webhook receiver');
     } finally {
-      controller.abort();
+      engine.stop();
       await emulator.stop();
     }
   });
 
   it('detects a slot dropped behind its back, reports it, and reconciles by a diff', async () => {
-    const { env, controller, ledger } = engineEnv({
+    const { engine, ledger } = engineEnv({
       src: { connector: postgres, config: { url } },
       dest: { connector: postgres, config: { url: destUrl } },
     });
     const s = sync('people-reconciled', 'src', 'dest', 'people_copy2');
-    const running = runStream(env, s);
+    const runs: RunSummary[] = [];
+    const running = engine.run(s, { onRun: (r) => void runs.push(r) });
     try {
       await eventually(async () => JSON.stringify(await copyRows(dest, 'people_copy2')) === JSON.stringify(await sourceRows(db)), 'the first sync');
       const slot = (await db.query<{ slot_name: string }>(`SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'outflow_people_reconciled_people_%'`)).rows[0]!.slot_name;
@@ -165,9 +165,9 @@ describe('streaming end to end', () => {
       await db.query(`UPDATE people SET version = version + 1000 WHERE id = 500`);
       await eventually(async () => (await copyRows(dest, 'people_copy2')).find((p) => p.id === 500)?.version === 1007, 'a change after the reconcile');
     } finally {
-      controller.abort();
+      engine.stop();
     }
-    const runs = await running;
+    await running;
     expect(runs.map((r) => [r.capture, r.status, r.error?.code])).toEqual([
       ['stream', 'failed', 'OUTFLOW_STREAM_STALE'],
       ['diff', 'succeeded', undefined],
@@ -179,24 +179,24 @@ describe('streaming end to end', () => {
 
   it('two stream syncs on one table of one connection each get every change (each owns its slot)', async () => {
     for (const t of ['people_a', 'people_b']) await dest.query(`CREATE TABLE ${t} (id int PRIMARY KEY, name text, version int)`);
-    const { env, controller } = engineEnv({
+    const { engine } = engineEnv({
       src: { connector: postgres, config: { url, heartbeatSeconds: 1 } },
       dest: { connector: postgres, config: { url: destUrl } },
     });
     try {
-      const runs = [runSync(env, sync('people-to-a', 'src', 'dest', 'people_a')), runSync(env, sync('people-to-b', 'src', 'dest', 'people_b'))];
+      const runs = [engine.run(sync('people-to-a', 'src', 'dest', 'people_a')), engine.run(sync('people-to-b', 'src', 'dest', 'people_b'))];
       await eventually(async () => (await copyRows(dest, 'people_a')).length > 0 && (await copyRows(dest, 'people_b')).length > 0, 'both backfills');
       await db.query(`UPDATE people SET version = version + 100 WHERE id % 3 = 0`);
       await db.query(`INSERT INTO people VALUES (1001, 'only once', 1)`);
       const want = JSON.stringify(await sourceRows(db));
       await eventually(async () => JSON.stringify(await copyRows(dest, 'people_a')) === want, 'sync a to match the source');
       await eventually(async () => JSON.stringify(await copyRows(dest, 'people_b')) === want, 'sync b to match the source');
-      controller.abort();
+      engine.stop();
       for (const summary of await Promise.all(runs)) expect(summary.status).toBe('aborted');
       const slots = (await db.query<{ slot_name: string }>(`SELECT slot_name FROM pg_replication_slots WHERE slot_name ~ '^outflow_people_to_[ab]_people_'`)).rows;
       expect(slots.map((r) => r.slot_name.slice(0, 'outflow_people_to_a'.length)).sort()).toEqual(['outflow_people_to_a', 'outflow_people_to_b']);
     } finally {
-      controller.abort();
+      engine.stop();
     }
   });
 });

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import postgres, { stateTableName } from '@outflow/connector-postgres';
-import { runSync, type SyncConfig } from '@outflow/core';
+import type { SyncConfig } from '@outflow/core';
 import { client, createDatabase } from './helpers.js';
 import { engineEnv } from './engine.js';
 
@@ -35,33 +35,33 @@ async function source(): Promise<Record<string, unknown>[]> {
 }
 
 it('diffs inside PostgreSQL: only changed rows are sent, state lives in outflow_state, rejections are parked with the database message', async () => {
-  const { env, ledger } = engineEnv({ wh: { connector: postgres, config: { url } }, app: { connector: postgres, config: { url } } });
+  const { engine, ledger } = engineEnv({ wh: { connector: postgres, config: { url } }, app: { connector: postgres, config: { url } } });
 
-  const first = await runSync(env, sync);
+  const first = await engine.run(sync);
   expect(first).toMatchObject({ status: 'succeeded', inserted: 500, updated: 0, deleted: 0 });
   expect(await copy()).toEqual(await source());
   const state = await db.query<{ n: string }>(`SELECT count(*) AS n FROM outflow_state.${stateTableName(sync.name)} WHERE fp IS NOT NULL`);
   expect(Number(state.rows[0]!.n)).toBe(500);
 
   // Nothing changed: nothing is sent.
-  expect(await runSync(env, sync)).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0, deleted: 0 });
+  expect(await engine.run(sync)).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0, deleted: 0 });
 
   // An unmapped column changing is not a change; mapped ones are; a bad row is refused alone.
   await db.query(`UPDATE accounts SET notes = 'edited' WHERE id <= 100`);
   await db.query(`UPDATE accounts SET plan = 'pro' WHERE id IN (3, 4, 5)`);
   await db.query(`UPDATE accounts SET seats = -1 WHERE id = 6`);
   await db.query(`DELETE FROM accounts WHERE id IN (7, 8)`);
-  const plan = await runSync(env, sync, { dryRun: true });
+  const plan = await engine.plan(sync);
   expect(plan.plan?.counts).toMatchObject({ upsert: 4, delete: 2 });
-  const third = await runSync(env, sync);
+  const third = await engine.run(sync);
   expect(third).toMatchObject({ status: 'partial', updated: 3, deleted: 2, rejected: 1 });
   const errors = await ledger.listRowErrors({ sync: sync.name });
   expect(errors.map((e) => [e.key, e.reason])).toEqual([['6', expect.stringMatching(/violates check constraint/)]]);
 
   // The parked version is not sent again until it changes.
-  expect(await runSync(env, sync)).toMatchObject({ status: 'succeeded', updated: 0, rejected: 0 });
+  expect(await engine.run(sync)).toMatchObject({ status: 'succeeded', updated: 0, rejected: 0 });
   await db.query(`UPDATE accounts SET seats = 1 WHERE id = 6`);
-  const fifth = await runSync(env, sync);
+  const fifth = await engine.run(sync);
   expect(fifth).toMatchObject({ status: 'succeeded', updated: 1, rejected: 0 });
   expect(await copy()).toEqual(await source());
   expect(await ledger.listRowErrors({ sync: sync.name })).toEqual([]);

@@ -6,7 +6,8 @@
  * semantics, dynamic tables, INFORMATION_SCHEMA and SYSTEM$STREAM_HAS_DATA. Anything else
  * is refused with a Snowflake-shaped error that says it is unsupported here.
  */
-import type { EmulatorOptions, Faults, RunningEmulator } from '@outflow/core';
+import type { EmulatorOptions, RunningEmulator } from '@outflow/core';
+import type { KitFaults } from '@outflow/core/emulator-kit';
 import type { SnowflakeConfig } from './config.js';
 import { EmulatorServer } from './emulator/server.js';
 
@@ -32,7 +33,8 @@ export interface SnowflakeEmulatorOptions extends EmulatorOptions {
   chunkRows?: number;
   /** How long a query runs before the driver is told to poll for its result (default 5 s). */
   longQueryMs?: number;
-  faults?: Faults;
+  /** Latency applies to every request; resets, 503s (errorRate, failRequests) and 429s to query requests. */
+  faults?: KitFaults;
 }
 
 /** A running emulator, with hooks tests use to reach behind the wire protocol. */
@@ -68,8 +70,7 @@ export async function start(options: SnowflakeEmulatorOptions = {}): Promise<Sno
     inlineRows: options.inlineRows ?? 1000,
     chunkRows: options.chunkRows ?? 20_000,
     longQueryMs: options.longQueryMs ?? 5000,
-    latencyMs: options.faults?.latencyMs ?? 0,
-    errorRate: options.faults?.errorRate ?? 0,
+    faults: options.faults ?? {},
   });
   const username = options.username ?? SANDBOX_USER;
   const password = options.password ?? SANDBOX_PASSWORD;

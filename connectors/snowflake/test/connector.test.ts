@@ -6,7 +6,7 @@ import { start, type SnowflakeEmulator } from '@outflow/connector-snowflake/emul
 import webhook from '@outflow/connector-webhook';
 import { start as startWebhook, type WebhookEmulator } from '@outflow/connector-webhook/emulator';
 import { stateFileOf } from '@outflow/state-duckdb';
-import { runSync, type Change, type ChangeStream, type SyncConfig } from '@outflow/core';
+import type { Change, ChangeStream, SyncConfig } from '@outflow/core';
 import { createTestContext } from '@outflow/testing';
 import { environment, tempDir } from './helpers.js';
 import { connect, destroy, exec, type Connection } from './sdk.js';
@@ -112,11 +112,11 @@ describe('diff pushdown', () => {
   it('diffs in Snowflake against state in the Outflow schema and sends only changes', async () => {
     const dir = tempDir();
     const e = env(dir);
-    const plan = await runSync(e, sync, { dryRun: true });
+    const plan = await e.engine.plan(sync);
     expect(plan.plan!.counts.upsert).toBe(200);
     expect(await exec(sql, `select count(*) as n from information_schema.tables where table_schema = 'OUTFLOW' and table_name like 'OUTFLOW_DIFF_%'`)).toEqual([{ N: 0 }]);
 
-    const first = await runSync(e, sync);
+    const first = await e.engine.run(sync);
     expect(first.error?.message).toBeUndefined();
     expect(first).toMatchObject({ status: "succeeded", inserted: 200 });
     expect(hooks.records('members')).toHaveLength(200);
@@ -125,11 +125,11 @@ describe('diff pushdown', () => {
     await exec(sql, `update members set note = 'not delivered' where id between 10 and 20`);
     await exec(sql, `delete from members where id = 200`);
     await exec(sql, `insert into members values (201, 'new@x.io', 'new', null)`);
-    const second = await runSync(e, sync);
+    const second = await e.engine.run(sync);
     expect(second).toMatchObject({ status: 'succeeded', inserted: 1, updated: 3, deleted: 1 });
     expect(hooks.records('members').find((r) => r.key === '2')?.fields).toEqual({ email: 'm2@x.io', name: 'renamed' });
     expect(hooks.records('members').some((r) => r.key === '200')).toBe(false);
-    expect(await runSync(e, sync)).toMatchObject({ inserted: 0, updated: 0, deleted: 0 });
+    expect(await e.engine.run(sync)).toMatchObject({ inserted: 0, updated: 0, deleted: 0 });
     const state = await exec(sql, `select table_name from information_schema.tables where table_schema = 'OUTFLOW' and table_name like 'OUTFLOW_DIFF_%MEMBERS_%' order by 1`);
     expect(state).toHaveLength(2);
     await e.close();

@@ -4,7 +4,6 @@ import hubspot from '@outflow/connector-hubspot';
 import { start as startHubSpot, type HubSpotEmulator } from '@outflow/connector-hubspot/emulator';
 import snowflake from '@outflow/connector-snowflake';
 import { start, type SnowflakeEmulator } from '@outflow/connector-snowflake/emulator';
-import { runSync } from '@outflow/core';
 import { environment, streamSync, tempDir, until } from './helpers.js';
 import { connect, destroy, exec, type Connection } from './sdk.js';
 
@@ -44,7 +43,7 @@ describe('streaming from Snowflake into HubSpot contacts, both through their rea
       to: { connection: 'crm', object: 'contacts', mode: 'upsert', deletes: 'delete', matchKey: { email: 'EMAIL' } },
       mappings: { email: 'EMAIL', firstname: 'NAME' },
     });
-    const run = runSync(env, sync);
+    const run = env.engine.run(sync);
     await until(async () => (await env.ledger.getCheckpoint('users')) !== undefined, 'the first checkpoint');
 
     await exec(sql, `insert into users values (1, 'a@x.io', 'Ada'), (2, 'b@x.io', 'Bea'), (3, 'c@x.io', 'Cy')`);

@@ -4,8 +4,7 @@ import snowflake from '@outflow/connector-snowflake';
 import { start, type SnowflakeEmulator } from '@outflow/connector-snowflake/emulator';
 import webhook from '@outflow/connector-webhook';
 import { LOG_FILE, start as startWebhook, type WebhookEmulator } from '@outflow/connector-webhook/emulator';
-import { runSync } from '@outflow/core';
-import { runStream } from '../../../packages/core/src/engine/reconcile.js';
+import type { RunSummary } from '@outflow/core';
 import { appliedByKey, environment, streamSync, tempDir, until } from './helpers.js';
 import { connect, destroy, exec, type Connection } from './sdk.js';
 
@@ -34,7 +33,7 @@ describe('streaming from Snowflake to a webhook through snowflake-sdk', () => {
   it('delivers committed inserts, updates and deletes in order per key', async () => {
     const stop = new AbortController();
     const env = environment(dir, { warehouse: { connector: snowflake, config: sf.config }, hooks: { connector: webhook, config: hooks.config } }, stop.signal);
-    const run = runSync(env, streamSync());
+    const run = env.engine.run(streamSync());
     await until(async () => (await env.ledger.getCheckpoint('users')) !== undefined, 'the first checkpoint');
 
     await exec(sql, `insert into users values (1, 'a@x.io', 'a0'), (2, 'b@x.io', 'b0'), (3, 'c@x.io', 'c0')`);
@@ -69,7 +68,7 @@ describe('streaming from Snowflake to a webhook through snowflake-sdk', () => {
   it('a stale stream is reported, reconciled by a diff, recreated, and streaming goes on', async () => {
     const first = new AbortController();
     let env = environment(dir, { warehouse: { connector: snowflake, config: sf.config }, hooks: { connector: webhook, config: hooks.config } }, first.signal);
-    const run = runSync(env, streamSync());
+    const run = env.engine.run(streamSync());
     await until(async () => (await env.ledger.getCheckpoint('users')) !== undefined, 'the first checkpoint');
     await exec(sql, `insert into users values (1, 'a@x.io', 'a0'), (2, 'b@x.io', 'b0')`);
     await until(() => names().size === 2, 'the first inserts');
@@ -88,7 +87,8 @@ describe('streaming from Snowflake to a webhook through snowflake-sdk', () => {
 
     const second = new AbortController();
     env = environment(dir, { warehouse: { connector: snowflake, config: sf.config }, hooks: { connector: webhook, config: hooks.config } }, second.signal);
-    const runs = runStream(env, streamSync());
+    const seen: RunSummary[] = [];
+    const runs = env.engine.run(streamSync(), { onRun: (r) => void seen.push(r) }).then(() => seen);
     await until(() => names().get('1') === 'a1' && !names().has('2') && names().has('3'), 'the reconciling diff');
     await exec(sql, `insert into users values (4, 'd@x.io', 'd0')`);
     await until(() => names().has('4'), 'a change streamed after the reconciliation');

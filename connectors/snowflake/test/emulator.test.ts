@@ -141,6 +141,29 @@ describe('queries', () => {
   });
 });
 
+describe('faults', () => {
+  it('answers query requests 503 on request and the driver retries them; other requests are not faulted', async () => {
+    const faulty = await start({ faults: { failRequests: 1 } });
+    try {
+      const c = await connect(faulty.config);
+      expect(await exec(c, 'select 1 as one')).toEqual([{ ONE: 1 }]);
+      expect(faulty.requests.filter((r) => r.path === '/queries/v1/query-request')).toHaveLength(2);
+      await destroy(c);
+    } finally {
+      await faulty.stop();
+    }
+  });
+
+  it('refuses a malformed body with 400, an unknown path with 404, both in Snowflake shape', async () => {
+    const malformed = await fetch(`${emu.url}/session/v1/login-request`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"data":' });
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toMatchObject({ success: false, code: '390000', message: expect.stringMatching(/not valid JSON/) });
+    const unknown = await fetch(`${emu.url}/nothing/here`, { method: 'POST' });
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ success: false, code: '390400' });
+  });
+});
+
 describe('streams', () => {
   it('returns the net change since the offset with METADATA$ columns', async () => {
     await exec(conn, 'create or replace table items (id int primary key, name varchar)');

@@ -1,31 +1,33 @@
-import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteLedger } from '@outflow/ledger-sqlite';
 import { duckdbStateStore } from '@outflow/state-duckdb';
-import { silentLogger, unlimitedBudget, type AnyConnector, type ConnectionHandle, type SyncConfig, type SyncEnvironment } from '@outflow/core';
+import { createEngine, type AnyConnector, type SyncConfig } from '@outflow/core';
 
 export function tempDir(prefix = 'outflow-snowflake-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** A sync environment with a SQLite ledger whose key-value store backs each connection, as the runner wires it. */
-export function environment(
-  dir: string,
-  connections: Record<string, { connector: AnyConnector; config: unknown }>,
-  signal: AbortSignal,
-): SyncEnvironment & { close(): Promise<void> } {
+/**
+ * The engine as the runner sets it up (a SQLite ledger whose key-value store backs each
+ * connection, DuckDB state), stopped gracefully when `signal` aborts.
+ */
+export function environment(dir: string, connections: Record<string, { connector: AnyConnector; config: unknown }>, signal: AbortSignal) {
   const ledger = openSqliteLedger(dir);
-  const map = new Map<string, ConnectionHandle>();
-  for (const [name, { connector, config }] of Object.entries(connections)) {
-    const stateDir = join(dir, 'connections', name);
-    mkdirSync(stateDir, { recursive: true });
-    map.set(name, {
-      connector,
-      ctx: { connection: name, config: Object.freeze(config), logger: silentLogger(), signal, rateBudget: unlimitedBudget(signal), metrics: { gauge() {}, count() {} }, kv: ledger.kv(name), stateDir },
-    });
-  }
-  return { ledger, stateStore: duckdbStateStore({ dir }), connections: map, logger: silentLogger(), signal, close: () => ledger.close() };
+  const specs = Object.fromEntries(
+    Object.entries(connections).map(([name, { connector, config }]) => [name, { connector, config: { ...(config as object) } }]),
+  );
+  const engine = createEngine({ config: { connections: specs, syncs: [] }, ledger, stateStore: duckdbStateStore({ dir }), stateDir: dir });
+  signal.addEventListener('abort', () => engine.stop(), { once: true });
+  return {
+    engine,
+    ledger,
+    async close() {
+      await engine.close();
+      await ledger.close();
+    },
+  };
 }
 
 export function streamSync(overrides: Partial<SyncConfig> = {}): SyncConfig {

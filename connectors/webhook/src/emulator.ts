@@ -1,10 +1,24 @@
 /**
  * A webhook receiver on 127.0.0.1 that speaks the same wire format a real receiver must:
  * it verifies signatures, applies records to an in-memory object store, dedupes by
- * idempotency key, and can misbehave on request (latency, 5xx, 429, connection resets).
+ * idempotency key, and can misbehave on request (latency, 5xx, 429, connection resets,
+ * rejected keys).
  */
-import http from 'node:http';
-import { closeServer, jsonLinesLog, listenOnLoopback, type EmulatorOptions, type Faults, type RunningEmulator, type Row, type Value } from '@outflow/core';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { EmulatorOptions, RunningEmulator, Row, Value } from '@outflow/core';
+import {
+  closeServer,
+  createEmulatorServer,
+  FaultInjector,
+  jsonLinesLog,
+  listenOnLoopback,
+  parseJson,
+  readBody,
+  resetConnection,
+  Router,
+  sendJson,
+  type KitFaults,
+} from '@outflow/core/emulator-kit';
 import type { WebhookConfig, WireRecord, WireResult } from './index.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifySignature } from './signature.js';
 
@@ -21,12 +35,11 @@ const MAX_BODY_BYTES = 10 * 1024 * 1024;
 const OPS = new Set(['upsert', 'update', 'insert', 'delete']);
 const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
 
-/** Ways to make the emulator misbehave, on top of the generic {@link Faults}. */
-export interface WebhookFaults extends Faults {
-  /** Every Nth receiver request is answered 429 with `Retry-After: 1`. */
-  status429Every?: number;
-  /** The next N receiver requests are answered 503. */
-  failRequests?: number;
+/**
+ * Ways to make the emulator misbehave: the kit's faults (`status429Every` answers 429 with
+ * `Retry-After: 1`, `failRequests` 503, `errorRate` 500) and the receiver's own.
+ */
+export interface WebhookFaults extends KitFaults {
   /** Record keys rejected with 'rejected by receiver (test fault)'. */
   rejectKeys?: string[];
   /** The signing secret; read once at start. */
@@ -68,41 +81,16 @@ type Outcome = { result: WireResult; entry?: LogEntry };
 
 class BadRequest extends Error {}
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+type Route = (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => Promise<void>;
 
 function isRow(value: unknown): value is Row {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) resolve(null);
-      else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
-function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (res.destroyed) return;
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify(body));
-}
-
 function parseBatch(raw: Buffer): { type: 'check' } | { object: string; records: WireRecord[] } {
-  let body: unknown;
-  try {
-    body = JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw new BadRequest('body is not valid JSON');
-  }
+  const parsed = parseJson(raw);
+  if (!parsed.ok) throw new BadRequest(parsed.message);
+  const body = parsed.value;
   if (!isRow(body)) throw new BadRequest('body must be a JSON object');
   if (body['type'] === 'check') return { type: 'check' };
   if (typeof body['object'] !== 'string' || body['object'] === '') throw new BadRequest('"object" must be a non-empty string');
@@ -143,11 +131,11 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
   /** `GET` here (with an optional `?object=`) for an {@link EmulatorSnapshot}. */
   readonly recordsUrl: string;
 
-  private readonly server: http.Server;
+  private readonly server: Server;
   private readonly secret: string;
   private readonly logPath: string | undefined;
-  private faults: WebhookFaults;
-  private failRemaining: number;
+  private readonly faults: FaultInjector<WebhookFaults>;
+  private readonly routes: Router<Route>;
   private readonly store = new Map<string, Map<string, StoredRecord>>();
   private readonly created = new Map<string, Map<string, number>>();
   /** The last change applied to each (object, key): a re-send of it is answered, not applied. */
@@ -157,12 +145,17 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
   private receivedCount = 0;
   private stopped = false;
 
-  private constructor(server: http.Server, port: number, secret: string, logPath: string | undefined, faults: WebhookFaults) {
+  private constructor(server: Server, port: number, secret: string, logPath: string | undefined, faults: WebhookFaults) {
     this.server = server;
     this.secret = secret;
     this.logPath = logPath;
-    this.faults = faults;
-    this.failRemaining = faults.failRequests ?? 0;
+    this.faults = new FaultInjector(faults);
+    this.routes = new Router<Route>({
+      notFound: (_method, path) => ({ error: `no receiver at ${path}; POST to ${RECEIVER_PATH}` }),
+      methodNotAllowed: (_method, path, allowed) => ({ error: `use ${allowed.join(' or ')} on ${path}` }),
+    })
+      .on('GET', RECORDS_PATH, async (_req, res, query) => sendJson(res, 200, this.snapshot(query.get('object') ?? undefined)))
+      .on('POST', RECEIVER_PATH, (req, res) => this.receive(req, res));
     this.url = `http://127.0.0.1:${port}${RECEIVER_PATH}`;
     this.recordsUrl = `http://127.0.0.1:${port}${RECORDS_PATH}`;
     this.config = { url: this.url, secret };
@@ -174,11 +167,10 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
     const secret = options.secret ?? faults.secret ?? SANDBOX_SECRET;
     const logPath = jsonLinesLog.fileIn(options.dataDir, LOG_FILE);
     const ref: { emulator?: WebhookEmulator } = {};
-    const server = http.createServer((req, res) => {
-      ref.emulator!.handle(req, res).catch((err: unknown) => {
-        send(res, 500, { error: `emulator failure: ${err instanceof Error ? err.message : String(err)}` });
-      });
-    });
+    const server = createEmulatorServer(
+      (req, res) => ref.emulator!.handle(req, res),
+      (err, _req, res) => sendJson(res, 500, { error: `emulator failure: ${err instanceof Error ? err.message : String(err)}` }),
+    );
     const port = await listenOnLoopback(server, options.port, 'webhook');
     const emulator = new WebhookEmulator(server, port, secret, logPath, faults);
     ref.emulator = emulator;
@@ -193,8 +185,7 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
 
   /** Replaces the active faults (pass `{}` to clear them); `failRequests` restarts its count. */
   setFaults(faults: WebhookFaults): void {
-    this.faults = { ...faults };
-    this.failRemaining = faults.failRequests ?? 0;
+    this.faults.set(faults);
   }
 
   /** Current records of `object`, or of every object, in creation order. */
@@ -237,51 +228,44 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
     await closeServer(this.server);
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (url.pathname === RECORDS_PATH) {
-      if (req.method !== 'GET') return send(res, 405, { error: `use GET on ${RECORDS_PATH}` }, { allow: 'GET' });
-      return send(res, 200, this.snapshot(url.searchParams.get('object') ?? undefined));
-    }
-    if (url.pathname !== RECEIVER_PATH) return send(res, 404, { error: `no receiver at ${url.pathname}; POST to ${RECEIVER_PATH}` });
-    if (req.method !== 'POST') return send(res, 405, { error: `use POST on ${RECEIVER_PATH}` }, { allow: 'POST' });
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const route = this.routes.match(req.method ?? 'GET', req.url ?? '/');
+    if ('status' in route) return sendJson(res, route.status, route.body, route.headers);
+    return route.handler(req, res, route.query);
+  }
 
-    const raw = await readBody(req);
-    const n = ++this.requestCount;
-    const faults = this.faults;
-    if (faults.latencyMs) await sleep(faults.latencyMs);
+  private async receive(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = await readBody(req, res, MAX_BODY_BYTES);
+    this.requestCount++;
+    await this.faults.delay();
     if (this.stopped) return;
-    if (faults.resetRate && Math.random() < faults.resetRate) {
-      req.socket.destroy();
-      return;
+    switch (this.faults.decide()?.kind) {
+      case 'reset':
+        return resetConnection(req);
+      case 'unavailable':
+        return sendJson(res, 503, { error: 'receiver unavailable (test fault)' });
+      case 'throttled':
+        return sendJson(res, 429, { error: 'too many requests (test fault)' }, { 'retry-after': '1' });
+      case 'error':
+        return sendJson(res, 500, { error: 'internal receiver error (test fault)' });
     }
-    if (this.failRemaining > 0) {
-      this.failRemaining--;
-      return send(res, 503, { error: 'receiver unavailable (test fault)' });
-    }
-    if (faults.status429Every && n % faults.status429Every === 0) {
-      return send(res, 429, { error: 'too many requests (test fault)' }, { 'retry-after': '1' });
-    }
-    if (faults.errorRate && Math.random() < faults.errorRate) {
-      return send(res, 500, { error: 'internal receiver error (test fault)' });
-    }
-    if (raw === null) return send(res, 413, { error: `body is larger than ${MAX_BODY_BYTES} bytes` });
+    if (!raw.ok) return sendJson(res, raw.status, { error: raw.message });
 
     const problem = verifySignature(
       this.secret,
       { timestamp: req.headers[TIMESTAMP_HEADER] as string | undefined, signature: req.headers[SIGNATURE_HEADER] as string | undefined },
-      raw,
+      raw.value,
     );
-    if (problem !== null) return send(res, 401, { error: `signature verification failed: ${problem}` });
+    if (problem !== null) return sendJson(res, 401, { error: `signature verification failed: ${problem}` });
 
     let batch: ReturnType<typeof parseBatch>;
     try {
-      batch = parseBatch(raw);
+      batch = parseBatch(raw.value);
     } catch (err) {
-      if (err instanceof BadRequest) return send(res, 400, { error: err.message });
+      if (err instanceof BadRequest) return sendJson(res, 400, { error: err.message });
       throw err;
     }
-    if ('type' in batch) return send(res, 200, { ok: true });
+    if ('type' in batch) return sendJson(res, 200, { ok: true });
 
     this.receivedCount += batch.records.length;
     const outcomes = batch.records.map((record) => this.apply(batch.object, record));
@@ -290,7 +274,7 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
     if (this.logPath !== undefined && entries.length > 0) {
       jsonLinesLog.append(this.logPath, entries);
     }
-    send(res, 200, { results: outcomes.map((o) => o.result) });
+    sendJson(res, 200, { results: outcomes.map((o) => o.result) });
   }
 
   private apply(object: string, record: WireRecord): Outcome {
@@ -302,7 +286,7 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
     if (earlier?.idempotencyKey === idempotencyKey) return { result: earlier };
     const reject = (error: string): Outcome => ({ result: { idempotencyKey, ok: false, error, retryable: false } });
 
-    if (this.faults.rejectKeys?.includes(key)) return reject('rejected by receiver (test fault)');
+    if (this.faults.faults.rejectKeys?.includes(key)) return reject('rejected by receiver (test fault)');
     if (record.op === 'delete') return this.commit({ t: 'del', idempotencyKey, object, key });
 
     const badEmail = invalidEmail(record.fields);

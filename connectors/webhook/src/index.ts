@@ -2,6 +2,7 @@ import {
   defineConnector,
   destinationError,
   OutflowError,
+  parseRetryAfter,
   redact,
   Secret,
   Type,
@@ -16,6 +17,8 @@ import { SIGNATURE_HEADER, signBody, TIMESTAMP_HEADER } from './signature.js';
 
 export { MAX_TIMESTAMP_SKEW_SECONDS, SIGNATURE_HEADER, signBody, TIMESTAMP_HEADER, verifySignature } from './signature.js';
 export type { SignatureProblem } from './signature.js';
+/** Retry-After parsing lives in core; re-exported for code that imported it from here. */
+export { parseRetryAfter } from '@outflow/core';
 
 /** The connection config of a webhook destination. */
 export const configSchema = Type.Object(
@@ -120,15 +123,6 @@ function receiverMessage(reply: Reply, secret: string): string {
   }
   const cleaned = scrub(message, secret);
   return cleaned === '' ? 'no message' : cleaned;
-}
-
-/** Milliseconds to wait from a Retry-After header (delay in seconds, or an HTTP date). */
-export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
-  if (value === null) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 function networkCode(err: unknown): string {

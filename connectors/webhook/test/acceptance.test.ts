@@ -19,11 +19,13 @@ destinationAcceptance<WebhookConfig>({
     { name: 'a receiver that is not listening', config: { ...config, url: 'http://127.0.0.1:9/hooks/outflow' } },
   ],
   // Read through the emulator's HTTP inspection API, as an operator would look at the receiver.
-  async readBack(key) {
+  async readAll() {
     const response = await fetch(`${emulator.recordsUrl}?object=${OBJECT}`);
     const snapshot = (await response.json()) as EmulatorSnapshot;
-    return snapshot.records.find((r) => r.key === key)?.fields;
+    return snapshot.records.map((r) => ({ key: r.key, id: r.id, fields: r.fields }));
   },
+  // The receiver answers each record it creates with its id (`rec_<n>`).
+  assignsIds: true,
   record: (i) => ({
     key: `contact-${i}`,
     match: { email: `contact${i}@example.com` },

@@ -255,6 +255,27 @@ describe('faults', () => {
     expect(statuses).toEqual([503, 503, 200]);
   });
 
+  it('picks the same requests to fail for the same seed', async () => {
+    const statuses = async (seed: number) => {
+      const e = await emulator({ faults: { errorRate: 0.5, seed } });
+      const seen: number[] = [];
+      for (const k of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l']) seen.push((await post(e.url, one(k))).status);
+      return seen;
+    };
+    const first = await statuses(11);
+    expect(first).toContain(500);
+    expect(first).toContain(200);
+    expect(await statuses(11)).toEqual(first);
+  });
+
+  it('refuses a body over 10 MB with 413', async () => {
+    const e = await emulator();
+    const res = await fetch(e.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.alloc(11 * 1024 * 1024, 32) });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: string }).error).toMatch(/larger than 10485760 bytes/);
+    expect(e.records()).toEqual([]);
+  });
+
   it('resets the connection without an answer at resetRate 1, and faults can be lifted at runtime', async () => {
     const e = await emulator({ faults: { resetRate: 1 } });
     await expect(post(e.url, one('a'))).rejects.toThrow();

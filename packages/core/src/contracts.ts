@@ -114,9 +114,13 @@ export interface RateLimit {
  * How a destination makes a repeated operation harmless — what the engine may do with an
  * operation whose outcome it does not know (the process died after sending it, or the
  * answer was lost):
- * - `key`: the destination applies each `idempotencyKey` at most once; a re-send is safe.
- * - `match`: the operation is a natural upsert on the match key (or on `destinationId`):
- *   applying it twice leaves one record with the same fields; a re-send is safe.
+ * - `key`: the destination applies each `idempotencyKey` at most once, whatever the kind:
+ *   a re-sent operation it applied is answered as the first time (`ok`, with the same
+ *   `destinationId`) and changes nothing. A re-send is safe.
+ * - `match`: each operation acts on the record its `destinationId` or match key addresses,
+ *   so applying it twice leaves one record with the same fields: an upsert or update sets
+ *   the same values again, a delete finds nothing left to remove, and a re-sent insert is
+ *   recognised (`ok`) or refused as existing — never a second record. A re-send is safe.
  * - `none`: a re-send may act twice (a chat message, an email send). The engine never
  *   re-sends blindly: it asks {@link Destination.lookup} when the connector offers it, and
  *   otherwise parks the record as "outcome unknown" for a person to decide
@@ -148,16 +152,44 @@ export interface Capabilities {
   idempotency: Idempotency;
 }
 
-/** One record operation sent to a destination. */
+/**
+ * One record operation sent to a destination. Each kind, on a record that exists and on
+ * one that does not:
+ * - `upsert` updates the record, or creates it when there is none.
+ * - `update` updates the record. A record that does not exist is not created (update mode
+ *   never creates): the result is `{ ok: false, retryable: false }` with a `reason` that
+ *   says the record was "not found", and the row is parked.
+ * - `insert` creates the record. When a record with the same match key already exists the
+ *   result is `{ ok: false, retryable: false }`, unless the destination recognises this
+ *   very operation as already applied — by its `idempotencyKey`, or (idempotency `match`)
+ *   because that record already holds exactly these fields: then `{ ok: true }` with the
+ *   record's id.
+ * - `delete` removes the record. A record that does not exist is already gone: the result
+ *   is `{ ok: true }` (deletes are idempotent).
+ *
+ * Addressing: with a `destinationId`, the operation acts on the record with that id (the
+ * one Outflow wrote or matched before), and `match` only carries values to set, so a
+ * changed match value (a new email) changes that record instead of naming another. Without
+ * one, `match` addresses the record (or `key`, at a destination that keeps the model key).
+ * An upsert whose `destinationId` no longer exists falls back to its match key (updating
+ * the record that holds it, or creating one); an update or delete whose `destinationId` no
+ * longer exists is a record that does not exist, as above.
+ */
 export interface Operation {
   kind: OperationKind;
   /** The model's primary key of the record (as in {@link Change.key}). */
   key: string;
-  /** The match key fields and values, e.g. `{ email: 'a@x.com' }`. */
+  /**
+   * The match key fields and values, e.g. `{ email: 'a@x.com' }`: what addresses the
+   * record without a `destinationId`, and values to set on it with one.
+   */
   match?: Row;
   /** Mapped fields to write; absent for deletes. */
   fields?: Row;
-  /** The destination's id for this record, when Outflow delivered it before. */
+  /**
+   * The id the destination returned for this key in an earlier `ok` result, when Outflow
+   * delivered it before. When present, it addresses the record, ahead of `match`.
+   */
   destinationId?: string;
   /**
    * Deterministic per (sync, key, content): a re-send of the same change after a crash
@@ -167,9 +199,15 @@ export interface Operation {
 }
 
 /**
- * The outcome of one operation. `ok: false` with `retryable: true` means this record was not
- * applied and may be sent again (after `retryAfterMs`, which delays this record only);
- * `retryable: false` parks it with `reason` until its row changes or `outflow retry`.
+ * The outcome of one operation (what each kind answers for a missing or existing record is
+ * in {@link Operation}). `ok: true` means it is applied, or was already. On an `ok` insert
+ * or upsert, `destinationId` is required whenever the destination assigns ids to records:
+ * Outflow keeps it and sends it as {@link Operation.destinationId} with later updates and
+ * deletes of the key. A destination that addresses records only by match key may omit it.
+ * `ok: false` with `retryable: true` means this record was not applied and may be sent
+ * again (after `retryAfterMs`, which delays this record only); `retryable: false` parks it
+ * with `reason` — shown to people, so it says what is wrong with the record — until its row
+ * changes or `outflow retry`.
  */
 export type RecordResult =
   | { ok: true; destinationId?: string }
@@ -211,8 +249,21 @@ export interface RateBudget {
    * `OUTFLOW_ABORTED` when the context's signal aborts while waiting.
    */
   acquire(requests?: number): Promise<void>;
+  /**
+   * Sends one request within the budget: waits for its turn, runs `send`, and counts the
+   * request as in flight until `send` settles, then as made at that moment. Vendors count
+   * requests when they arrive, which may be well after they start; counting by completion
+   * keeps every window of arrivals within the limits. Prefer it to {@link acquire}. Rejects
+   * with `OUTFLOW_ABORTED` (nothing sent) when the context's signal aborts while waiting.
+   */
+  request<T>(send: () => Promise<T>): Promise<T>;
   /** Stops every sender of this connection until `ms` from now (a Retry-After for all). */
   pause(ms: number): void;
+  /**
+   * Keeps one more limit from now on: for a connector that learns from the vendor (e.g.
+   * rate-limit headers) a limit lower than it declared.
+   */
+  addLimit(limit: RateLimit): void;
 }
 
 export interface ConnectorContext<C = unknown> {
@@ -291,7 +342,16 @@ export interface Stream<C = unknown> {
   open(ctx: ConnectorContext<C>, model: Model, from: Checkpoint | null, options?: { sync: string }): Promise<ChangeStream>;
 }
 
-/** Writes records to an operational tool. */
+/**
+ * Writes records to an operational tool. What a throw means, method by method:
+ * - `check`, `discover`, `capabilities`: the command that called it fails (an
+ *   {@link OutflowError} should name what is wrong; any other throw is reported as is).
+ *   It is not retried.
+ * - `write`: about the whole batch; see {@link Destination.write}.
+ * - `lookup`: the operations asked about stay in doubt and are parked as "outcome unknown".
+ * - The manifest's `open` and `close`: see {@link ConnectorManifest.open} and
+ *   {@link ConnectorManifest.close}.
+ */
 export interface Destination<C = unknown> {
   /** As {@link Source.check}. */
   check(ctx: ConnectorContext<C>): Promise<void>;
@@ -301,18 +361,31 @@ export interface Destination<C = unknown> {
   capabilities(ctx: ConnectorContext<C>, object: string): Capabilities | Promise<Capabilities>;
   /**
    * Applies a batch of at most `maxBatchSize` operations and returns one result per
-   * operation, in the same order. Called concurrently up to `concurrency` times, never with
-   * two operations for one key in flight at once. A per-record failure is a result with
-   * `ok: false`; a failure of the whole batch throws an {@link OutflowError} with
-   * `retryable` (and `retryAfterMs` when the destination said when to come back).
-   * Must be idempotent per `idempotencyKey`.
+   * operation, in the same order; {@link Operation} says what each kind does (to missing
+   * records too) and how a record is addressed, {@link RecordResult} when to return
+   * `destinationId`. Called concurrently up to `concurrency` times, never with two
+   * operations for one key in flight at once. Keeps the promise of the declared
+   * {@link Capabilities.idempotency}.
+   *
+   * A per-record failure is a result with `ok: false`. A throw is about the whole batch:
+   * - A retryable {@link OutflowError}: its `retryAfterMs` pauses every sender of the
+   *   connection (all its syncs) that long, and the whole batch is sent again later — with
+   *   idempotency `none` only when the error says `notApplied`, else as an unknown outcome.
+   * - A non-retryable OutflowError: the batch was refused as a whole, nothing in it
+   *   applied. The engine bisects it to find the records at fault, sending the halves
+   *   again; a single record that still fails is parked with the error's message.
+   * - Any other throw: the outcome is unknown (part of the batch may be applied). The batch
+   *   is sent again like a retryable error where that is safe (idempotency `key` or
+   *   `match`); with `none`, each record is looked up (see `lookup`) or parked as "outcome
+   *   unknown".
    */
   write(ctx: ConnectorContext<C>, object: string, ops: Operation[]): Promise<RecordResult[]>;
   /**
    * Optional, for destinations whose idempotency is `none`: tells, for operations the
    * engine sent earlier without learning their outcome, whether they were applied (e.g. by
    * searching for a message carrying the idempotency key). One result per operation, in
-   * order. A throw leaves the records in doubt, and they are parked as "outcome unknown".
+   * order. Read-only: it never applies an operation itself. A throw leaves the records in
+   * doubt, and they are parked as "outcome unknown".
    */
   lookup?(ctx: ConnectorContext<C>, object: string, ops: Operation[]): Promise<LookupResult[]>;
 }
@@ -355,8 +428,13 @@ export interface ConnectorManifest<S extends TSchema = TSchema> {
   /** `connector: <name>` in outflow.yaml; the package is `@outflow/connector-<name>`. */
   name: string;
   version: string;
-  /** The semver range of @outflow/core this connector was built for. */
-  coreVersion: string;
+  /**
+   * The semver range of @outflow/core this connector was built for. A connector published as
+   * a package declares it as its `peerDependencies["@outflow/core"]` range, which the runner
+   * checks (and npm installs by); this field is then optional, and is what the runner checks
+   * for a connector loaded from a path with no package.json.
+   */
+  coreVersion?: string;
   /** JSON Schema of the connection config. Mark secrets with `secret: true`. */
   config: S;
   /** One-line description, shown by `outflow discover` and in generated docs. */

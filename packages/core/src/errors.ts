@@ -34,6 +34,12 @@ export interface OutflowErrorOptions {
   retryable?: boolean;
   /** When the caller should try again, if the failing system said so (e.g. Retry-After). */
   retryAfterMs?: number;
+  /**
+   * True when the failing system refused the request before acting on it (a 429, an
+   * authentication failure, a connection that was never made): nothing was applied, so
+   * sending it again is safe even where re-sending is otherwise unsafe (idempotency `none`).
+   */
+  notApplied?: boolean;
   /** Structured context (file, path, sync, key …). Never put a secret here. */
   details?: Record<string, unknown>;
   cause?: unknown;
@@ -56,6 +62,7 @@ export class OutflowError extends Error {
   readonly code: ErrorCode;
   readonly retryable: boolean;
   readonly retryAfterMs?: number;
+  readonly notApplied: boolean;
   readonly details: Record<string, unknown>;
 
   constructor(code: ErrorCode, message: string, options: OutflowErrorOptions = {}) {
@@ -64,6 +71,7 @@ export class OutflowError extends Error {
     this.code = code;
     this.retryable = options.retryable ?? false;
     if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
+    this.notApplied = options.notApplied ?? false;
     this.details = options.details ?? {};
     Object.defineProperty(this, BRAND, { value: true });
   }
@@ -93,13 +101,17 @@ export function isOutflowError(err: unknown, code?: ErrorCode): err is OutflowEr
   return isBranded(err) && (code === undefined || (err as OutflowError).code === code);
 }
 
-/** Raised by destinations for a failure of a whole batch (HTTP 5xx, 429, timeouts …). */
+/**
+ * Raised by destinations for a failure of a whole batch (HTTP 5xx, 429, timeouts …). A 429
+ * is taken as `notApplied` unless said otherwise: the vendor refused the request.
+ */
 export function destinationError(
   message: string,
-  options: { retryable: boolean; retryAfterMs?: number; status?: number; cause?: unknown },
+  options: { retryable: boolean; retryAfterMs?: number; status?: number; notApplied?: boolean; cause?: unknown },
 ): OutflowError {
   return new OutflowError('OUTFLOW_DESTINATION', message, {
     retryable: options.retryable,
+    notApplied: options.notApplied ?? options.status === 429,
     ...(options.retryAfterMs === undefined ? {} : { retryAfterMs: options.retryAfterMs }),
     details: options.status === undefined ? {} : { status: options.status },
     cause: options.cause,

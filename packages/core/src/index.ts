@@ -6,11 +6,15 @@ export { createLogger, silentLogger, type Logger, type LoggerOptions } from './l
 export { CORE_VERSION } from './version.js';
 export * from './config/index.js';
 export * from './ledger/index.js';
-export * from './engine/delivery.js';
-export * from './engine/rate-limit.js';
-export * from './engine/mapping.js';
-export * from './engine/plan.js';
-export * from './engine/sync.js';
-export * from './engine/reconcile.js';
+export { createEngine, fromLoadedConfig, type Engine, type EngineConfig, type EngineOptions } from './engine/engine.js';
+export type { ConnectionHandle, ConnectionSpec } from './engine/connections.js';
+export type { PlannedChange, RunOptions, RunSummary } from './engine/run.js';
+export type { Progress } from './engine/scope.js';
+export type { PlannedKind } from './engine/plan.js';
+export { ConnectionBudget, MAX_PAUSE_MS, RateLimiter, unlimitedBudget } from './engine/rate-limit.js';
+export { createMapper, fingerprint, mapFields, mapMatch, type Mapper } from './engine/mapping.js';
 export * from './diff/store.js';
-export { closeServer, jsonLinesLog, listenOnLoopback } from './emulator-kit.js';
+export { parseRetryAfter } from './retry-after.js';
+// The rest of the kit is the `@outflow/core/emulator-kit` subpath; these stay for older imports.
+export { closeServer, listenOnLoopback } from './emulator-kit/server.js';
+export { jsonLinesLog } from './emulator-kit/log.js';

@@ -342,13 +342,19 @@ describe('connector packages', () => {
 `;
 
   /** Creates a project folder with `node_modules/@outflow/connector-fake` holding `index`. */
-  function project(index: string): string {
+  function project(index: string, peer?: string): string {
     const dir = join(root, `project-${++counter}`);
     const pkg = join(dir, 'node_modules', '@outflow', 'connector-fake');
     mkdirSync(pkg, { recursive: true });
     writeFileSync(
       join(pkg, 'package.json'),
-      JSON.stringify({ name: '@outflow/connector-fake', version: '0.3.0', type: 'module', exports: { '.': { import: './index.js' } } }),
+      JSON.stringify({
+        name: '@outflow/connector-fake',
+        version: '0.3.0',
+        type: 'module',
+        exports: { '.': { import: './index.js' } },
+        ...(peer ? { peerDependencies: { '@outflow/core': peer } } : {}),
+      }),
     );
     writeFileSync(join(pkg, 'index.js'), index);
     return dir;
@@ -396,6 +402,16 @@ describe('connector packages', () => {
     expect(err.code).toBe('OUTFLOW_CONNECTOR_VERSION');
     expect(err.message).toContain('connector "fake" (@outflow/connector-fake) 0.3.0 requires @outflow/core ^2.0.0');
     expect(err.message).toContain('this runner has @outflow/core 1.0.0');
+  });
+
+  it("checks a package's peer range on @outflow/core, which needs no coreVersion beside it", async () => {
+    const noRange = manifest('').replace("coreVersion: '^1.0.0',", '');
+    expect((await loadConnector('fake', project(noRange, '^1.0.0'))).name).toBe('fake');
+    // The peer range is what npm installed by: it wins over a stale manifest field.
+    const err = await rejection(loadConnector('fake', project(manifest(''), '^3.0.0')));
+    expect(err.code).toBe('OUTFLOW_CONNECTOR_VERSION');
+    expect(err.message).toContain('requires @outflow/core ^3.0.0, but this runner has @outflow/core 1.0.0');
+    expect((await rejection(loadConnector('fake', project(noRange)))).message).toContain('"coreVersion" must be a non-empty string');
   });
 
   it('refuses a package with no valid manifest', async () => {

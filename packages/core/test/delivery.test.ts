@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OutflowError, destinationError, isOutflowError, type Operation, type RecordResult } from '../src/index.js';
-import { Delivery, type DeliveryOptions, type DeliveryOutcome } from '../src/engine/delivery.js';
-import { RateLimiter } from '../src/engine/rate-limit.js';
+import { Delivery, type DeliveryOptions, type DeliveryOutcome } from '../src/delivery/pipeline.js';
+import { ConnectionBudget } from '../src/engine/rate-limit.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -90,7 +90,9 @@ function pipeline(write: DeliveryOptions<number>['write'], options: Options = {}
     write,
     batchSize: 10,
     concurrency: 1,
-    limiter: new RateLimiter([]),
+    budget: new ConnectionBudget([]),
+    countWrites: true,
+    resendSafe: true,
     maxAttempts: 3,
     onExhausted: 'fail',
     backoff: { baseMs: 1, maxMs: 4 },
@@ -347,21 +349,82 @@ describe('whole-batch failures', () => {
     expect(p.outcomes.every((o) => o.result.ok && o.attempts === 8)).toBe(true);
   });
 
-  it('treats an error that is not an OutflowError as fatal, after reporting the batches in flight', async () => {
-    const boom = new TypeError('cannot read properties of undefined');
+  it('retries a batch whose write threw a plain error, where re-sending is safe', async () => {
+    let thrown = 0;
     const dest = fakeDestination({
-      latency: (n) => (n === 0 ? 20 : 5),
       batch: (ops) => {
-        if (ops[0]!.key === 'k1') throw boom;
+        if (ops[0]!.key === 'k1' && thrown++ === 0) throw new TypeError('socket hang up');
       },
     });
     const p = pipeline(dest.write, { batchSize: 1, concurrency: 2 });
-    await p.pushAll(keys(6));
-    await expect(p.delivery.close()).rejects.toBe(boom);
+    await p.pushAll(keys(4));
+    await p.delivery.close();
 
-    expect(dest.calls.map((c) => c.ops[0]!.key)).toEqual(['k0', 'k1']);
-    expect(p.outcomes.map((o) => [o.item.op.key, o.result.ok])).toEqual([['k0', true]]);
-    await expect(p.push('k9')).rejects.toBe(boom);
+    expect(dest.calls.filter((c) => c.ops[0]!.key === 'k1')).toHaveLength(2);
+    expect(p.outcomes.every((o) => o.result.ok)).toBe(true);
+    expect(p.outcomeOf('k1')[0]!.attempts).toBe(2);
+  });
+});
+
+describe('destinations that cannot dedupe (idempotency none)', () => {
+  const lost = () => new TypeError('the connection closed before an answer came');
+
+  it('parks a batch whose outcome is unknown as "outcome unknown" instead of sending it again', async () => {
+    const dest = fakeDestination({
+      batch: (ops) => {
+        if (ops[0]!.key === 'k1') throw lost();
+      },
+    });
+    const p = pipeline(dest.write, { batchSize: 1, resendSafe: false });
+    await p.pushAll(keys(3));
+    await p.delivery.close();
+
+    expect(dest.calls.filter((c) => c.ops[0]!.key === 'k1')).toHaveLength(1);
+    const [k1] = p.outcomeOf('k1');
+    expect(k1!.result).toMatchObject({ ok: false, retryable: false });
+    expect(k1!.result.ok ? '' : k1!.result.reason).toMatch(/^outcome unknown/);
+    expect(p.outcomeOf('k0')[0]!.result.ok && p.outcomeOf('k2')[0]!.result.ok).toBe(true);
+  });
+
+  it('asks lookup: an applied write is settled as delivered, an absent one is sent again', async () => {
+    let failed = 0;
+    const dest = fakeDestination({
+      batch: (ops) => {
+        if ((ops[0]!.key === 'k1' || ops[0]!.key === 'k2') && failed++ < 2) throw lost();
+      },
+    });
+    const looked: string[] = [];
+    const p = pipeline(dest.write, {
+      batchSize: 1,
+      resendSafe: false,
+      lookup: async (ops) => {
+        looked.push(...ops.map((o) => o.key));
+        return ops.map((o) => (o.key === 'k1' ? { state: 'applied' as const, destinationId: 'id-k1' } : { state: 'absent' as const }));
+      },
+    });
+    await p.pushAll(keys(3));
+    await p.delivery.close();
+
+    expect(looked.sort()).toEqual(['k1', 'k2']);
+    expect(dest.calls.filter((c) => c.ops[0]!.key === 'k1')).toHaveLength(1);
+    expect(dest.calls.filter((c) => c.ops[0]!.key === 'k2')).toHaveLength(2);
+    expect(p.outcomeOf('k1')[0]!.result).toEqual({ ok: true, destinationId: 'id-k1' });
+    expect(p.outcomeOf('k2')[0]!.result.ok).toBe(true);
+  });
+
+  it('retries a refusal that applied nothing (429)', async () => {
+    let refused = 0;
+    const dest = fakeDestination({
+      batch: (ops) => {
+        if (ops[0]!.key === 'k0' && refused++ === 0) throw destinationError('429 slow down', { retryable: true, status: 429 });
+      },
+    });
+    const p = pipeline(dest.write, { batchSize: 1, resendSafe: false });
+    await p.pushAll(keys(2));
+    await p.delivery.close();
+
+    expect(dest.calls.filter((c) => c.ops[0]!.key === 'k0')).toHaveLength(2);
+    expect(p.outcomes.every((o) => o.result.ok)).toBe(true);
   });
 });
 

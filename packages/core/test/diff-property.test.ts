@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Row } from '../src/index.js';
-import { runSync } from '../src/engine/sync.js';
 import { environment, memoryDestination, memorySource, syncConfig, tempDir } from './helpers.js';
 
 /**
@@ -45,7 +44,7 @@ describe('diff sync under failures (property)', () => {
           dst: dest.connector,
         });
         const cfg = syncConfig({ to: { mode: 'mirror' }, delivery: { maxAttempts: 2 } });
-        const run = () => withTimeout(runSync(env, cfg, { backoff: { baseMs: 1, maxMs: 2 } }));
+        const run = () => withTimeout(env.engine.run(cfg, { backoff: { baseMs: 1, maxMs: 2 } }));
         try {
           for (const { edits, trouble: t } of steps) {
             for (const e of edits) {
@@ -66,7 +65,7 @@ describe('diff sync under failures (property)', () => {
           dest.faults.reject = new Map();
           dest.faults.failCalls = new Map();
           dest.faults.crashAfterApplyOnCall = undefined;
-          await withTimeout(runSync(env, cfg, { backoff: { baseMs: 1, maxMs: 2 }, unpark: true }));
+          await withTimeout(env.engine.run(cfg, { backoff: { baseMs: 1, maxMs: 2 }, unpark: true }));
           const final = await run();
           expect(final).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0, deleted: 0, rejected: 0, parked: 0 });
 

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   Type,
+  createEngine,
   defineConnector,
+  type AnyConnector,
   destinationError,
   silentLogger,
   unlimitedBudget,
@@ -13,7 +15,6 @@ import {
   type RecordResult,
   type Row,
 } from '../src/index.js';
-import type { ConnectionHandle, SyncEnvironment } from '../src/engine/sync.js';
 import { openSqliteLedger } from '@outflow/ledger-sqlite';
 import { duckdbStateStore } from '@outflow/state-duckdb';
 import type { SyncConfig } from '../src/config/schema.js';
@@ -218,15 +219,19 @@ export function memoryStream() {
   };
 }
 
-export function environment(
-  dir: string,
-  connections: Record<string, ConnectionHandle['connector']>,
-  signal = new AbortController().signal,
-): SyncEnvironment & { close(): Promise<void> } {
+/** An engine over the given connectors, with the embedded ledger and state in `dir`. */
+export function environment(dir: string, connections: Record<string, AnyConnector>) {
   const ledger = openSqliteLedger(dir);
-  const map = new Map<string, ConnectionHandle>();
-  for (const [name, connector] of Object.entries(connections)) map.set(name, { connector, ctx: context(name, {}, signal) });
-  return { ledger, stateStore: duckdbStateStore({ dir }), connections: map, logger: silentLogger(), signal, close: () => ledger.close() };
+  const specs = Object.fromEntries(Object.entries(connections).map(([name, connector]) => [name, { connector }]));
+  const engine = createEngine({ config: { connections: specs, syncs: [] }, ledger, stateStore: duckdbStateStore({ dir }), stateDir: dir });
+  return {
+    engine,
+    ledger,
+    async close() {
+      await engine.close();
+      await ledger.close();
+    },
+  };
 }
 
 export function syncConfig(overrides: Omit<Partial<SyncConfig>, 'to'> & { to?: Partial<SyncConfig['to']> } = {}): SyncConfig {

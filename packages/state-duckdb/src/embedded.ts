@@ -5,6 +5,7 @@ import { SqlDiffStore, type DiffStats } from './sql-diff.js';
 /** Marks a stored value as JSON (anything but a string); strings are stored as they are. */
 const JSON_MARK = '\u0001';
 const KEY_COLUMN = '__key';
+const FP_COLUMN = '__outflow_fp';
 const FLUSH_ROWS = 100_000;
 
 type ColumnKind = 'double' | 'bool' | 'text';
@@ -38,8 +39,6 @@ export interface EmbeddedOptions {
   stateFile: string;
   readOnly: boolean;
   tempDir: string;
-  /** Model columns the fingerprint covers; null: every column. */
-  fingerprint: string[] | null;
   memoryLimit?: string;
   threads?: number;
 }
@@ -47,8 +46,10 @@ export interface EmbeddedOptions {
 /**
  * The delivered state of a sync whose rows come from JavaScript (any source without
  * pushdown, and stream syncs): rows are ingested through DuckDB's appender into a snapshot
- * table (one VARCHAR column per model column: strings as they are, other values as marked
- * JSON), and diffed in SQL by {@link SqlDiffStore}. No model row is kept in JS memory.
+ * table (one column per model column: see {@link beginSnapshot}) with the fingerprint the
+ * engine gave each row, and diffed in SQL by {@link SqlDiffStore} on those fingerprints:
+ * core's `fingerprint()`, the one stream capture records, so a diff recognises what a
+ * stream delivered. No model row is kept in JS memory.
  */
 export class EmbeddedDiffStore implements DiffStore {
   private appender: DuckDBAppender | null = null;
@@ -56,19 +57,20 @@ export class EmbeddedDiffStore implements DiffStore {
   private appended = 0;
   readonly ingest: SnapshotIngest = {
     begin: (columns, sample) => this.beginSnapshot(columns, sample),
-    add: (keys, rows) => this.addRows(keys, rows),
-    // The fingerprints are not used yet: the diff hashes the snapshot's columns in SQL.
+    add: (keys, rows, fingerprints) => this.addRows(keys, rows, fingerprints),
     end: () => this.endSnapshot(),
   };
 
-  private constructor(
-    private readonly store: SqlDiffStore,
-    private readonly o: EmbeddedOptions,
-  ) {}
+  private constructor(private readonly store: SqlDiffStore) {}
 
   static async open(o: EmbeddedOptions): Promise<EmbeddedDiffStore> {
     const store = await SqlDiffStore.open(
-      { relation: 'SELECT * FROM memory.main.snap', key: { kind: 'text', expr: `"${KEY_COLUMN}"` }, fingerprint: [], hidden: [KEY_COLUMN] },
+      {
+        relation: 'SELECT * FROM memory.main.snap',
+        key: { kind: 'text', expr: quote(KEY_COLUMN) },
+        fingerprint: { column: FP_COLUMN },
+        hidden: [KEY_COLUMN, FP_COLUMN],
+      },
       {
         stateFile: o.stateFile,
         readOnly: o.readOnly,
@@ -78,7 +80,7 @@ export class EmbeddedDiffStore implements DiffStore {
         convert: (value) => (value === null ? null : typeof value === 'string' ? decode(value) : (value as Value)),
       },
     );
-    return new EmbeddedDiffStore(store, o);
+    return new EmbeddedDiffStore(store);
   }
 
   get stats(): DiffStats {
@@ -92,27 +94,26 @@ export class EmbeddedDiffStore implements DiffStore {
    * another type turns its column into text in place.
    */
   async beginSnapshot(columns: string[], sample: Row[] = []): Promise<void> {
-    this.columns = columns.filter((c) => c !== KEY_COLUMN);
+    this.columns = columns.filter((c) => c !== KEY_COLUMN && c !== FP_COLUMN);
     this.kinds = this.columns.map((c) => kindOf(sample, c));
     const defs = [
-      `"${KEY_COLUMN}" VARCHAR`,
+      `${quote(KEY_COLUMN)} VARCHAR`,
+      `${quote(FP_COLUMN)} UBIGINT`,
       ...this.columns.map((c, i) => `${quote(c)} ${this.kinds[i] === 'double' ? 'DOUBLE' : this.kinds[i] === 'bool' ? 'BOOLEAN' : 'VARCHAR'}`),
     ];
     await this.store.conn.run(`CREATE OR REPLACE TABLE memory.main.snap (${defs.join(', ')})`);
     this.appender = await this.store.conn.createAppender('snap', 'main', 'memory');
     this.appended = 0;
-    this.store.setFingerprint(this.o.fingerprint ?? this.columns);
   }
 
   private kinds: ColumnKind[] = [];
 
-  /** Adds rows with their key strings (same order). */
-  async addRows(keys: string[], rows: Row[]): Promise<void> {
+  /** Adds rows with their key strings and fingerprints (decimal u64 strings), in the same order. */
+  async addRows(keys: string[], rows: Row[], fingerprints: string[]): Promise<void> {
     for (let r = 0; r < rows.length; r++) {
       const row = rows[r]!;
-      const bad = this.mismatch(row);
-      if (bad >= 0) await this.toText(bad);
-      this.append(keys[r]!, row);
+      for (let bad = this.mismatch(row); bad >= 0; bad = this.mismatch(row)) await this.toText(bad);
+      this.append(keys[r]!, fingerprints[r]!, row);
     }
   }
 
@@ -128,9 +129,10 @@ export class EmbeddedDiffStore implements DiffStore {
     return -1;
   }
 
-  private append(key: string, row: Row): void {
+  private append(key: string, fp: string, row: Row): void {
     const a = this.appender!;
     a.appendVarchar(key);
+    a.appendUBigInt(BigInt(fp));
     const cols = this.columns;
     const kinds = this.kinds;
     for (let i = 0; i < cols.length; i++) {
@@ -214,7 +216,6 @@ export class EmbeddedDiffStore implements DiffStore {
     } catch {
       /* closed */
     }
-    if (!this.o.readOnly) await this.store.fold().catch(() => undefined);
-    this.store.close();
+    await this.store.close();
   }
 }

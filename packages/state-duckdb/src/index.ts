@@ -30,11 +30,11 @@ export function stateFileOf(dir: string, sync: string): string {
  */
 export function duckdbStateStore(o: DuckDBStateStoreOptions): StateStore {
   return {
-    open: ({ sync, columns, readOnly }) =>
+    // The engine hands over each row's fingerprint of the delivered fields, so columns are not needed.
+    open: ({ sync, readOnly }) =>
       EmbeddedDiffStore.open({
         stateFile: stateFileOf(o.dir, sync),
         readOnly,
-        fingerprint: columns,
         tempDir: readOnly ? join(tmpdir(), `outflow-plan-${process.pid}`) : join(o.dir, 'tmp'),
         ...(o.memoryLimit ? { memoryLimit: o.memoryLimit } : {}),
         ...(o.threads ? { threads: o.threads } : {}),

@@ -6,7 +6,7 @@ import {
   type DuckDBConnection,
   type DuckDBValueConverter,
 } from '@duckdb/node-api';
-import { OutflowError, describeError, isOutflowError, type Ack, type DiffRow, type DiffStore, type Row, type Value } from '@outflow/core';
+import { OutflowError, describeError, fingerprint, isOutflowError, type Ack, type DiffRow, type DiffStore, type Row, type Value } from '@outflow/core';
 
 /** How the model is seen by the diff: a relation, its key and the fingerprinted columns. */
 export interface SqlModel {
@@ -17,8 +17,12 @@ export interface SqlModel {
    * `text` with a SQL expression whose value is the key string.
    */
   key: { kind: 'int'; column: string } | { kind: 'text'; expr: string };
-  /** Columns the fingerprint covers (the delivered fields), in a fixed order. */
-  fingerprint: string[];
+  /**
+   * The row fingerprint: the columns it covers (the delivered fields, in a fixed order),
+   * hashed by DuckDB; or a UBIGINT column that already holds each row's fingerprint (core's
+   * `fingerprint()`, computed where the rows were read).
+   */
+  fingerprint: string[] | { column: string };
   /** Columns not to hand out in DiffRow.row (helper columns of an ingest table). */
   hidden?: string[];
 }
@@ -56,6 +60,18 @@ const PAGE = 5000;
 const q = (id: string) => `"${id.replaceAll('"', '""')}"`;
 
 /**
+ * Names the fingerprints a state was diffed by. DuckDB's hash() is stable for one DuckDB
+ * version; core's fingerprint() is named by its value for a fixed row, so a change of
+ * either algorithm re-sends every row once (as updates) rather than risking a silent miss.
+ */
+async function fingerprintEngine(conn: DuckDBConnection, model: SqlModel): Promise<string> {
+  if (!Array.isArray(model.fingerprint)) {
+    return `outflow-fp-2 ${fingerprint({ s: 'a', n: 1.5, b: true, z: null, o: { x: [1, 'y'] } }, { k: 'm' })}`;
+  }
+  return `duckdb ${String((await conn.runAndReadAll(`SELECT library_version FROM pragma_version()`)).getRows()[0]![0])}`;
+}
+
+/**
  * The diff engine: the delivered state (key, fingerprint, destination id, parked
  * fingerprint) in a DuckDB file, compared with a model relation entirely in SQL. Only rows
  * that changed leave DuckDB.
@@ -73,6 +89,7 @@ export class SqlDiffStore implements DiffStore {
   stats: DiffStats = { method: 'join' };
   private rows = 0;
   private seq = 0;
+  private readView: string | undefined;
   private constructor(
     private readonly instance: DuckDBInstance,
     readonly conn: DuckDBConnection,
@@ -114,9 +131,7 @@ export class SqlDiffStore implements DiffStore {
       }
       if (!o.readOnly) {
         await store.setMetaNow('key_kind', store.model.key.kind);
-        // Fingerprints are DuckDB hashes: stable for one DuckDB version, so a new version
-        // re-sends every row once (as updates) rather than risking a silent miss.
-        const engine = `duckdb ${String((await conn.runAndReadAll(`SELECT library_version FROM pragma_version()`)).getRows()[0]![0])}`;
+        const engine = await fingerprintEngine(conn, store.model);
         const before = await store.getMetaNow('fingerprint_engine');
         if (before !== undefined && before !== engine) {
           await store.foldNow();
@@ -201,18 +216,22 @@ export class SqlDiffStore implements DiffStore {
   }
 
   private async computeChangesNow(): Promise<{ insert: number; update: number; delete: number }> {
-    if (!this.o.readOnly) await this.foldNow();
+    const dl = await this.deliveredNow();
     const m = this.model;
     const keyExpr = m.key.kind === 'int' ? q(m.key.column) : m.key.expr;
-    const fpExpr = m.fingerprint.length ? `hash(${m.fingerprint.map(q).join(', ')})` : '0::UBIGINT';
+    const fpExpr = !Array.isArray(m.fingerprint)
+      ? q(m.fingerprint.column)
+      : m.fingerprint.length
+        ? `hash(${m.fingerprint.map(q).join(', ')})`
+        : '0::UBIGINT';
     await this.conn.run(`CREATE OR REPLACE TEMP VIEW mv AS SELECT ${keyExpr} AS __k, ${fpExpr} AS __fp, * FROM (${m.relation})`);
     await this.conn.run(`CREATE OR REPLACE TEMP VIEW mraw AS SELECT ${keyExpr} AS __k, NULL::UBIGINT AS __fp, * FROM (${m.relation})`);
-    const delivered = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.delivered`)).getRows()[0]![0]);
+    const delivered = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM ${dl}`)).getRows()[0]![0]);
     const last = Number((await this.getMetaNow('change_fraction')) ?? 'NaN');
 
     // 1. Which keys to compare: all of them, or only those in blocks whose checksums differ.
     let keys = 'mv';
-    let state = 'st.delivered';
+    let state = dl;
     // Where the changed rows' columns are read from: the model again (without hashing), or
     // the rows of the differing blocks, kept from the second pass.
     let payload = 'mraw';
@@ -229,14 +248,14 @@ export class SqlDiffStore implements DiffStore {
         WITH mb AS (SELECT ${blockOf('__k')} AS b, bit_xor(hash(__k, __fp)) AS x FROM mv GROUP BY ALL),
              sb AS (SELECT ${blockOf('k')} AS b,
                       bit_xor(CASE WHEN sent_fp IS NULL THEN hash(k, fp) ELSE hash(k, fp, sent_fp) END) AS x
-                    FROM st.delivered WHERE fp IS NOT NULL OR sent_fp IS NOT NULL GROUP BY ALL)
+                    FROM ${dl} WHERE fp IS NOT NULL OR sent_fp IS NOT NULL GROUP BY ALL)
         SELECT coalesce(mb.b, sb.b) AS b FROM mb FULL OUTER JOIN sb ON mb.b = sb.b WHERE mb.x IS DISTINCT FROM sb.x`);
       const changedBlocks = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM db`)).getRows()[0]![0]);
       this.stats = { method: 'blocks', blockSize, blocksChanged: Math.min(1, changedBlocks / buckets) };
       await this.conn.run(`CREATE OR REPLACE TEMP TABLE mk AS SELECT * FROM mv SEMI JOIN db ON ${blockOf('mv.__k')} = db.b`);
       keys = 'mk';
       payload = 'mk';
-      state = `(SELECT * FROM st.delivered d SEMI JOIN db ON ${blockOf('d.k')} = db.b)`;
+      state = `(SELECT * FROM ${dl} d SEMI JOIN db ON ${blockOf('d.k')} = db.b)`;
     }
 
     // 2. Duplicate keys: every duplicate changes its block's checksum, so the compared keys
@@ -368,17 +387,7 @@ export class SqlDiffStore implements DiffStore {
     if (pending === 0) return;
     await this.conn.run('BEGIN TRANSACTION');
     try {
-      await this.conn.run(`CREATE OR REPLACE TEMP TABLE a AS
-        SELECT * FROM st.acks QUALIFY row_number() OVER (PARTITION BY k ORDER BY seq DESC) = 1`);
-      await this.conn.run(`CREATE OR REPLACE TEMP TABLE merged AS
-        SELECT a.k,
-          CASE a.kind WHEN 'delivered' THEN a.fp ELSE d.fp END AS fp,
-          CASE a.kind WHEN 'delivered' THEN coalesce(a.dest_id, d.dest_id) ELSE d.dest_id END AS dest_id,
-          CASE a.kind WHEN 'parked' THEN a.fp WHEN 'sent' THEN d.parked_fp ELSE NULL END AS parked_fp,
-          -- A refusal writes nothing, so an earlier write that may have landed still may have.
-          CASE a.kind WHEN 'sent' THEN a.fp WHEN 'parked' THEN d.sent_fp ELSE NULL END AS sent_fp
-        FROM a LEFT JOIN st.delivered d ON d.k = a.k
-        WHERE a.kind IN ('delivered', 'parked', 'sent')`);
+      await this.mergeAcks();
       await this.conn.run(`DELETE FROM st.delivered WHERE k IN (SELECT k FROM a)`);
       await this.conn.run(`INSERT INTO st.delivered SELECT k, fp, dest_id, parked_fp, sent_fp FROM merged`);
       await this.conn.run(`DELETE FROM st.acks`);
@@ -387,6 +396,54 @@ export class SqlDiffStore implements DiffStore {
       await this.conn.run('ROLLBACK').catch(() => undefined);
       throw new OutflowError('OUTFLOW_LEDGER', `cannot fold delivered state: ${describeError(err)}`, { cause: err });
     }
+  }
+
+  /** Reduces the ack log to temporary tables: `a` (the keys acked) and `merged` (their rows now). */
+  private async mergeAcks(): Promise<void> {
+    // Per key, each field as the acks leave it in order: the latest ack that sets or
+    // clears a field decides it, and a key whose last ack is a delete or forget goes.
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE a AS
+      SELECT k,
+        arg_max(kind, seq) AS last_kind,
+        arg_max({'kind': kind, 'fp': fp}, seq) FILTER (WHERE kind IN ('delivered', 'deleted', 'forget')) AS fp_ack,
+        arg_max({'kind': kind, 'fp': fp}, seq) FILTER (WHERE kind IN ('parked', 'delivered', 'deleted', 'forget')) AS parked_ack,
+        arg_max({'kind': kind, 'fp': fp}, seq) FILTER (WHERE kind IN ('sent', 'delivered', 'deleted', 'forget')) AS sent_ack,
+        max(seq) FILTER (WHERE kind IN ('deleted', 'forget')) AS reset_seq,
+        arg_max(dest_id, seq) FILTER (WHERE kind = 'delivered' AND dest_id IS NOT NULL) AS dest_id,
+        max(seq) FILTER (WHERE kind = 'delivered' AND dest_id IS NOT NULL) AS dest_seq
+      FROM st.acks GROUP BY k`);
+    // A refusal writes nothing, so a write in doubt stays in doubt; an acknowledgement
+    // without a destination id keeps the one known.
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE merged AS
+      SELECT a.k,
+        CASE WHEN a.fp_ack IS NULL THEN d.fp WHEN a.fp_ack['kind'] = 'delivered' THEN a.fp_ack['fp'] END AS fp,
+        CASE WHEN a.dest_seq > coalesce(a.reset_seq, -1) THEN a.dest_id WHEN a.reset_seq IS NULL THEN d.dest_id END AS dest_id,
+        CASE WHEN a.parked_ack IS NULL THEN d.parked_fp WHEN a.parked_ack['kind'] = 'parked' THEN a.parked_ack['fp'] END AS parked_fp,
+        CASE WHEN a.sent_ack IS NULL THEN d.sent_fp WHEN a.sent_ack['kind'] = 'sent' THEN a.sent_ack['fp'] END AS sent_fp
+      FROM a LEFT JOIN st.delivered d ON d.k = a.k
+      WHERE a.last_kind IN ('delivered', 'parked', 'sent')`);
+  }
+
+  /**
+   * The delivered table as of every ack: folded first in a writable store; in a read-only
+   * one, acks that a crashed run left unfolded are merged into a temporary copy.
+   */
+  private async deliveredNow(): Promise<string> {
+    if (!this.o.readOnly) {
+      await this.foldNow();
+      return 'st.delivered';
+    }
+    if (this.readView === undefined) {
+      const pending = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.acks`)).getRows()[0]![0]);
+      this.readView = 'st.delivered';
+      if (pending > 0) {
+        await this.mergeAcks();
+        await this.conn.run(`CREATE OR REPLACE TEMP TABLE delivered_now AS
+          SELECT * FROM st.delivered ANTI JOIN a USING (k) UNION ALL SELECT k, fp, dest_id, parked_fp, sent_fp FROM merged`);
+        this.readView = 'delivered_now';
+      }
+    }
+    return this.readView;
   }
 
   tidy(): Promise<string[]> {
@@ -424,8 +481,8 @@ export class SqlDiffStore implements DiffStore {
 
   inDoubt(): Promise<{ key: string; fp: string }[]> {
     return this.locked(async () => {
-      await this.foldNow();
-      const rows = (await this.conn.runAndReadAll(`SELECT k::VARCHAR, sent_fp::VARCHAR FROM st.delivered WHERE sent_fp IS NOT NULL`)).getRows();
+      const dl = await this.deliveredNow();
+      const rows = (await this.conn.runAndReadAll(`SELECT k::VARCHAR, sent_fp::VARCHAR FROM ${dl} WHERE sent_fp IS NOT NULL`)).getRows();
       return rows.map((r) => ({ key: String(r[0]), fp: String(r[1]) }));
     });
   }
@@ -435,11 +492,13 @@ export class SqlDiffStore implements DiffStore {
   }
 
   private async deliveredCountNow(): Promise<number> {
-    await this.foldNow();
-    return Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.delivered WHERE fp IS NOT NULL`)).getRows()[0]![0]);
+    const dl = await this.deliveredNow();
+    return Number((await this.conn.runAndReadAll(`SELECT count(*) FROM ${dl} WHERE fp IS NOT NULL`)).getRows()[0]![0]);
   }
 
-  close(): void {
+  /** Folds the ack log (unless read-only) and closes the database. */
+  async close(): Promise<void> {
+    if (!this.o.readOnly) await this.fold().catch(() => undefined);
     this.closeQuietly();
   }
 

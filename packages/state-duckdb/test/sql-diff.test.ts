@@ -67,12 +67,12 @@ describe('SqlDiffStore', () => {
           for await (const page of store.changes()) for (const c of page) acks.push({ key: c.key, kind: 'delivered' as const, fp: c.fp! });
           await store.apply(acks);
           await store.setMeta('change_fraction', lastRate);
-          store.close();
+          await store.close();
 
           store = await open(dir, after, key);
           const found = await changesOf(store);
           const method = store.stats.method;
-          store.close();
+          await store.close();
 
           const was = new Map(before.map((r) => [r.id, r.v]));
           const now = new Map(after.map((r) => [r.id, r.v]));
@@ -98,10 +98,10 @@ describe('SqlDiffStore', () => {
     for await (const page of store.changes()) for (const c of page) acks.push({ key: c.key, kind: 'delivered' as const, fp: c.fp! });
     await store.apply(acks);
     await store.setMeta('change_fraction', '0.001');
-    store.close();
+    await store.close();
     store = await open(dir, [...rows, { id: 500, v: 1 }], { kind: 'int', column: 'id' });
     await expect(store.computeChanges()).rejects.toMatchObject({ code: 'OUTFLOW_MODEL_KEY', message: expect.stringContaining('duplicated: 500') });
     expect(store.stats.method).toBe('blocks');
-    store.close();
+    await store.close();
   });
 });

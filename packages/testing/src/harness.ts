@@ -123,12 +123,14 @@ export interface Check<H> {
   title: string;
   /** Why this check does not apply to the harness (e.g. an undeclared operation), if it does not. */
   notApplicable?(h: H): string | undefined;
-  run(h: H): Promise<void>;
+  /** Throws an {@link AcceptanceFailure} when the check fails; a returned string is a note on a pass. */
+  run(h: H): Promise<void | string>;
 }
 
 /**
  * Registers `checks` as vitest tests inside the current describe block, around a harness
- * started in beforeAll and closed in afterAll. Checks named in `skip` are reported skipped.
+ * started in beforeAll and closed in afterAll. Checks named in `skip` are reported skipped;
+ * a check's note is added to its test as an annotation.
  */
 export function registerChecks<H extends { close(): Promise<void> }>(
   start: () => Promise<H>,
@@ -156,7 +158,8 @@ export function registerChecks<H extends { close(): Promise<void> }>(
         t.skip(why);
         return;
       }
-      await check.run(h);
+      const note = await check.run(h);
+      if (typeof note === 'string') await t.annotate(note);
     });
   }
   return get;

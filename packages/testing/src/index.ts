@@ -16,8 +16,19 @@ export {
   startDestination,
   type DestinationDriver,
   type DestinationHarness,
+  type HeldRecord,
   type TestRecord,
 } from './destination.js';
 export { sourceAcceptance, sourceCheckList, sourceChecks, startSource, type SourceDriver, type SourceHarness } from './source.js';
 export { startStream, streamAcceptance, streamCheckList, streamChecks, type StreamDriver, type StreamHarness } from './stream.js';
+export {
+  stateModel,
+  startStateStore,
+  stateStoreCheckList,
+  stateStoreChecks,
+  stateStoreSuite,
+  type StateColumnType,
+  type StateStoreDriver,
+  type StateStoreHarness,
+} from './state-store.js';
 export { memorySource } from './fixtures.js';

@@ -104,9 +104,12 @@ export const specChecks = {
     const c = h.connector;
     if (typeof c.name !== 'string' || !NAME.test(c.name)) fail(`manifest name ${show(c.name)} must match ${NAME}`);
     if (semver.valid(c.version) === null) fail(`manifest version ${show(c.version)} of "${c.name}" is not a semver version`);
-    if (semver.validRange(c.coreVersion) === null) fail(`manifest coreVersion ${show(c.coreVersion)} of "${c.name}" is not a semver range`);
-    if (!semver.satisfies(CORE_VERSION, c.coreVersion)) {
-      fail(`manifest coreVersion "${c.coreVersion}" of "${c.name}" does not include this core (${CORE_VERSION})`);
+    // Optional: a published connector's range is its peer dependency on @outflow/core.
+    if (c.coreVersion !== undefined) {
+      if (semver.validRange(c.coreVersion) === null) fail(`manifest coreVersion ${show(c.coreVersion)} of "${c.name}" is not a semver range`);
+      if (!semver.satisfies(CORE_VERSION, c.coreVersion)) {
+        fail(`manifest coreVersion "${c.coreVersion}" of "${c.name}" does not include this core (${CORE_VERSION})`);
+      }
     }
     if (!c.source && !c.stream && !c.destination) fail(`connector "${c.name}" provides no source, stream or destination`);
     const methods: [string, unknown, string[]][] = [

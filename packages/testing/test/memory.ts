@@ -2,6 +2,7 @@
  * Small in-memory connectors the suite is tested against: a correct destination, source
  * and change stream, each with switches that break one guarantee.
  */
+import { isDeepStrictEqual } from 'node:util';
 import {
   defineConnector,
   keyOf,
@@ -14,6 +15,8 @@ import {
   type ChangeStream,
   type Checkpoint,
   type Destination,
+  type Idempotency,
+  type LookupResult,
   type Operation,
   type RecordResult,
   type Row,
@@ -21,6 +24,7 @@ import {
   type Static,
   type Stream,
 } from '@outflow/core';
+import type { HeldRecord } from '../src/index.js';
 
 export const TOKEN = 'memory-token-0123456789';
 
@@ -43,28 +47,100 @@ export interface DestinationFaults {
   dropAt?: number;
   /** Answer with the results in reverse order. */
   reverseResults?: boolean;
+  /** Store every new record twice. */
+  createTwice?: boolean;
+  /** Apply a re-sent idempotency key again: a re-sent upsert or insert creates another record, answered as the first. */
+  resendCreates?: boolean;
+  /** Acknowledge changes to an existing record without applying them. */
+  ignoreUpdates?: boolean;
+  /** Acknowledge deletes without removing anything. */
+  ignoreDeletes?: boolean;
+  /** Create the record an update does not find. */
+  updateCreates?: boolean;
+  /** Answer an update of a missing record as retryable. */
+  missingRetryable?: boolean;
+  /** Reject a delete of a record it does not hold. */
+  deleteMissingFails?: boolean;
+  /** Leave destinationId out of every result. */
+  noDestinationId?: boolean;
+  /** Address records by their match fields only. */
+  ignoreDestinationId?: boolean;
+  /** Reject an upsert whose destinationId no longer exists instead of falling back to its match. */
+  staleIdRejected?: boolean;
+  /** Let an insert overwrite the record that has its match key. */
+  insertOverwrites?: boolean;
+  /** Accept any email. */
+  acceptInvalid?: boolean;
+  /** Declare no rate limits. */
+  noRateLimits?: boolean;
+  /** Declare this idempotency instead of `key`. */
+  idempotency?: string;
+  /**
+   * Offer lookup(): an honest one, one that answers applied for absent and absent for
+   * applied, or one that applies what it does not find.
+   */
+  lookup?: 'honest' | 'lies' | 'applies';
 }
 
-/** A destination that keeps records in a Map, dedupes by idempotency key and rejects bad emails. */
+interface MemoryRecord {
+  id: string;
+  key: string;
+  fields: Row;
+}
+
+/**
+ * A destination that keeps records in a Map by the ids it assigns, addresses them by
+ * destinationId (ahead of match) or by match, dedupes by idempotency key and rejects bad
+ * emails. Each fault breaks one guarantee.
+ */
 export function memoryDestination(faults: DestinationFaults = {}) {
-  const store = new Map<string, { id: string; fields: Row }>();
+  const store = new Map<string, MemoryRecord>();
   const applied = new Map<string, RecordResult>();
   let nextId = 1;
 
+  const ok = (id: string): RecordResult => (faults.noDestinationId ? { ok: true } : { ok: true, destinationId: id });
+  const reject = (reason: string): RecordResult => ({ ok: false, reason, retryable: false });
+
+  function find(op: Operation): MemoryRecord | undefined {
+    if (op.destinationId !== undefined && !faults.ignoreDestinationId) {
+      const byId = store.get(op.destinationId);
+      // Only an upsert falls back to its match when its id no longer exists.
+      if (byId !== undefined || op.kind !== 'upsert') return byId;
+    }
+    const match = op.match;
+    if (match === undefined) return undefined;
+    return [...store.values()].find((r) => Object.entries(match).every(([k, v]) => isDeepStrictEqual(r.fields[k], v)));
+  }
+
+  function create(op: Operation): RecordResult {
+    const id = `m${nextId++}`;
+    store.set(id, { id, key: op.key, fields: { ...op.fields } });
+    if (faults.createTwice) {
+      const twin = `m${nextId++}`;
+      store.set(twin, { id: twin, key: op.key, fields: { ...op.fields } });
+    }
+    return ok(id);
+  }
+
   function apply(op: Operation): RecordResult {
-    const existing = store.get(op.key);
+    const existing = find(op);
     if (op.kind === 'delete') {
-      store.delete(op.key);
+      if (existing !== undefined && !faults.ignoreDeletes) store.delete(existing.id);
+      else if (faults.deleteMissingFails) return reject('record not found');
       return { ok: true };
     }
     const email = op.fields?.['email'];
-    if (typeof email !== 'string' || !email.includes('@')) return { ok: false, reason: `email ${JSON.stringify(email)} is invalid`, retryable: false };
-    if (op.kind === 'insert' && existing) return { ok: false, reason: 'record already exists', retryable: false };
-    if (op.kind === 'update' && !existing) return { ok: false, reason: 'record not found', retryable: false };
-    const record = existing ?? { id: `m${nextId++}`, fields: {} };
-    record.fields = { ...record.fields, ...op.fields };
-    store.set(op.key, record);
-    return { ok: true, destinationId: record.id };
+    if (!faults.acceptInvalid && (typeof email !== 'string' || !email.includes('@'))) return reject(`email ${JSON.stringify(email)} is invalid`);
+    if (faults.staleIdRejected && op.kind === 'upsert' && op.destinationId !== undefined && !store.has(op.destinationId)) {
+      return reject('record not found');
+    }
+    if (existing === undefined) {
+      if (op.kind === 'update' && !faults.updateCreates) return { ok: false, reason: 'record not found', retryable: faults.missingRetryable === true };
+      return create(op);
+    }
+    if (op.kind === 'insert' && !faults.insertOverwrites) return reject('record already exists');
+    if (!faults.ignoreUpdates) existing.fields = { ...existing.fields, ...op.fields };
+    return ok(existing.id);
   }
 
   const destination: Destination<MemoryConfig> = {
@@ -91,23 +167,40 @@ export function memoryDestination(faults: DestinationFaults = {}) {
       return {
         operations: ['upsert', 'update', 'insert', 'delete'],
         maxBatchSize: ctx.config.batchSize ?? 10,
-        rateLimits: [{ requests: 100, perMs: 1000 }],
+        rateLimits: faults.noRateLimits ? [] : [{ requests: 100, perMs: 1000 }],
         concurrency: 2,
-        idempotency: 'match',
+        idempotency: (faults.idempotency ?? 'key') as Idempotency,
       };
     },
     async write(ctx, _object, ops) {
       authorize(ctx.config);
       const results = ops.map((op, i) => {
         const earlier = applied.get(op.idempotencyKey);
-        if (earlier) return earlier;
-        const result = i === faults.dropAt ? { ok: true as const, destinationId: `m${nextId++}` } : apply(op);
+        if (earlier !== undefined && !faults.resendCreates) return earlier;
+        if (earlier !== undefined && (op.kind === 'upsert' || op.kind === 'insert')) {
+          create(op);
+          return earlier;
+        }
+        const result = i === faults.dropAt ? ok(`m${nextId++}`) : apply(op);
         applied.set(op.idempotencyKey, result);
         return result;
       });
       return faults.reverseResults ? results.reverse() : results;
     },
   };
+  if (faults.lookup !== undefined) {
+    const lies = faults.lookup === 'lies';
+    destination.lookup = async (ctx, _object, ops) => {
+      authorize(ctx.config);
+      return ops.map((op): LookupResult => {
+        const result = applied.get(op.idempotencyKey);
+        const found = result !== undefined && result.ok;
+        if (!found && faults.lookup === 'applies') apply(op);
+        if (found === lies) return { state: 'absent' };
+        return result?.ok && result.destinationId !== undefined ? { state: 'applied', destinationId: result.destinationId } : { state: 'applied' };
+      });
+    };
+  }
 
   const connector = defineConnector({
     name: 'memory-destination',
@@ -118,7 +211,7 @@ export function memoryDestination(faults: DestinationFaults = {}) {
   });
   return {
     connector,
-    readBack: async (key: string) => store.get(key)?.fields,
+    readAll: async (): Promise<HeldRecord[]> => [...store.values()].map((r) => ({ key: r.key, id: r.id, fields: { ...r.fields } })),
     record: (i: number) => ({ key: `k${i}`, match: { email: `user${i}@example.test` }, fields: { email: `user${i}@example.test`, name: `User ${i}`, score: i } }),
   };
 }

@@ -1,7 +1,18 @@
 import { createHash, createPublicKey, randomBytes, randomUUID, verify, type KeyObject } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import { closeServer, listenOnLoopback } from '@outflow/core';
+import {
+  closeServer,
+  createEmulatorServer,
+  FaultInjector,
+  listenOnLoopback,
+  readJsonBody,
+  resetConnection,
+  Router,
+  sendJson,
+  sendText,
+  type KitFaults,
+} from '@outflow/core/emulator-kit';
 import { Engine, SnowflakeError, type Bind, type EngineSession, type QueryResult } from './engine.js';
 
 export interface ServerOptions {
@@ -16,8 +27,8 @@ export interface ServerOptions {
   chunkRows: number;
   /** How long a query may run before the response says "in progress" and the driver polls. */
   longQueryMs: number;
-  latencyMs: number;
-  errorRate: number;
+  /** Latency applies to every request; the other faults to query requests only. */
+  faults: KitFaults;
 }
 
 interface User {
@@ -53,6 +64,21 @@ const PARAMETERS = [
   { name: 'CLIENT_SESSION_KEEP_ALIVE_HEARTBEAT_FREQUENCY', value: 3600 },
 ];
 
+/** What a route handler gets: the request, its parsed JSON body and a way to answer. */
+interface Call {
+  req: IncomingMessage;
+  res: ServerResponse;
+  url: URL;
+  params: Record<string, string>;
+  body: Record<string, unknown>;
+  send(body: unknown, status?: number): void;
+}
+
+type Handler = (call: Call) => Promise<void> | void;
+
+/** Query requests carry binds; bulk inserts make them large, but not this large. */
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
 const ok = (data: unknown) => ({ data, code: null, message: null, success: true });
 const fail = (code: string, message: string, data: Record<string, unknown> = {}) => ({ data, code, message, success: false });
 
@@ -72,6 +98,8 @@ function decodeSegment(s: string): Record<string, unknown> | null {
 export class EmulatorServer {
   readonly engine: Engine;
   private readonly server: Server;
+  private readonly faults: FaultInjector;
+  private readonly routes: Router<Handler>;
   private readonly users = new Map<string, User>();
   private readonly sessions = new Map<string, Session>();
   private readonly running = new Map<string, Running>();
@@ -87,7 +115,12 @@ export class EmulatorServer {
     private readonly options: ServerOptions,
   ) {
     this.engine = engine;
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.faults = new FaultInjector(options.faults);
+    this.routes = this.createRoutes();
+    this.server = createEmulatorServer(
+      (req, res) => this.handle(req, res),
+      (err, _req, res) => sendJson(res, 500, fail('390000', err instanceof Error ? err.message : String(err))),
+    );
     this.server.keepAliveTimeout = 1000;
   }
 
@@ -125,48 +158,62 @@ export class EmulatorServer {
     await this.engine.close();
   }
 
+  private createRoutes(): Router<Handler> {
+    const refuse = (method: string, path: string) => fail('390400', `the Outflow emulator does not serve ${method} ${path}`);
+    const authed =
+      (handler: (call: Call, session: Session) => Promise<void> | void): Handler =>
+      (call) => {
+        const session = this.authenticate(call.req);
+        return 'code' in session ? call.send(session) : handler(call, session);
+      };
+    return new Router<Handler>({ notFound: refuse, methodNotAllowed: refuse })
+      .on('GET', '/outflow-chunks/:queryId/:n', ({ req, res, params }) => this.chunk(params['queryId']!, Number(params['n']), req, res))
+      .on('POST', '/session/v1/login-request', async ({ url, body, send }) => send(await this.login(url, body)))
+      .on('POST', '/session/token-request', ({ req, body, send }) => send(this.renew(req, body)))
+      .on('POST', '/telemetry/send', ({ send }) => send(ok(null)))
+      .on('POST', '/session/heartbeat', authed(({ send }) => send(ok(null))))
+      .on(
+        'POST',
+        '/session',
+        authed(async ({ url, send }, session) => {
+          if (url.searchParams.get('delete') !== 'true') return send(refuse('POST', url.pathname), 404);
+          for (const [token, s] of this.sessions) if (s.id === session.id) this.sessions.delete(token);
+          await this.engine.closeSession(session.engine);
+          send(ok(null));
+        }),
+      )
+      .on(
+        'POST',
+        '/queries/v1/query-request',
+        authed(async ({ req, body, send }, session) => {
+          switch (this.faults.decide()?.kind) {
+            case 'reset':
+              return resetConnection(req);
+            case 'throttled':
+              return send({ message: 'Too Many Requests' }, 429);
+            case 'unavailable':
+            case 'error':
+              return send({ message: 'Service Unavailable' }, 503);
+          }
+          send(await this.query(session, body));
+        }),
+      )
+      .on('POST', '/queries/v1/abort-request', authed(({ send }) => send(ok(null))))
+      .on('GET', '/queries/:queryId/result', authed(async ({ params, send }, session) => send(await this.poll(session, params['queryId']!))));
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', this.base);
     this.requests.push({ method: req.method ?? 'GET', path: url.pathname });
-    const send = (body: unknown, status = 200) => {
-      const text = JSON.stringify(body);
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(text);
-    };
+    const send = (body: unknown, status = 200) => sendJson(res, status, body);
+    const body = await readJsonBody(req, res, MAX_BODY_BYTES);
+    if (!body.ok) return send(fail('390000', body.message), body.status);
+    await this.faults.delay();
+    const route = this.routes.match(req.method ?? 'GET', req.url ?? '/');
+    if ('status' in route) return sendJson(res, route.status, route.body, route.headers);
+    const parsed = (body.value ?? {}) as Record<string, unknown>;
     try {
-      const raw = await new Promise<Buffer>((resolve, reject) => {
-        const parts: Buffer[] = [];
-        req.on('data', (c: Buffer) => parts.push(c));
-        req.on('end', () => resolve(Buffer.concat(parts)));
-        req.on('error', reject);
-      });
-      let body: Record<string, unknown> = {};
-      if (raw.length) {
-        const text = req.headers['content-encoding'] === 'gzip' ? (await import('node:zlib')).gunzipSync(raw).toString('utf8') : raw.toString('utf8');
-        body = JSON.parse(text) as Record<string, unknown>;
-      }
-      if (this.options.latencyMs > 0) await new Promise((r) => setTimeout(r, this.options.latencyMs));
-      const path = url.pathname;
-      if (path.startsWith('/outflow-chunks/')) return this.chunk(path, req, res);
-      if (req.method === 'POST' && path === '/session/v1/login-request') return send(await this.login(url, body));
-      if (req.method === 'POST' && path === '/session/token-request') return send(this.renew(req, body));
-      if (req.method === 'POST' && path === '/telemetry/send') return send(ok(null));
-      const session = this.authenticate(req);
-      if ('code' in session) return send(session);
-      if (req.method === 'POST' && path === '/session/heartbeat') return send(ok(null));
-      if (req.method === 'POST' && path === '/session' && url.searchParams.get('delete') === 'true') {
-        for (const [token, s] of this.sessions) if (s.id === session.id) this.sessions.delete(token);
-        await this.engine.closeSession(session.engine);
-        return send(ok(null));
-      }
-      if (req.method === 'POST' && path === '/queries/v1/query-request') {
-        if (this.options.errorRate > 0 && Math.random() < this.options.errorRate) return send({ message: 'Service Unavailable' }, 503);
-        return send(await this.query(session, body));
-      }
-      if (req.method === 'POST' && path === '/queries/v1/abort-request') return send(ok(null));
-      const result = /^\/queries\/([^/]+)\/result$/.exec(path);
-      if (req.method === 'GET' && result) return send(await this.poll(session, result[1]!));
-      return send(fail('390400', `the Outflow emulator does not serve ${req.method} ${path}`), 404);
+      await route.handler({ req, res, url, params: route.params, body: parsed, send });
     } catch (err) {
       send(fail('390000', err instanceof Error ? err.message : String(err)), 500);
     }
@@ -336,19 +383,13 @@ export class EmulatorServer {
     while (this.chunkOrder.length > 64) this.chunks.delete(this.chunkOrder.shift()!);
   }
 
-  private chunk(path: string, req: IncomingMessage, res: ServerResponse): void {
-    const [, , queryId, n] = path.split('/');
-    const body = this.chunks.get(queryId ?? '')?.[Number(n)];
-    if (body === undefined) {
-      res.writeHead(404).end();
-      return;
-    }
+  private chunk(queryId: string, n: number, req: IncomingMessage, res: ServerResponse): void {
+    const body = this.chunks.get(queryId)?.[n];
+    if (body === undefined) return sendText(res, 404, '');
     if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) {
-      res.writeHead(200, { 'content-type': 'binary/octet-stream', 'content-encoding': 'gzip' });
-      res.end(gzipSync(body));
+      sendText(res, 200, gzipSync(body), { 'content-type': 'binary/octet-stream', 'content-encoding': 'gzip' });
     } else {
-      res.writeHead(200, { 'content-type': 'binary/octet-stream' });
-      res.end(body);
+      sendText(res, 200, body, { 'content-type': 'binary/octet-stream' });
     }
   }
 }

@@ -54,7 +54,8 @@ export async function loadConnector(spec: string, fromDir: string): Promise<AnyC
   }
 
   const manifest = pickManifest(mod);
-  const faults = manifestFaults(manifest);
+  const peer = corePeerRange(entry);
+  const faults = manifestFaults(manifest, peer !== undefined);
   if (faults.length > 0) {
     throw new OutflowError(
       'OUTFLOW_CONNECTOR_INVALID',
@@ -63,14 +64,17 @@ export async function loadConnector(spec: string, fromDir: string): Promise<AnyC
     );
   }
   const connector = manifest as AnyConnector;
-  if (!semver.satisfies(CORE_VERSION, connector.coreVersion, { includePrerelease: true })) {
+  // The package's peer range on @outflow/core is what npm installs by; the manifest's
+  // coreVersion stands in for connectors loaded from a path without a package.json.
+  const range = peer ?? connector.coreVersion!;
+  if (!semver.satisfies(CORE_VERSION, range, { includePrerelease: true })) {
     const major = semver.major(CORE_VERSION);
     const pkg = local ? spec : target;
     throw new OutflowError(
       'OUTFLOW_CONNECTOR_VERSION',
-      `${label} ${connector.version} requires @outflow/core ${connector.coreVersion}, but this runner has @outflow/core ${CORE_VERSION}. ` +
-        `Install a version of ${pkg} built for core ${major}.x, or a runner whose core version is in ${connector.coreVersion}.`,
-      { details: { ...details, coreVersion: connector.coreVersion, core: CORE_VERSION } },
+      `${label} ${connector.version} requires @outflow/core ${range}, but this runner has @outflow/core ${CORE_VERSION}. ` +
+        `Install a version of ${pkg} built for core ${major}.x, or a runner whose core version is in ${range}.`,
+      { details: { ...details, coreVersion: range, core: CORE_VERSION } },
     );
   }
   return connector;
@@ -83,11 +87,33 @@ function pickManifest(mod: Record<string, unknown>): unknown {
   return candidate;
 }
 
-function manifestFaults(m: unknown): string[] {
+/**
+ * The `peerDependencies["@outflow/core"]` range of the package a connector entry file belongs
+ * to (the nearest package.json above it), if it declares one.
+ */
+function corePeerRange(entry: string): string | undefined {
+  for (let dir = dirname(entry); ; dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      try {
+        const pkg = JSON.parse(readFileSync(file, 'utf8')) as { peerDependencies?: Record<string, unknown> };
+        const range = pkg.peerDependencies?.['@outflow/core'];
+        return typeof range === 'string' && semver.validRange(range) !== null ? range : undefined;
+      } catch {
+        return undefined;
+      }
+    }
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+function manifestFaults(m: unknown, hasPeerRange: boolean): string[] {
   if (!isRecord(m)) return ['no default export (or named `connector` export) holding a manifest object'];
   const faults: string[] = [];
-  for (const key of ['name', 'version', 'coreVersion'] as const) {
-    if (typeof m[key] !== 'string' || m[key] === '') faults.push(`"${key}" must be a non-empty string`);
+  for (const key of ['name', 'version', ...(hasPeerRange ? [] : ['coreVersion'])]) {
+    if (typeof m[key] !== 'string' || m[key] === '') {
+      faults.push(key === 'coreVersion' ? `"coreVersion" must be a non-empty string (or the package must declare a peer dependency on @outflow/core)` : `"${key}" must be a non-empty string`);
+    }
   }
   if (typeof m['coreVersion'] === 'string' && m['coreVersion'] !== '' && semver.validRange(m['coreVersion']) === null) {
     faults.push(`"coreVersion" ${JSON.stringify(m['coreVersion'])} is not a semver range`);

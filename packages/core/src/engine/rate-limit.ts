@@ -20,20 +20,41 @@ export { sleep };
 
 /**
  * Keeps to a set of declared limits. Each limit "N requests per W ms" is enforced as a
- * sliding window (GCRA-style request log): no window of W ms ever holds more than N starts,
- * which saturates a rolling-window limit without tripping it. A plain token bucket with
- * capacity N admits up to 2N starts in some window of W and trips such limits.
+ * sliding window (GCRA-style request log): no window of W ms ever holds more than N
+ * requests, which saturates a rolling-window limit without tripping it. A plain token bucket
+ * with capacity N admits up to 2N starts in some window of W and trips such limits.
+ *
+ * A request taken with `hold` counts as in flight until {@link release}, and from then on
+ * by when it finished: a vendor counts requests when they arrive, which is some time after
+ * they start (a busy event loop, a slow network), but never after the answer. Counting by
+ * completion keeps every window of arrivals within the limit whatever the delay.
  * `pauseFor` honours a Retry-After for every caller.
  */
 export class RateLimiter {
   private readonly windows: { limit: RateLimit; starts: number[]; head: number }[];
   private pausedUntil = 0;
+  private inFlight = 0;
+  private readonly completions: (() => void)[] = [];
   private chain: Promise<void> = Promise.resolve();
 
   constructor(limits: readonly RateLimit[], private readonly now: () => number = Date.now) {
-    this.windows = limits
-      .filter((l) => l.requests > 0 && l.perMs > 0)
-      .map((limit) => ({ limit, starts: [], head: 0 }));
+    this.windows = [];
+    for (const l of limits) this.addLimit(l);
+  }
+
+  /** Keeps one more limit from now on (a limit already kept is ignored). */
+  addLimit(limit: RateLimit): void {
+    if (!(limit.requests > 0 && limit.perMs > 0)) return;
+    if (this.windows.some((w) => w.limit.requests === limit.requests && w.limit.perMs === limit.perMs)) return;
+    // Starts already made count against the new window too, so adding it never allows a burst.
+    const other = this.windows[0];
+    const starts = other ? other.starts.slice(other.head) : [];
+    this.windows.push({ limit: { ...limit }, starts, head: 0 });
+  }
+
+  /** The limits kept. */
+  get limits(): RateLimit[] {
+    return this.windows.map((w) => ({ ...w.limit }));
   }
 
   /** Stops every caller until `ms` from now (Retry-After). */
@@ -41,18 +62,34 @@ export class RateLimiter {
     this.pausedUntil = Math.max(this.pausedUntil, this.now() + Math.min(Math.max(0, ms), MAX_PAUSE_MS));
   }
 
-  /** Resolves when one request may start; callers are served in order. */
-  acquire(signal?: AbortSignal): Promise<void> {
-    const next = this.chain.then(() => this.waitTurn(signal));
-    this.chain = next.catch(() => undefined);
+  /**
+   * Resolves when one request may start; callers are served in order. With `hold`, the
+   * request counts as in flight until {@link release} is called for it (exactly once).
+   * Resolves to false, taking nothing, when `signal` aborts first.
+   */
+  acquire(signal?: AbortSignal, options: { hold?: boolean } = {}): Promise<boolean> {
+    const next = this.chain.then(() => this.waitTurn(signal, options.hold === true));
+    this.chain = next.then(
+      () => undefined,
+      () => undefined,
+    );
     return next;
   }
 
-  private async waitTurn(signal?: AbortSignal): Promise<void> {
+  /** A request taken with `hold` finished: it counts from now, as if it started now. */
+  release(): void {
+    this.inFlight = Math.max(0, this.inFlight - 1);
+    const now = this.now();
+    for (const w of this.windows) w.starts.push(now);
+    for (const wake of this.completions.splice(0)) wake();
+  }
+
+  private async waitTurn(signal: AbortSignal | undefined, hold: boolean): Promise<boolean> {
     for (;;) {
-      if (signal?.aborted) return;
+      if (signal?.aborted) return false;
       const now = this.now();
       let wait = this.pausedUntil - now;
+      let untilCompletion = false;
       for (const w of this.windows) {
         while (w.head < w.starts.length && w.starts[w.head]! <= now - w.limit.perMs) w.head++;
         if (w.head > 1024) {
@@ -60,16 +97,22 @@ export class RateLimiter {
           w.head = 0;
         }
         const inWindow = w.starts.length - w.head;
-        if (inWindow >= w.limit.requests) {
-          const oldest = w.starts[w.starts.length - w.limit.requests]!;
-          wait = Math.max(wait, oldest + w.limit.perMs - now + 1);
-        }
+        const over = inWindow + this.inFlight - w.limit.requests + 1;
+        if (over <= 0) continue;
+        if (over > inWindow) untilCompletion = true;
+        else wait = Math.max(wait, w.starts[w.head + over - 1]! + w.limit.perMs - now + 1);
       }
-      if (wait <= 0) {
-        for (const w of this.windows) w.starts.push(now);
-        return;
+      if (wait <= 0 && !untilCompletion) {
+        if (hold) this.inFlight++;
+        else for (const w of this.windows) w.starts.push(now);
+        return true;
       }
-      await sleep(wait, signal);
+      if (untilCompletion) {
+        // Requests in flight fill the window: only a completion can free a place.
+        await Promise.race([new Promise<void>((resolve) => this.completions.push(resolve)), sleep(Math.max(wait, 1000), signal)]);
+      } else {
+        await sleep(wait, signal);
+      }
     }
   }
 }
@@ -77,47 +120,76 @@ export class RateLimiter {
 /**
  * The request budget of one destination connection ({@link RateBudget}): a sliding-window
  * limiter shared by every sync that writes through the connection. Limits declared by
- * several objects of one connection are all kept. Waits end early, with `OUTFLOW_ABORTED`,
- * when `signal` aborts.
+ * several objects of one connection are all kept. `acquire` rejects with `OUTFLOW_ABORTED`
+ * when the connection's signal aborts while it waits.
  */
 export class ConnectionBudget implements RateBudget {
-  private limiter: RateLimiter;
-  private readonly limits: RateLimit[] = [];
-  private pausedUntil = 0;
-  /** Requests started through this budget (for metrics and tests). */
+  private readonly limiter: RateLimiter;
+  /** Requests started through this budget. */
   started = 0;
 
   constructor(
     limits: readonly RateLimit[],
     private readonly signal?: AbortSignal,
   ) {
-    this.limiter = new RateLimiter([]);
-    this.addLimits(limits);
+    this.limiter = new RateLimiter(limits);
   }
 
-  /** Adds limits not yet kept (another object of the same connection may declare more). */
-  addLimits(limits: readonly RateLimit[]): void {
-    const fresh = limits.filter((l) => !this.limits.some((k) => k.requests === l.requests && k.perMs === l.perMs));
-    if (fresh.length === 0) return;
-    this.limits.push(...fresh);
-    this.limiter = new RateLimiter(this.limits);
-    this.limiter.pauseFor(Math.max(0, this.pausedUntil - Date.now()));
+  addLimit(limit: RateLimit): void {
+    this.limiter.addLimit(limit);
+  }
+
+  get limits(): RateLimit[] {
+    return this.limiter.limits;
   }
 
   async acquire(requests = 1): Promise<void> {
     for (let i = 0; i < requests; i++) {
-      await this.limiter.acquire(this.signal);
-      if (this.signal?.aborted) {
+      if (!(await this.take())) {
         throw new OutflowError('OUTFLOW_ABORTED', 'the run is stopping; the request was not sent', { retryable: true });
       }
-      this.started++;
     }
   }
 
+  async request<T>(send: () => Promise<T>): Promise<T> {
+    if (!(await this.limiter.acquire(this.signal, { hold: true }))) {
+      throw new OutflowError('OUTFLOW_ABORTED', 'the run is stopping; the request was not sent', { retryable: true });
+    }
+    this.started++;
+    try {
+      return await send();
+    } finally {
+      this.limiter.release();
+    }
+  }
+
+  /** Waits for one request's turn; false (nothing taken) when the signal aborts first. */
+  async take(): Promise<boolean> {
+    if (!(await this.limiter.acquire(this.signal))) return false;
+    this.started++;
+    return true;
+  }
+
+  /**
+   * Waits for one request's turn and holds it as in flight until the returned function is
+   * called (see {@link request}); null, nothing taken, when `stop` or the connection's
+   * signal aborts first. The engine draws this way for each `write` it makes.
+   */
+  async hold(stop?: AbortSignal): Promise<(() => void) | null> {
+    const signals = [stop, this.signal].filter((s): s is AbortSignal => s !== undefined);
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+    if (!(await this.limiter.acquire(signal, { hold: true }))) return null;
+    this.started++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.limiter.release();
+    };
+  }
+
   pause(ms: number): void {
-    const bounded = Math.min(Math.max(0, ms), MAX_PAUSE_MS);
-    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + bounded);
-    this.limiter.pauseFor(bounded);
+    this.limiter.pauseFor(ms);
   }
 }
 

@@ -1,32 +1,6 @@
 import { appendFileSync, mkdirSync, readFileSync, truncateSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { OutflowError } from './errors.js';
-
-/** Helpers every emulator needs: a loopback listener, a clean stop, and a state log. */
-
-/** Listens on 127.0.0.1 (`port` 0 or absent: a free one) and resolves with the port. */
-export function listenOnLoopback(server: Server, port: number | undefined, emulator: string): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      reject(
-        new OutflowError('OUTFLOW_EMULATOR', `${emulator} emulator could not listen on 127.0.0.1:${port ?? 0}: ${err.code ?? err.message}`, {
-          cause: err,
-        }),
-      );
-    });
-    server.listen(port ?? 0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
-  });
-}
-
-/** Closes the server and every open connection, keep-alive ones included. */
-export function closeServer(server: Server): Promise<void> {
-  return new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}
+import { OutflowError } from '../errors.js';
 
 /**
  * The append-only JSON-lines log emulators keep their state in (one line per applied

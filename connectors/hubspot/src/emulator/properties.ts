@@ -1,11 +1,14 @@
 /**
- * Property definitions the emulator starts with: a small, faithful subset of a HubSpot
- * portal's standard properties for contacts, companies, deals and tickets, in the shape the
- * properties API returns.
+ * The property model: definitions in the shape the properties API returns, and what a
+ * portal starts with: a small, faithful subset of HubSpot's standard properties for
+ * contacts, companies, deals and tickets, plus the system properties of custom objects.
  */
 
+/** The property types HubSpot has. */
+export const PROPERTY_TYPES = ['string', 'number', 'date', 'datetime', 'enumeration', 'bool', 'phone_number'] as const;
+
 /** A property type as HubSpot names it. */
-export type PropertyType = 'string' | 'number' | 'date' | 'datetime' | 'enumeration' | 'bool' | 'phone_number';
+export type PropertyType = (typeof PROPERTY_TYPES)[number];
 
 /** A property definition as `GET /crm/v3/properties/{objectType}` returns it. */
 export interface PropertyDefinition {
@@ -111,6 +114,16 @@ const system = (modified: string): PropertySpec[] => [
 export function modifiedProperty(objectType: string): string {
   return objectType === 'contacts' ? 'lastmodifieddate' : 'hs_lastmodifieddate';
 }
+
+/** The properties HubSpot gives every custom object, ahead of its own. */
+export const CUSTOM_OBJECT_SYSTEM_PROPERTIES: PropertySpec[] = [
+  std('hs_object_id', 'number', { readOnly: true, label: 'Record ID' }),
+  std('hs_createdate', 'datetime', { readOnly: true, label: 'Create date' }),
+  std('hs_lastmodifieddate', 'datetime', { readOnly: true, label: 'Last modified date' }),
+];
+
+/** The objectTypeId of each standard object. */
+export const STANDARD_IDS: Record<string, string> = { contacts: '0-1', companies: '0-2', deals: '0-3', tickets: '0-5' };
 
 /** The standard objects and their default properties. */
 export const STANDARD_OBJECTS: Record<string, PropertySpec[]> = {

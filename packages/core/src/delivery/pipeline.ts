@@ -1,6 +1,14 @@
-import type { Operation, RecordResult } from '../contracts.js';
+import type { LookupResult, Operation, RecordResult } from '../contracts.js';
 import { OutflowError, describeError, isOutflowError } from '../errors.js';
-import type { RateLimiter } from './rate-limit.js';
+import { MAX_PAUSE_MS } from '../engine/rate-limit.js';
+
+/** What delivery draws its requests from: the destination connection's budget. */
+export interface DeliveryBudget {
+  /** Waits for one request's turn and holds it until the returned release; null when `stop` aborted first. */
+  hold(stop?: AbortSignal): Promise<(() => void) | null>;
+  /** Stops every sender of the connection for `ms` (a Retry-After from a thrown error). */
+  pause(ms: number): void;
+}
 
 /** One operation handed to delivery, with caller data carried through to its outcome. */
 export interface DeliveryItem<T> {
@@ -19,7 +27,20 @@ export interface DeliveryOptions<T> {
   write(ops: Operation[]): Promise<RecordResult[]>;
   batchSize: number;
   concurrency: number;
-  limiter: RateLimiter;
+  budget: DeliveryBudget;
+  /**
+   * True: take one request from the budget per `write` (capabilities `budget: 'write'`).
+   * False: the connector draws per request itself; delivery only honours pauses.
+   */
+  countWrites: boolean;
+  /**
+   * Whether a batch whose outcome is unknown (a plain throw, a timeout, a 5xx) may be sent
+   * again: true for destinations that dedupe (idempotency `key` or `match`). When false,
+   * such records are resolved with {@link lookup} or parked as "outcome unknown".
+   */
+  resendSafe: boolean;
+  /** For `resendSafe: false`: asks the destination whether operations were applied. */
+  lookup?(ops: Operation[]): Promise<LookupResult[]>;
   /** Attempts per record for retryable per-record failures and whole-batch failures. */
   maxAttempts: number;
   /**
@@ -146,8 +167,12 @@ export class Delivery<T> {
   }
 
   private async send(batch: Entry<T>[]): Promise<void> {
-    await this.o.limiter.acquire(this.o.signal);
-    if (this.o.signal.aborted || this.fatal !== undefined) return this.drop(batch);
+    let release: (() => void) | null = () => undefined;
+    if (this.o.countWrites) release = await this.o.budget.hold(this.o.signal);
+    if (release === null || this.o.signal.aborted || this.fatal !== undefined) {
+      release?.();
+      return this.drop(batch);
+    }
     for (const e of batch) e.attempts++;
     let results: RecordResult[];
     try {
@@ -155,6 +180,7 @@ export class Delivery<T> {
         try {
           await this.o.beforeWrite(batch.map((e) => e.item));
         } catch (err) {
+          release();
           this.fail(err);
           return this.drop(batch);
         }
@@ -167,8 +193,11 @@ export class Delivery<T> {
         );
       }
     } catch (err) {
+      // The request is over: its place in the budget is freed before any halves are sent.
+      release();
       return this.batchFailed(batch, err);
     }
+    release();
     const settled: DeliveryOutcome<T>[] = [];
     for (let i = 0; i < batch.length; i++) {
       const entry = batch[i]!;
@@ -182,13 +211,15 @@ export class Delivery<T> {
     this.settle(settled);
   }
 
-  private async batchFailed(batch: Entry<T>[], err: unknown): Promise<void> {
-    if (!isOutflowError(err)) {
-      this.fail(err);
-      return this.drop(batch);
-    }
+  private async batchFailed(batch: Entry<T>[], thrown: unknown): Promise<void> {
+    // A plain throw says nothing about what was applied: it is an unknown outcome, retried
+    // where re-sending is safe.
+    const err = isOutflowError(thrown)
+      ? thrown
+      : new OutflowError('OUTFLOW_DESTINATION', `the connector failed: ${describeError(thrown)}`, { retryable: true, cause: thrown });
     if (err.retryable) {
-      if (err.retryAfterMs !== undefined) this.o.limiter.pauseFor(err.retryAfterMs);
+      if (err.retryAfterMs !== undefined) this.o.budget.pause(err.retryAfterMs);
+      if (!this.o.resendSafe && !err.notApplied) return this.unknownOutcome(batch, err);
       const attempts = Math.max(...batch.map((e) => e.attempts));
       if (attempts >= this.o.maxAttempts && this.o.onExhausted === 'fail') {
         this.fail(
@@ -215,11 +246,42 @@ export class Delivery<T> {
     await this.send(batch.slice(mid));
   }
 
+  /**
+   * A batch that may or may not have been applied, at a destination where re-sending is
+   * unsafe: what the destination's lookup says was applied is settled as delivered, what it
+   * says is absent is sent again, and the rest is parked as "outcome unknown".
+   */
+  private async unknownOutcome(batch: Entry<T>[], err: OutflowError): Promise<void> {
+    let found: LookupResult[] | undefined;
+    if (this.o.lookup) {
+      try {
+        found = await this.o.lookup(batch.map((e) => e.item.op));
+        if (!Array.isArray(found) || found.length !== batch.length) found = undefined;
+      } catch {
+        found = undefined;
+      }
+    }
+    const settled: DeliveryOutcome<T>[] = [];
+    const again: Entry<T>[] = [];
+    batch.forEach((entry, i) => {
+      const f = found?.[i];
+      if (f?.state === 'applied') {
+        settled.push({ item: entry.item, result: { ok: true, ...(f.destinationId ? { destinationId: f.destinationId } : {}) }, attempts: entry.attempts });
+      } else if (f?.state === 'absent' && entry.attempts < this.o.maxAttempts) {
+        again.push(entry);
+      } else {
+        settled.push({ item: entry.item, result: { ok: false, retryable: false, reason: outcomeUnknown(err.message) }, attempts: entry.attempts });
+      }
+    });
+    this.settle(settled);
+    if (again.length) this.retryLater(again, err.retryAfterMs, err.message);
+  }
+
   private retryLater(entries: Entry<T>[], retryAfterMs: number | undefined, reason: string): void {
     const attempt = Math.max(...entries.map((e) => e.attempts));
     const exp = Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** Math.max(0, attempt - 1));
     const jittered = exp / 2 + Math.random() * (exp / 2);
-    const delay = Math.max(retryAfterMs ?? 0, jittered);
+    const delay = Math.min(MAX_PAUSE_MS, Math.max(retryAfterMs ?? 0, jittered));
     this.o.onRetry?.(reason, delay);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
@@ -279,4 +341,9 @@ export class Delivery<T> {
     this.fatal = err instanceof Error ? err : new OutflowError('OUTFLOW_INTERNAL', describeError(err));
     this.dropQueued();
   }
+}
+
+/** The reason a record is parked with when its outcome cannot be known. */
+export function outcomeUnknown(cause: string): string {
+  return `outcome unknown: the destination may have applied this write (${cause}); it cannot dedupe a re-send, so check it there, then send it again with \`outflow retry\``;
 }

@@ -1,0 +1,254 @@
+/**
+ * The portal's data: object types with their property definitions, records, and an index
+ * per unique property. Every change is also queued for the JSON-lines log in `dataDir`,
+ * which is appended before the request that made it is answered.
+ */
+import { jsonLinesLog } from '@outflow/core/emulator-kit';
+import {
+  CUSTOM_OBJECT_SYSTEM_PROPERTIES,
+  defineProperty,
+  modifiedProperty,
+  SANDBOX_CONTACT_PROPERTIES,
+  STANDARD_IDS,
+  STANDARD_OBJECTS,
+  type PropertyDefinition,
+  type PropertySpec,
+} from './properties.js';
+
+/** A record held by the emulator. */
+export interface StoredRecord {
+  id: string;
+  properties: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A record as the objects API returns it. */
+export function view(r: StoredRecord, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { id: r.id, properties: { ...r.properties }, createdAt: r.createdAt, updatedAt: r.updatedAt, archived: false, ...extra };
+}
+
+/** Only the `wanted` properties of a record, null where it has none. */
+export function pick(r: StoredRecord, wanted: readonly string[]): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  for (const p of wanted) out[p] = r.properties[p] ?? null;
+  return out;
+}
+
+/** A record's view with only the `wanted` properties, or all of them when none are asked for. */
+export function viewWith(r: StoredRecord, wanted: readonly string[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const v = view(r, extra);
+  if (wanted.length > 0) v['properties'] = pick(r, wanted);
+  return v;
+}
+
+/** A custom object type to create at start, as `POST /crm-object-schemas/v3/schemas` would. */
+export interface CustomObjectSpec {
+  /** The object's name, e.g. `pets`; it is also reachable as `p_pets` and by its objectTypeId. */
+  name: string;
+  properties: PropertySpec[];
+  primaryDisplayProperty?: string;
+}
+
+/** One object type and its records. */
+export interface ObjectStore {
+  name: string;
+  objectTypeId: string;
+  custom: boolean;
+  primaryDisplayProperty: string;
+  props: Map<string, PropertyDefinition>;
+  records: Map<string, StoredRecord>;
+  /** unique property → normalised value → record id */
+  unique: Map<string, Map<string, string>>;
+}
+
+type LogEntry =
+  | { t: 'put'; o: string; r: StoredRecord }
+  | { t: 'del'; o: string; id: string }
+  | { t: 'prop'; o: string; d: PropertyDefinition }
+  | { t: 'schema'; name: string; objectTypeId: string; primaryDisplayProperty: string };
+
+/** Unique values compare as HubSpot compares them: emails without regard to case. */
+export function normalise(property: string, value: string): string {
+  return property === 'email' ? value.toLowerCase() : value;
+}
+
+export class CrmStore {
+  /** By name, by objectTypeId and, for custom objects, by `p_` name. */
+  private readonly objects = new Map<string, ObjectStore>();
+  private nextId = 1;
+  private nextCustomId = 1;
+  private pending: LogEntry[] = [];
+
+  private constructor(private readonly logPath: string | undefined) {
+    for (const [name, specs] of Object.entries(STANDARD_OBJECTS)) {
+      const all = name === 'contacts' ? [...specs, ...SANDBOX_CONTACT_PROPERTIES] : specs;
+      this.addObject(name, STANDARD_IDS[name]!, false, name === 'contacts' ? 'email' : 'hs_object_id', all);
+    }
+  }
+
+  /** A portal with the standard objects, the log in `logPath` replayed and `customObjects` created if missing. */
+  static open(logPath: string | undefined, customObjects: readonly CustomObjectSpec[]): CrmStore {
+    const store = new CrmStore(logPath);
+    if (logPath !== undefined) jsonLinesLog.replay<LogEntry>(logPath, 'hubspot', (entry) => store.apply(entry));
+    store.pending = [];
+    for (const custom of customObjects) {
+      if (!store.objects.has(custom.name)) store.createSchema(custom.name, custom.properties, custom.primaryDisplayProperty);
+    }
+    store.flush();
+    return store;
+  }
+
+  /** Appends what changed since the last flush, so an acknowledged write survives a crash. */
+  flush(): void {
+    const entries = this.pending;
+    this.pending = [];
+    if (this.logPath !== undefined) jsonLinesLog.append(this.logPath, entries);
+  }
+
+  /** An object type by name, `p_` name or objectTypeId. */
+  object(objectType: string): ObjectStore | undefined {
+    return this.objects.get(objectType);
+  }
+
+  has(objectType: string): boolean {
+    return this.objects.has(objectType);
+  }
+
+  /** Every custom object type, once each. */
+  customObjects(): ObjectStore[] {
+    return [...new Set(this.objects.values())].filter((s) => s.custom);
+  }
+
+  createSchema(name: string, properties: PropertySpec[], primaryDisplayProperty?: string): ObjectStore {
+    const objectTypeId = `2-${this.nextCustomId++}`;
+    const primary = primaryDisplayProperty ?? properties[0]?.name ?? 'hs_object_id';
+    const store = this.addObject(name, objectTypeId, true, primary, [...CUSTOM_OBJECT_SYSTEM_PROPERTIES, ...properties]);
+    this.pending.push({ t: 'schema', name, objectTypeId, primaryDisplayProperty: primary });
+    for (const def of store.props.values()) this.pending.push({ t: 'prop', o: name, d: def });
+    return store;
+  }
+
+  addProperty(store: ObjectStore, def: PropertyDefinition): void {
+    this.putProperty(store, def);
+    this.pending.push({ t: 'prop', o: store.name, d: def });
+  }
+
+  /** The record with this id, or by a unique property when `idProperty` names one. */
+  lookup(store: ObjectStore, id: string, idProperty?: string): StoredRecord | undefined {
+    if (idProperty === undefined || idProperty === 'hs_object_id') return store.records.get(id);
+    const recordId = store.unique.get(idProperty)?.get(normalise(idProperty, id));
+    return recordId === undefined ? undefined : store.records.get(recordId);
+  }
+
+  /** Another record already holding one of `values`' unique values, if any. */
+  uniqueClash(store: ObjectStore, values: Record<string, string>, self?: string): { property: string; id: string } | undefined {
+    for (const [property, index] of store.unique) {
+      const v = values[property];
+      if (v === undefined || v === '') continue;
+      const owner = index.get(normalise(property, v));
+      if (owner !== undefined && owner !== self) return { property, id: owner };
+    }
+    return undefined;
+  }
+
+  insert(store: ObjectStore, values: Record<string, string>): StoredRecord {
+    const id = String(this.nextId++);
+    const at = new Date().toISOString();
+    const properties: Record<string, string> = {};
+    for (const [k, v] of Object.entries(values)) if (v !== '') properties[k] = v;
+    properties['hs_object_id'] = id;
+    properties[store.custom ? 'hs_createdate' : 'createdate'] = at;
+    properties[modifiedProperty(store.custom ? '' : store.name)] = at;
+    const record: StoredRecord = { id, properties, createdAt: at, updatedAt: at };
+    this.save(store, record);
+    return record;
+  }
+
+  /** Applies values (an empty string clears); a record whose values do not change keeps its modification time. */
+  patch(store: ObjectStore, existing: StoredRecord, values: Record<string, string>): StoredRecord {
+    const properties = { ...existing.properties };
+    let changed = false;
+    for (const [k, v] of Object.entries(values)) {
+      if (v === '') {
+        if (k in properties) {
+          delete properties[k];
+          changed = true;
+        }
+      } else if (properties[k] !== v) {
+        properties[k] = v;
+        changed = true;
+      }
+    }
+    if (!changed) return existing;
+    const at = new Date().toISOString();
+    properties[modifiedProperty(store.custom ? '' : store.name)] = at;
+    const record = { ...existing, properties, updatedAt: at };
+    this.save(store, record, existing);
+    return record;
+  }
+
+  remove(store: ObjectStore, id: string): void {
+    const existing = store.records.get(id);
+    if (existing === undefined) return;
+    for (const [property, index] of store.unique) {
+      const v = existing.properties[property];
+      if (v !== undefined && v !== '') index.delete(normalise(property, v));
+    }
+    store.records.delete(id);
+    this.pending.push({ t: 'del', o: store.name, id });
+  }
+
+  private addObject(name: string, objectTypeId: string, custom: boolean, primaryDisplayProperty: string, specs: PropertySpec[]): ObjectStore {
+    const store: ObjectStore = { name, objectTypeId, custom, primaryDisplayProperty, props: new Map(), records: new Map(), unique: new Map() };
+    for (const spec of specs) this.putProperty(store, defineProperty(spec));
+    this.objects.set(name, store);
+    this.objects.set(objectTypeId, store);
+    if (custom) this.objects.set(`p_${name}`, store);
+    return store;
+  }
+
+  private putProperty(store: ObjectStore, def: PropertyDefinition): void {
+    store.props.set(def.name, def);
+    if (def.hasUniqueValue && !store.unique.has(def.name)) store.unique.set(def.name, new Map());
+  }
+
+  private save(store: ObjectStore, record: StoredRecord, before?: StoredRecord): void {
+    for (const [property, index] of store.unique) {
+      const old = before?.properties[property];
+      if (old !== undefined && old !== '') index.delete(normalise(property, old));
+      const now = record.properties[property];
+      if (now !== undefined && now !== '') index.set(normalise(property, now), record.id);
+    }
+    store.records.set(record.id, record);
+    this.pending.push({ t: 'put', o: store.name, r: record });
+  }
+
+  private apply(entry: LogEntry): void {
+    switch (entry.t) {
+      case 'schema': {
+        const n = Number(entry.objectTypeId.split('-')[1]);
+        this.nextCustomId = Math.max(this.nextCustomId, n + 1);
+        if (!this.objects.has(entry.name)) this.addObject(entry.name, entry.objectTypeId, true, entry.primaryDisplayProperty, []);
+        return;
+      }
+      case 'prop': {
+        const store = this.objects.get(entry.o);
+        if (store !== undefined) this.putProperty(store, entry.d);
+        return;
+      }
+      case 'put': {
+        const store = this.objects.get(entry.o);
+        if (store === undefined) return;
+        this.save(store, entry.r, store.records.get(entry.r.id));
+        this.nextId = Math.max(this.nextId, Number(entry.r.id) + 1);
+        return;
+      }
+      case 'del': {
+        const store = this.objects.get(entry.o);
+        if (store !== undefined) this.remove(store, entry.id);
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,274 @@
+import type { Capabilities, Change, Operation, RecordResult } from '../contracts.js';
+import type { SyncConfig } from '../config/schema.js';
+import type { Ack, DiffStore } from '../diff/store.js';
+import type { ConnectionHandle } from '../engine/connections.js';
+import { idempotencyKey, mapFields, mapMatch, type Mapper } from '../engine/mapping.js';
+import { clearedFields, planKind, type PlannedKind } from '../engine/plan.js';
+import type { ConnectionBudget } from '../engine/rate-limit.js';
+import type { Ledger, RunCounts } from '../ledger/ledger.js';
+import type { Logger } from '../logger.js';
+import { redact } from '../redact.js';
+import { Delivery, outcomeUnknown, type DeliveryOutcome } from './pipeline.js';
+
+/** Caller data carried with each operation through the pipeline. */
+interface Tag {
+  kind: PlannedKind;
+  op: Change['op'];
+  fp: string | null;
+  /** The stream batch the change came in, for checkpointing. */
+  batch?: number;
+}
+
+/** One change to deliver, with what the delivered state knows of its key. */
+export interface Pending {
+  change: Change;
+  /** Fingerprint of the row now; null for deletes. */
+  fp: string | null;
+  /** Fingerprint last delivered; null when never delivered. */
+  oldFp: string | null;
+  destId: string | null;
+  /** Fingerprint of a write whose outcome is unknown (see DiffRow.sentFp). */
+  sentFp: string | null;
+  /** The stream batch the change came in. */
+  batch?: number;
+}
+
+export interface SyncDeliveryOptions {
+  sync: SyncConfig;
+  to: ConnectionHandle;
+  budget: ConnectionBudget;
+  caps: Capabilities;
+  mapper: Mapper;
+  state: DiffStore;
+  ledger: Ledger;
+  logger: Logger;
+  runId: number;
+  counts: RunCounts;
+  /** Aborting drains gracefully: batches in flight settle and are recorded. */
+  signal: AbortSignal;
+  /** Keys a person asked to send again (`outflow retry`): writes in doubt among them are sent. */
+  resend: boolean | ReadonlySet<string>;
+  backoff?: { baseMs: number; maxMs: number };
+  onSettled?(settled: number): void;
+}
+
+const LOOKUP_EVERY = 100;
+
+/**
+ * Delivers one sync run's changes: turns each change into an operation under the sync's
+ * mode and delete policy, sends it through the pipeline (batching, the connection's rate
+ * budget, retries, per-key order), and records every settled record — delivered state
+ * first, then the ledger's row errors. Writes are logged as sent before they go out, so a
+ * crash after the destination applied them is never mistaken for "never sent"; at a
+ * destination that cannot dedupe (idempotency `none`), such writes in doubt are looked up
+ * or parked rather than sent again.
+ */
+export class SyncDelivery {
+  readonly pipeline: Delivery<Tag>;
+  readonly counts: RunCounts;
+  settled = 0;
+  onBatchSettled: ((batch: number) => void) | undefined;
+  private readonly hasErrorsAtStart: Promise<boolean>;
+  private local: DeliveryOutcome<Tag>[] = [];
+  private doubt: Pending[] = [];
+  private serial: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: SyncDeliveryOptions) {
+    const { sync, caps, to } = o;
+    const destination = to.connector.destination!;
+    this.counts = o.counts;
+    this.hasErrorsAtStart = o.ledger.countRowErrors(sync.name).then((n) => n > 0);
+    const lookup = destination.lookup;
+    this.pipeline = new Delivery<Tag>({
+      write: (ops) => destination.write(to.ctx, sync.to.object, ops),
+      batchSize: Math.max(1, Math.min(caps.maxBatchSize, sync.delivery?.batchSize ?? caps.maxBatchSize)),
+      concurrency: Math.max(1, Math.min(caps.concurrency, sync.delivery?.concurrency ?? caps.concurrency)),
+      budget: o.budget,
+      countWrites: (caps.budget ?? 'write') === 'write',
+      resendSafe: caps.idempotency !== 'none',
+      ...(lookup ? { lookup: (ops: Operation[]) => lookup(to.ctx, sync.to.object, ops) } : {}),
+      maxAttempts: sync.delivery?.maxAttempts ?? 6,
+      onExhausted: (sync.capture ?? 'diff') === 'stream' ? 'retry-forever' : 'fail',
+      ...(o.backoff ? { backoff: o.backoff } : {}),
+      signal: o.signal,
+      onOutcomes: (outcomes) => this.record(outcomes),
+      beforeWrite: (items) => this.logSent(items),
+      onRetry: (reason, delayMs) => o.logger.debug({ sync: sync.name, reason: redact(reason), delayMs: Math.round(delayMs) }, 'retrying'),
+    });
+  }
+
+  /** Queues one change; resolves when there is room for more. */
+  async push(p: Pending): Promise<void> {
+    if (p.sentFp !== null && this.o.caps.idempotency === 'none' && !this.resendAsked(p.change.key) && p.change.op !== 'delete') {
+      this.doubt.push(p);
+      if (this.doubt.length >= LOOKUP_EVERY) await this.resolveDoubts();
+      return;
+    }
+    await this.send(p);
+  }
+
+  /** Lets partial batches go now (streams call it after each change batch). */
+  async flush(): Promise<void> {
+    await this.resolveDoubts();
+    await this.flushLocal();
+    this.pipeline.flush();
+  }
+
+  /** Ends input; resolves when every record is settled and recorded. */
+  async close(): Promise<void> {
+    await this.resolveDoubts();
+    await this.flushLocal();
+    await this.pipeline.close();
+    await this.serial;
+  }
+
+  private resendAsked(key: string): boolean {
+    const r = this.o.resend;
+    return r === true || (r !== false && r.has(key));
+  }
+
+  private operationOf(p: Pending, kind: PlannedKind, fromFp: string | null, toFp: string | null): Operation {
+    const { change } = p;
+    const op: Operation = {
+      kind: kind === 'clear' ? 'update' : (kind as Operation['kind']),
+      key: change.key,
+      idempotencyKey: idempotencyKey(this.o.sync.name, change.key, kind, fromFp, toFp),
+    };
+    const source = change.after ?? change.before;
+    const match = source ? mapMatch(this.o.mapper, source) : undefined;
+    if (match) op.match = match;
+    if (kind === 'clear') op.fields = clearedFields(this.o.sync.mappings ?? {});
+    else if (kind !== 'delete') op.fields = mapFields(this.o.mapper, change.after ?? change.before ?? {});
+    if (p.destId) op.destinationId = p.destId;
+    return op;
+  }
+
+  private kindOf(p: Pending): PlannedKind {
+    return planKind(p.change.op, p.oldFp !== null || p.change.op !== 'insert', this.o.sync.to, this.o.caps);
+  }
+
+  private async send(p: Pending): Promise<void> {
+    const kind = this.kindOf(p);
+    const tag: Tag = { kind, op: p.change.op, fp: p.fp, ...(p.batch === undefined ? {} : { batch: p.batch }) };
+    if (kind === 'skip' || kind === 'forget') {
+      // Not sent, but settled in order with the rest (a stream checkpoint may wait on it).
+      const op: Operation = { kind: 'update', key: p.change.key, idempotencyKey: '' };
+      this.local.push({ item: { op, tag }, result: { ok: true }, attempts: 0 });
+      if (this.local.length >= 500 || p.batch !== undefined) await this.flushLocal();
+      return;
+    }
+    await this.pipeline.push({ op: this.operationOf(p, kind, p.oldFp, p.fp), tag });
+  }
+
+  /**
+   * Writes in doubt at a destination that cannot dedupe: asked of `lookup` when the
+   * connector has one (applied → recorded as delivered, absent → sent), else parked.
+   */
+  private async resolveDoubts(): Promise<void> {
+    const doubts = this.doubt.splice(0);
+    if (doubts.length === 0) return;
+    const destination = this.o.to.connector.destination!;
+    const ops = doubts.map((p) => this.operationOf(p, this.kindOf(p), p.oldFp, p.sentFp));
+    let found: Awaited<ReturnType<NonNullable<typeof destination.lookup>>> | undefined;
+    if (destination.lookup) {
+      try {
+        found = await destination.lookup(this.o.to.ctx, this.o.sync.to.object, ops);
+        if (!Array.isArray(found) || found.length !== ops.length) found = undefined;
+      } catch (err) {
+        this.o.logger.warn({ sync: this.o.sync.name, err: redact(String(err)) }, 'looking up writes in doubt failed');
+        found = undefined;
+      }
+    }
+    for (let i = 0; i < doubts.length; i++) {
+      const p = doubts[i]!;
+      const f = found?.[i];
+      if (f?.state === 'absent') {
+        await this.send(p);
+      } else if (f?.state === 'applied') {
+        await this.record([
+          { item: { op: ops[i]!, tag: { kind: this.kindOf(p), op: p.change.op, fp: p.sentFp } }, result: { ok: true, ...(f.destinationId ? { destinationId: f.destinationId } : {}) }, attempts: 0 },
+        ]);
+        // The row changed after the write in doubt: what was applied is now delivered, and
+        // the change since is sent as an update of it.
+        if (p.fp !== p.sentFp) await this.send({ ...p, oldFp: p.sentFp, destId: f.destinationId ?? p.destId, sentFp: null, change: { ...p.change, op: 'update' } });
+      } else {
+        const tag: Tag = { kind: this.kindOf(p), op: p.change.op, fp: p.fp, ...(p.batch === undefined ? {} : { batch: p.batch }) };
+        await this.record([
+          {
+            item: { op: ops[i]!, tag },
+            result: { ok: false, retryable: false, reason: outcomeUnknown('a write was sent before the process stopped, and its answer was never recorded') },
+            attempts: 0,
+          },
+        ]);
+      }
+    }
+  }
+
+  private flushLocal(): Promise<void> {
+    const outcomes = this.local.splice(0);
+    return outcomes.length ? this.record(outcomes) : Promise.resolve();
+  }
+
+  /** Logs the records of a batch as sent before it is written (see DiffStore). */
+  private logSent(items: { op: Operation; tag: Tag }[]): Promise<void> {
+    const acks: Ack[] = [];
+    for (const { op, tag } of items) if (tag.fp !== null && tag.kind !== 'delete') acks.push({ key: op.key, kind: 'sent', fp: tag.fp });
+    if (acks.length === 0) return Promise.resolve();
+    const next = this.serial.then(() => this.o.state.apply(acks));
+    this.serial = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Records outcomes one call at a time: state and ledger writes never interleave. */
+  private record(outcomes: DeliveryOutcome<Tag>[]): Promise<void> {
+    const next = this.serial.then(() => this.recordNow(outcomes));
+    this.serial = next.catch(() => undefined);
+    return next;
+  }
+
+  private async recordNow(outcomes: DeliveryOutcome<Tag>[]): Promise<void> {
+    const acks: Ack[] = [];
+    const resolved: string[] = [];
+    const counts = this.counts;
+    for (const { item, result } of outcomes) {
+      const { tag, op } = item;
+      const key = op.key;
+      if (result.ok) {
+        resolved.push(key);
+        switch (tag.kind) {
+          case 'skip':
+            counts.skipped++;
+            if (tag.fp !== null) acks.push({ key, kind: 'delivered', fp: tag.fp });
+            break;
+          case 'forget':
+            if (tag.op === 'delete') acks.push({ key, kind: 'forget' });
+            else counts.skipped++;
+            break;
+          case 'delete':
+          case 'clear':
+            counts.deleted++;
+            acks.push({ key, kind: 'deleted' });
+            break;
+          default:
+            if (tag.op === 'insert') counts.inserted++;
+            else counts.updated++;
+            acks.push({ key, kind: 'delivered', fp: tag.fp!, destId: result.destinationId ?? null });
+        }
+      } else {
+        counts.rejected++;
+        await this.recordError(key, tag, result);
+        if (!result.retryable) acks.push({ key, kind: 'parked', fp: tag.op === 'delete' ? null : tag.fp });
+      }
+      if (tag.batch !== undefined) this.onBatchSettled?.(tag.batch);
+    }
+    await this.o.state.apply(acks);
+    if (resolved.length && (await this.hasErrorsAtStart)) await this.o.ledger.resolveRowErrors(this.o.sync.name, resolved);
+    this.settled += outcomes.length;
+    if (this.settled % 1000 < outcomes.length) await this.o.ledger.updateRun(this.o.runId, counts);
+    this.o.onSettled?.(this.settled);
+  }
+
+  private async recordError(key: string, tag: Tag, result: Extract<RecordResult, { ok: false }>): Promise<void> {
+    await this.o.ledger.recordRowError(this.o.sync.name, { key, op: tag.kind, reason: redact(result.reason), retryable: result.retryable });
+  }
+}

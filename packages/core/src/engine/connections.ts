@@ -1,0 +1,165 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AnyConnector, ConnectorContext, Metrics, RunningEmulator } from '../contracts.js';
+import { OutflowError, describeError } from '../errors.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { Logger } from '../logger.js';
+import { redact, registerSecret } from '../redact.js';
+import { secretPaths } from '../schema.js';
+import { ConnectionBudget } from './rate-limit.js';
+
+/** What the engine needs to open one connection. */
+export interface ConnectionSpec {
+  connector: AnyConnector;
+  /** The validated config (defaults applied, `${env:…}` resolved). */
+  config?: Record<string, unknown>;
+  /** Start the connector's emulator and point the connection at it. */
+  sandbox?: boolean;
+}
+
+/** An open connection: its connector and the one context every call receives. */
+export interface ConnectionHandle {
+  connector: AnyConnector;
+  ctx: ConnectorContext;
+}
+
+interface Opened extends ConnectionHandle {
+  budget: ConnectionBudget;
+  emulator?: RunningEmulator;
+}
+
+export interface ConnectionsOptions {
+  specs: Readonly<Record<string, ConnectionSpec>>;
+  ledger: () => Ledger;
+  stateDir: string;
+  logger: Logger;
+  metrics: Metrics;
+  /** Aborted when the engine stops for good: every context's `signal`. */
+  signal: AbortSignal;
+}
+
+const safe = (name: string) => name.replace(/[^A-Za-z0-9_.-]/g, '_');
+
+/**
+ * The engine's connections: each is opened once (sandbox emulator started, `open` hook
+ * called) on first use and closed once when the engine closes. One context per connection,
+ * with one request budget shared by every sync that uses it.
+ */
+export class Connections {
+  private readonly opened = new Map<string, Promise<Opened>>();
+
+  constructor(private readonly o: ConnectionsOptions) {}
+
+  names(): string[] {
+    return Object.keys(this.o.specs);
+  }
+
+  get(name: string): Promise<ConnectionHandle> {
+    return this.open(name);
+  }
+
+  /** The request budget of a connection (opening it if needed). */
+  async budget(name: string): Promise<ConnectionBudget> {
+    return (await this.open(name)).budget;
+  }
+
+  private open(name: string): Promise<Opened> {
+    let p = this.opened.get(name);
+    if (!p) {
+      p = this.openNow(name);
+      this.opened.set(name, p);
+      // A failed open is not cached: the next command may try again.
+      p.catch(() => this.opened.delete(name));
+    }
+    return p;
+  }
+
+  private async openNow(name: string): Promise<Opened> {
+    const spec = this.o.specs[name];
+    if (!spec) {
+      throw new OutflowError('OUTFLOW_CONFIG_INVALID', `no connection named "${name}" (connections: ${this.names().join(', ') || 'none'})`);
+    }
+    const { connector } = spec;
+    let config: Record<string, unknown> = { ...(spec.config ?? {}) };
+    let emulator: RunningEmulator | undefined;
+    if (spec.sandbox) {
+      emulator = await startSandbox(name, connector, this.o.stateDir);
+      config = { ...config, ...(emulator.config as Record<string, unknown>) };
+      for (const path of secretPaths(connector.config)) registerSecret(valueAt(config, path));
+      this.o.logger.info({ connection: name, url: emulator.url }, `sandbox: ${connector.name} emulator started`);
+    }
+    const budget = new ConnectionBudget([], this.o.signal);
+    const ctx: ConnectorContext = {
+      connection: name,
+      config: Object.freeze(config),
+      logger: this.o.logger.child({ connection: name }),
+      signal: this.o.signal,
+      rateBudget: budget,
+      metrics: labelled(this.o.metrics, name),
+      kv: this.o.ledger().kv(name),
+      stateDir: join(this.o.stateDir, 'connections', safe(name)),
+    };
+    if (connector.open) {
+      try {
+        await connector.open(ctx as never);
+      } catch (err) {
+        await emulator?.stop().catch(() => undefined);
+        throw new OutflowError('OUTFLOW_CHECK_FAILED', `connection "${name}" (${connector.name}) could not be opened: ${redact(describeError(err))}`, {
+          cause: err,
+        });
+      }
+    }
+    return { connector, ctx, budget, ...(emulator ? { emulator } : {}) };
+  }
+
+  /** Closes every opened connection (its `close` hook, then its sandbox emulator). */
+  async close(): Promise<void> {
+    const all = [...this.opened.values()];
+    this.opened.clear();
+    for (const p of all) {
+      const c = await p.catch(() => undefined);
+      if (!c) continue;
+      if (c.connector.close) {
+        try {
+          await c.connector.close(c.ctx as never);
+        } catch (err) {
+          this.o.logger.warn({ connection: c.ctx.connection, err: redact(describeError(err)) }, 'closing the connection failed');
+        }
+      }
+      await c.emulator?.stop().catch(() => undefined);
+    }
+  }
+}
+
+/** Metrics labelled with the connection's name. */
+function labelled(metrics: Metrics, connection: string): Metrics {
+  return {
+    gauge: (n, v, labels) => metrics.gauge(n, v, { connection, ...labels }),
+    count: (n, d, labels) => metrics.count(n, d, { connection, ...labels }),
+  };
+}
+
+async function startSandbox(name: string, connector: AnyConnector, stateDir: string): Promise<RunningEmulator> {
+  if (!connector.emulator) {
+    throw new OutflowError('OUTFLOW_EMULATOR', `connection "${name}" sets sandbox: true, but connector "${connector.name}" has no emulator`);
+  }
+  try {
+    const emulator = await connector.emulator();
+    const dataDir = join(stateDir, 'sandbox', safe(name));
+    mkdirSync(dataDir, { recursive: true });
+    return await emulator.start({ dataDir });
+  } catch (err) {
+    throw new OutflowError('OUTFLOW_EMULATOR', `cannot start the sandbox for connection "${name}": ${redact(describeError(err))}`, {
+      cause: err,
+    });
+  }
+}
+
+function valueAt(obj: Record<string, unknown>, path: string): unknown {
+  let cur: unknown = obj;
+  for (const part of path.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}

@@ -1,0 +1,216 @@
+import type { Catalog, DestinationCatalog, Metrics } from '../contracts.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { SyncConfig } from '../config/schema.js';
+import type { StateStore } from '../diff/store.js';
+import { followStream } from '../capture/reconcile.js';
+import { OutflowError, describeError, isOutflowError } from '../errors.js';
+import type { Ledger } from '../ledger/ledger.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { Connections, type ConnectionHandle, type ConnectionSpec } from './connections.js';
+import { planRun } from './dry-run.js';
+import { createMapper } from './mapping.js';
+import { assertSupported } from './plan.js';
+import type { ConnectionBudget } from './rate-limit.js';
+import { runOnce, type RunOptions, type RunSummary } from './run.js';
+import { modelOf, type RunScope } from './scope.js';
+
+export interface EngineOptions {
+  /** The connections by name, and the syncs. `fromLoadedConfig` turns a loaded file into this. */
+  config: EngineConfig;
+  /** The ledger, or how to open it on first use (so commands that need none create none). */
+  ledger: Ledger | (() => Ledger);
+  /** Delivered state for syncs without pushdown and for streams (e.g. `@outflow/state-duckdb`). */
+  stateStore: StateStore;
+  /** Folder for per-connection files (`ctx.stateDir`) and sandbox emulator data. */
+  stateDir: string;
+  logger?: Logger;
+  /** Receives every connector's metrics, labelled with the connection. */
+  metrics?: Metrics;
+  /** How long a graceful stop lets writes in flight finish before cancelling them (ms). */
+  graceMs?: number;
+}
+
+export interface EngineConfig {
+  connections: Readonly<Record<string, ConnectionSpec>>;
+  syncs: readonly SyncConfig[];
+}
+
+/** The engine config of a loaded, validated `outflow.yaml`. */
+export function fromLoadedConfig(loaded: LoadedConfig): EngineConfig {
+  const connections: Record<string, ConnectionSpec> = {};
+  for (const [name, conn] of Object.entries(loaded.config.connections)) {
+    const connector = loaded.connectors.get(name);
+    if (!connector) throw new OutflowError('OUTFLOW_CONNECTOR_NOT_FOUND', `connection "${name}" has no loaded connector`);
+    connections[name] = {
+      connector,
+      config: { ...((conn.config ?? {}) as Record<string, unknown>) },
+      ...(conn.sandbox ? { sandbox: true } : {}),
+    };
+  }
+  return { connections, syncs: loaded.config.syncs };
+}
+
+/**
+ * Outflow's engine: it owns the connections (each opened once, with one context and one
+ * request budget shared by every sync that uses it, and closed at the end), runs diff and
+ * stream syncs (reconciling stale streams), plans dry runs, and stops gracefully. The
+ * `outflow` runner and the tests drive it the same way.
+ */
+export interface Engine {
+  /** Aborted once a stop begins: no new reads or batches start. */
+  readonly stopping: AbortSignal;
+  /** The sync of that name, or `OUTFLOW_SYNC_NOT_FOUND`. */
+  sync(name: string): SyncConfig;
+  /** Opens the connection on first use (sandbox emulator, `open` hook). */
+  connection(name: string): Promise<ConnectionHandle>;
+  /** The connection's request budget, shared by every sync writing through it. */
+  budget(name: string): Promise<ConnectionBudget>;
+  /** Checks the connection in every role it has. Throws naming what failed. */
+  check(name: string): Promise<void>;
+  discover(name: string): Promise<{ tables?: Catalog['tables']; objects?: DestinationCatalog['objects'] }>;
+  /**
+   * Runs a sync: a diff sync once; a stream sync until {@link stop}, reconciling it by a
+   * diff each time its stream goes stale. Never throws for a failed run: the summary says
+   * so (for a stream, the last run's; `options.onRun` sees every run).
+   */
+  run(sync: string | SyncConfig, options?: RunOptions): Promise<RunSummary>;
+  /** A dry run of a diff sync: what a run would send. Sends and writes nothing. */
+  plan(sync: string | SyncConfig, options?: RunOptions): Promise<RunSummary>;
+  /**
+   * Stops gracefully: reading stops and no new batch starts at once; batches in flight
+   * settle and are recorded. After the grace period (or at once with `{ graceMs: 0 }`)
+   * every context's signal aborts, cancelling calls still in flight.
+   */
+  stop(options?: { graceMs?: number }): void;
+  /** Stops at once if running, then closes every connection and sandbox emulator. */
+  close(): Promise<void>;
+}
+
+export function createEngine(o: EngineOptions): Engine {
+  const logger = o.logger ?? silentLogger();
+  const stopping = new AbortController();
+  const hard = new AbortController();
+  let graceTimer: NodeJS.Timeout | undefined;
+  let opened: Ledger | undefined = typeof o.ledger === 'function' ? undefined : o.ledger;
+  const ledger = (): Ledger => (opened ??= (o.ledger as () => Ledger)());
+  const connections = new Connections({
+    specs: o.config.connections,
+    ledger,
+    stateDir: o.stateDir,
+    logger,
+    metrics: o.metrics ?? { gauge() {}, count() {} },
+    signal: hard.signal,
+  });
+
+  const syncOf = (s: string | SyncConfig): SyncConfig => {
+    if (typeof s !== 'string') return s;
+    const found = o.config.syncs.find((x) => x.name === s);
+    if (!found) {
+      throw new OutflowError('OUTFLOW_SYNC_NOT_FOUND', `no sync named "${s}" (syncs: ${o.config.syncs.map((x) => x.name).join(', ') || 'none'})`);
+    }
+    return found;
+  };
+
+  const scopeOf = async (sync: SyncConfig, options: RunOptions): Promise<RunScope> => {
+    const from = await connections.get(sync.from.connection);
+    const to = await connections.get(sync.to.connection);
+    const destination = to.connector.destination;
+    if (!destination) {
+      throw new OutflowError('OUTFLOW_CONNECTOR_ROLE', `connection "${sync.to.connection}" (${to.connector.name}) is not a destination`);
+    }
+    const caps = await destination.capabilities(to.ctx, sync.to.object);
+    assertSupported(sync, caps, `sync "${sync.name}"`);
+    const budget = await connections.budget(sync.to.connection);
+    for (const limit of caps.rateLimits) budget.addLimit(limit);
+    return {
+      sync,
+      from,
+      to,
+      model: modelOf(sync),
+      mapper: createMapper(sync.mappings, sync.to.matchKey),
+      caps,
+      ledger: ledger(),
+      logger,
+      signal: stopping.signal,
+      progress: (p) => options.onProgress?.({ sync: sync.name, ...p }),
+    };
+  };
+
+  /** One run; a failure before the run could start becomes a failed summary too. */
+  const runOne = async (sync: SyncConfig, options: RunOptions): Promise<RunSummary> => {
+    const started = Date.now();
+    try {
+      const scope = await scopeOf(sync, options);
+      return await runOnce(scope, o.stateStore, await connections.budget(sync.to.connection), options);
+    } catch (err) {
+      const code = isOutflowError(err) ? err.code : 'OUTFLOW_INTERNAL';
+      return {
+        sync: sync.name,
+        capture: sync.capture ?? 'diff',
+        status: 'failed',
+        inserted: 0,
+        updated: 0,
+        deleted: 0,
+        rejected: 0,
+        skipped: 0,
+        durationMs: Date.now() - started,
+        error: { code, message: isOutflowError(err) ? err.message : describeError(err) },
+      };
+    }
+  };
+
+  const engine: Engine = {
+    stopping: stopping.signal,
+    sync: syncOf,
+    connection: (name) => connections.get(name),
+    budget: (name) => connections.budget(name),
+
+    async check(name) {
+      const { connector, ctx } = await connections.get(name);
+      for (const role of [connector.source, connector.destination]) if (role) await role.check(ctx as never);
+    },
+
+    async discover(name) {
+      const { connector, ctx } = await connections.get(name);
+      const out: { tables?: Catalog['tables']; objects?: DestinationCatalog['objects'] } = {};
+      if (connector.source) out.tables = (await connector.source.discover(ctx as never)).tables;
+      if (connector.destination) out.objects = (await connector.destination.discover(ctx as never)).objects;
+      return out;
+    },
+
+    async run(s, options = {}) {
+      const sync = syncOf(s);
+      if ((sync.capture ?? 'diff') === 'stream') {
+        return followStream({ runOnce: (x) => runOne(x, options), ledger: ledger(), logger, signal: stopping.signal, ...(options.onRun ? { onRun: options.onRun } : {}) }, sync);
+      }
+      const summary = await runOne(sync, options);
+      options.onRun?.(summary);
+      return summary;
+    },
+
+    async plan(s, options = {}) {
+      const sync = syncOf(s);
+      return planRun(await scopeOf(sync, options), o.stateStore, options);
+    },
+
+    stop(options = {}) {
+      const graceMs = options.graceMs ?? o.graceMs ?? 30_000;
+      if (!stopping.signal.aborted) stopping.abort();
+      if (graceMs <= 0) {
+        clearTimeout(graceTimer);
+        hard.abort();
+      } else if (!graceTimer && !hard.signal.aborted) {
+        graceTimer = setTimeout(() => hard.abort(), graceMs);
+        graceTimer.unref();
+      }
+    },
+
+    async close() {
+      clearTimeout(graceTimer);
+      if (!stopping.signal.aborted) stopping.abort();
+      hard.abort();
+      await connections.close();
+    },
+  };
+  return engine;
+}

@@ -1,0 +1,171 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { captureDiff } from '../capture/diff.js';
+import { captureStream } from '../capture/stream.js';
+import type { DiffStore, StateStore } from '../diff/store.js';
+import { SyncDelivery } from '../delivery/deliverer.js';
+import { describeError, isOutflowError, OutflowError } from '../errors.js';
+import type { RunCounts, RunStatus } from '../ledger/ledger.js';
+import { redact } from '../redact.js';
+import type { ConnectionBudget } from './rate-limit.js';
+import type { Mapper } from './mapping.js';
+import type { PlannedKind } from './plan.js';
+import type { Progress, RunScope } from './scope.js';
+import type { Row } from '../contracts.js';
+
+export interface RunOptions {
+  /** Most planned changes to return in `plan` (dry runs). */
+  planLimit?: number;
+  onProgress?(p: Progress): void;
+  /** Retry and backoff tuning (tests shorten it). */
+  backoff?: { baseMs: number; maxMs: number };
+  /**
+   * Before running, clear parked rejections so they are sent again (`outflow retry`): all,
+   * or the rows of these keys. Writes in doubt among them are sent again too.
+   */
+  unpark?: boolean | string[];
+  /** Called with the summary of every run, reconciling diffs of a stream included. */
+  onRun?(summary: RunSummary): void;
+}
+
+export interface PlannedChange {
+  kind: PlannedKind;
+  key: string;
+  fields?: Row;
+  match?: Row;
+}
+
+export interface RunSummary extends RunCounts {
+  sync: string;
+  capture: 'diff' | 'stream';
+  status: Exclude<RunStatus, 'running'>;
+  durationMs: number;
+  runId?: number;
+  error?: { code: string; message: string };
+  /** Rows parked with errors in total for this sync after the run. */
+  parked?: number;
+  plan?: { counts: Record<PlannedKind, number>; changes: PlannedChange[]; truncated: boolean };
+}
+
+const LEASE_MS = 60_000;
+
+export const zeroCounts = (): RunCounts => ({ inserted: 0, updated: 0, deleted: 0, rejected: 0, skipped: 0 });
+
+/** Opens the delivered-state store of a run: the source's pushdown store, or the engine's. */
+export async function openState(scope: RunScope, stateStore: StateStore, capture: 'diff' | 'stream', readOnly: boolean): Promise<DiffStore> {
+  const { sync, from, mapper, model } = scope;
+  const pushdown = from.connector.source?.diff;
+  if (pushdown && capture === 'diff' && sync.from.pushdown !== false) {
+    return pushdown.open(from.ctx, model, { sync: sync.name, columns: fingerprintColumns(mapper), readOnly });
+  }
+  return stateStore.open({ sync: sync.name, columns: fingerprintColumns(mapper), readOnly });
+}
+
+/** The model columns whose values are delivered, or null for every column. */
+export function fingerprintColumns(mapper: Mapper): string[] | null {
+  return mapper.fields === null ? null : [...new Set([...mapper.fields, ...(mapper.match ?? [])].map(([, col]) => col))];
+}
+
+/**
+ * Runs one sync once under its lease: a diff run delivers what changed since the last
+ * delivered state; a stream run follows the change stream until `scope.signal` aborts.
+ * The run is recorded in the ledger, and a failure becomes a failed summary, not a throw.
+ */
+export async function runOnce(
+  scope: RunScope,
+  stateStore: StateStore,
+  budget: ConnectionBudget,
+  options: RunOptions,
+): Promise<RunSummary> {
+  const started = Date.now();
+  const { sync, ledger, logger } = scope;
+  const capture = sync.capture ?? 'diff';
+  const owner = `${hostname()}/${process.pid}/${randomUUID()}`;
+  if (!(await ledger.acquireLease(sync.name, owner, LEASE_MS)) && !(await takeOverFromDeadProcess(scope, owner))) {
+    throw new OutflowError('OUTFLOW_LOCKED', `sync "${sync.name}" is running in another process; wait for it to finish`);
+  }
+  const renew = setInterval(() => void ledger.acquireLease(sync.name, owner, LEASE_MS).catch(() => undefined), LEASE_MS / 3);
+  renew.unref();
+  await ledger.abandonRunningRuns(sync.name);
+  const runId = await ledger.startRun(sync.name, capture);
+  const counts = zeroCounts();
+  let state: DiffStore | null = null;
+  try {
+    state = await openState(scope, stateStore, capture, false);
+    if (options.unpark) await state.unpark(options.unpark === true ? undefined : options.unpark);
+    const previousMapping = await state.getMeta('mapping');
+    if (previousMapping !== undefined && previousMapping !== scope.mapper.hash) {
+      const n = await state.markAllStale();
+      logger.info({ sync: sync.name, rows: n }, 'mappings changed: every delivered row will be sent again');
+    }
+    await state.setMeta('mapping', scope.mapper.hash);
+    const delivery = new SyncDelivery({
+      sync,
+      to: scope.to,
+      budget,
+      caps: scope.caps,
+      mapper: scope.mapper,
+      state,
+      ledger,
+      logger,
+      runId,
+      counts,
+      signal: scope.signal,
+      resend: options.unpark === true ? true : new Set(options.unpark || []),
+      ...(options.backoff ? { backoff: options.backoff } : {}),
+      onSettled: (settled) =>
+        scope.progress({ phase: capture === 'stream' ? 'streaming' : 'delivering', read: 0, settled, counts, ...(scope.total === undefined ? {} : { total: scope.total }) }),
+    });
+    if (capture === 'stream') await captureStream(scope, state, delivery);
+    else await captureDiff(scope, state, delivery);
+    const aborted = scope.signal.aborted;
+    const parked = await ledger.countRowErrors(sync.name);
+    const status: RunSummary['status'] = aborted ? 'aborted' : counts.rejected > 0 ? 'partial' : 'succeeded';
+    await ledger.finishRun(runId, status, counts, aborted ? 'stopped by a signal before it finished' : undefined);
+    scope.progress({ phase: 'done', read: 0, settled: 0, counts });
+    return { sync: sync.name, capture, status, ...counts, durationMs: Date.now() - started, runId, parked };
+  } catch (err) {
+    const message = redact(describeError(err));
+    await ledger.finishRun(runId, 'failed', counts, message).catch(() => undefined);
+    const code = isOutflowError(err) ? err.code : 'OUTFLOW_INTERNAL';
+    logger.error({ sync: sync.name, code, err: message }, 'sync failed');
+    return {
+      sync: sync.name,
+      capture,
+      status: 'failed',
+      ...counts,
+      durationMs: Date.now() - started,
+      runId,
+      error: { code, message: isOutflowError(err) ? redact(err.message) : message },
+    };
+  } finally {
+    clearInterval(renew);
+    await state?.close();
+    await ledger.releaseLease(sync.name, owner).catch(() => undefined);
+  }
+}
+
+/**
+ * A lease held by a process of this host that no longer exists (killed, crashed) is taken
+ * over at once instead of waiting for it to expire.
+ */
+async function takeOverFromDeadProcess(scope: RunScope, owner: string): Promise<boolean> {
+  const { ledger, sync, logger } = scope;
+  const holder = await ledger.leaseHolder(sync.name);
+  if (!holder) return ledger.acquireLease(sync.name, owner, LEASE_MS);
+  const [host, pid] = holder.owner.split('/');
+  if (host !== hostname() || !pid || !/^\d+$/.test(pid) || isAlive(Number(pid))) return false;
+  await ledger.releaseLease(sync.name, holder.owner);
+  logger.warn({ sync: sync.name, previousOwner: holder.owner }, 'took over the lease of a process that is gone');
+  return ledger.acquireLease(sync.name, owner, LEASE_MS);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+

@@ -1,0 +1,45 @@
+import type { Capabilities, Model } from '../contracts.js';
+import type { SyncConfig } from '../config/schema.js';
+import type { Ledger, RunCounts } from '../ledger/ledger.js';
+import type { Logger } from '../logger.js';
+import type { ConnectionHandle } from './connections.js';
+import type { Mapper } from './mapping.js';
+
+/** Progress of one sync run, as reported to `RunOptions.onProgress`. */
+export interface Progress {
+  sync: string;
+  phase: 'reading' | 'diffing' | 'delivering' | 'streaming' | 'done';
+  read: number;
+  /** Changes to deliver in this run, once known. */
+  total?: number;
+  settled: number;
+  counts: RunCounts;
+}
+
+/** Everything one sync run works with: resolved once, when the run starts. */
+export interface RunScope {
+  sync: SyncConfig;
+  from: ConnectionHandle;
+  to: ConnectionHandle;
+  model: Model;
+  mapper: Mapper;
+  caps: Capabilities;
+  ledger: Ledger;
+  logger: Logger;
+  /** Aborted when the run should stop: reading stops, batches in flight settle. */
+  signal: AbortSignal;
+  /** Changes to deliver in this run, once known. */
+  total?: number;
+  progress(p: Omit<Progress, 'sync'>): void;
+}
+
+/** The model a sync reads, from its `from` block. */
+export function modelOf(sync: SyncConfig): Model {
+  const primaryKey = typeof sync.from.primaryKey === 'string' ? [sync.from.primaryKey] : [...sync.from.primaryKey];
+  return {
+    primaryKey,
+    ...(sync.from.table ? { table: sync.from.table } : {}),
+    ...(sync.from.sql ? { sql: sync.from.sql } : {}),
+    ...(sync.from.file ? { file: sync.from.file } : {}),
+  };
+}

@@ -1,0 +1,63 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { describe, expect, it } from 'vitest';
+import { fingerprint, type DiffRow, type Row } from '@outflow/core';
+import { duckdbStateStore, stateFileOf } from '../src/index.js';
+
+const rows: Row[] = Array.from({ length: 50 }, (_, i) => ({ id: i, name: `row ${i}` }));
+
+async function run(dir: string, deliver: boolean, readOnly = false): Promise<{ changes: DiffRow[]; engine: string | undefined; inDoubt: string[] }> {
+  const store = await duckdbStateStore({ dir }).open({ sync: 's', columns: null, readOnly });
+  await store.ingest.begin(['id', 'name'], rows);
+  await store.ingest.add(rows.map((r) => String(r['id'])), rows, rows.map((r) => fingerprint(r, undefined)));
+  await store.ingest.end();
+  await store.computeChanges();
+  const changes: DiffRow[] = [];
+  for await (const page of store.changes()) changes.push(...page);
+  if (deliver) await store.apply(changes.map((c) => ({ key: c.key, kind: 'delivered' as const, fp: c.fp!, destId: `d${c.key}` })));
+  const engine = await store.getMeta('fingerprint_engine');
+  const inDoubt = (await store.inDoubt()).map((d) => `${d.key}:${d.fp}`);
+  await store.close();
+  return { changes, engine, inDoubt };
+}
+
+describe('the embedded store', () => {
+  it('re-sends every row once, as updates by destination id, when the state was diffed by other fingerprints', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outflow-embedded-'));
+    const first = await run(dir, true);
+    expect(first.changes).toHaveLength(50);
+    expect(first.engine).toMatch(/^outflow-fp-2 \d+$/);
+
+    // A state written before the engine handed over its fingerprints: DuckDB's hash().
+    const store = await duckdbStateStore({ dir }).open({ sync: 's', columns: null, readOnly: false });
+    await store.setMeta('fingerprint_engine', 'duckdb v1.4.0');
+    await store.close();
+
+    const again = await run(dir, true);
+    expect(again.changes.map((c) => c.op)).toEqual(Array(50).fill('update'));
+    expect(again.changes.every((c) => c.destId === `d${c.key}`)).toBe(true);
+    expect(again.engine).toBe(first.engine);
+    expect((await run(dir, false)).changes).toEqual([]);
+  });
+
+  it('reads acks a crashed run left in the log, also when opened read-only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outflow-embedded-'));
+    await run(dir, true);
+    // What a run that died after apply() leaves: acks logged, not yet folded.
+    const db = await DuckDBInstance.create(stateFileOf(dir, 's'));
+    const conn = await db.connect();
+    await conn.run(`INSERT INTO acks VALUES (1, '3', 'forget', NULL, NULL), (2, '4', 'sent', 77, NULL)`);
+    conn.closeSync();
+    db.closeSync();
+
+    const brief = (r: { changes: DiffRow[]; inDoubt: string[] }) => ({
+      changes: r.changes.map((c) => `${c.op} ${c.key} ${c.sentFp ?? '-'}`).sort(),
+      inDoubt: r.inDoubt,
+    });
+    const want = { changes: ['insert 3 -', 'update 4 77'], inDoubt: ['4:77'] };
+    expect(brief(await run(dir, false, true))).toEqual(want);
+    expect(brief(await run(dir, false))).toEqual(want);
+  });
+});
