@@ -255,7 +255,6 @@ async function abandon(connection: DuckDBConnection, result: DuckDBResult): Prom
 export default defineConnector({
   name: 'duckdb',
   version: '1.0.0',
-  coreVersion: '^1.0.0',
   description: 'Reads DuckDB tables, views and SQL queries, and CSV or Parquet files through DuckDB.',
   config: configSchema,
   source: { check, discover, columns, read, diff: pushdown },

@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import duckdb, { configSchema } from '@outflow/connector-duckdb';
@@ -19,7 +19,9 @@ describe('manifest', () => {
   it('declares its name, versions and a documented, closed config schema', () => {
     expect(duckdb.name).toBe('duckdb');
     expect(duckdb.version).toBe('1.0.0');
-    expect(duckdb.coreVersion).toBe('^1.0.0');
+    // The core range is the package's peer dependency, which the runner checks when it loads it.
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { peerDependencies: Record<string, string> };
+    expect(pkg.peerDependencies['@outflow/core']).toBe('^1.0.0');
     expect(duckdb.config.additionalProperties).toBe(false);
     const props = configSchema.properties as Record<string, { description?: string }>;
     expect(Object.keys(props).sort()).toEqual(['memoryLimit', 'path', 'readOnly', 'threads']);

@@ -121,7 +121,6 @@ function write(ctx: ConnectorContext<HubSpotConfig>, object: string, ops: Operat
 export default defineConnector({
   name: 'hubspot',
   version: '1.0.0',
-  coreVersion: '^1.0.0',
   description: 'Writes records to HubSpot CRM objects (contacts, companies, deals, tickets, custom objects) with @hubspot/api-client.',
   config: configSchema,
   destination: { check, discover, capabilities, write },

@@ -40,6 +40,14 @@ function poolOf(ctx: Ctx): pg.Pool {
   return pool;
 }
 
+/** Ends the connection's pool (the engine calls it once the connection is closed). */
+export async function closePool(ctx: Ctx): Promise<void> {
+  const pool = pools.get(ctx);
+  pools.delete(ctx);
+  targets.delete(ctx);
+  await pool?.end();
+}
+
 async function loadTarget(client: pg.ClientBase, object: string, where: string): Promise<Target> {
   const table = await resolveTable(client as pg.Client, object, where);
   const r = await client.query<{ cols: string[] }>(

@@ -1,6 +1,6 @@
 import { defineConnector } from '@outflow/core';
 import { configSchema } from './config.js';
-import { destination } from './destination.js';
+import { closePool, destination } from './destination.js';
 import { source } from './source.js';
 import { stream } from './stream.js';
 
@@ -17,10 +17,12 @@ export { parserFor, parseArray } from './values.js';
 export default defineConnector({
   name: 'postgres',
   version: '1.0.0',
-  coreVersion: '^1.0.0',
   description: 'PostgreSQL: snapshot source with pushdown diff, logical-replication change stream, and destination.',
   config: configSchema,
   source,
   stream,
   destination,
+  async close(ctx) {
+    await closePool(ctx);
+  },
 });

@@ -36,6 +36,8 @@ function webhookRows(emulator: WebhookEmulator): Person[] {
     .sort((a, b) => a.id - b.id);
 }
 
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
 /** Fails when any key's versions, in the order they were applied, ever go backwards. */
 function expectInOrder(applied: { id: number; version: number }[], where: string): void {
   const last = new Map<number, number>();
@@ -62,7 +64,7 @@ beforeAll(async () => {
     await dest.query(`CREATE TABLE ${t} (id int PRIMARY KEY, name text, version int)`);
   }
   // Every write the destination applies, in order, to check the order per key.
-  await dest.query('CREATE TABLE applied (seq bigserial PRIMARY KEY, tbl text, id int, version int, op text)');
+  await dest.query('CREATE TABLE applied (seq bigserial PRIMARY KEY, tbl text, id int, version int, op text, at timestamptz NOT NULL DEFAULT clock_timestamp())');
   await dest.query(`CREATE FUNCTION log_applied() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       IF TG_OP = 'DELETE' THEN INSERT INTO applied (tbl, id, version, op) VALUES (TG_TABLE_NAME, OLD.id, NULL, TG_OP);
@@ -141,6 +143,7 @@ describe('streaming end to end', () => {
       dest: { connector: postgres, config: { url: destUrl } },
     });
     const s = sync('people-reconciled', 'src', 'dest', 'people_copy2');
+    let before = new Set<number>();
     const runs: RunSummary[] = [];
     const running = engine.run(s, { onRun: (r) => void runs.push(r) });
     try {
@@ -157,6 +160,7 @@ describe('streaming end to end', () => {
         }
       }, 'dropping the slot');
       // Changes while the slot is gone — deletes included — must not be lost.
+      before = new Set((await sourceRows(db)).map((p) => p.id));
       await db.query(`DELETE FROM people WHERE id BETWEEN 100 AND 120`);
       await db.query(`UPDATE people SET version = version + 100, name = 'after the drop' WHERE id BETWEEN 200 AND 230`);
       await db.query(`INSERT INTO people SELECT i, 'late ' || i, 7 FROM generate_series(500, 520) AS i`);
@@ -175,6 +179,23 @@ describe('streaming end to end', () => {
     ]);
     const recorded = await ledger.listRuns({ sync: s.name });
     expect(recorded.some((r) => r.status === 'failed' && /OUTFLOW_STREAM_STALE/.test(r.error ?? ''))).toBe(true);
+
+    // What the reconciling diff wrote, counted by the destination's own trigger: exactly the
+    // rows that changed while the stream was gone, once each — not the rows the stream had
+    // already delivered (the diff recognises them by the stream's own fingerprints).
+    const diff = recorded.find((r) => r.capture === 'diff')!;
+    const written = (
+      await dest.query<{ id: number; op: string }>(
+        `SELECT id, op FROM applied WHERE tbl = 'people_copy2' AND at >= $1 AND at <= $2 ORDER BY id`,
+        [diff.startedAt, diff.finishedAt],
+      )
+    ).rows;
+    const deleted = range(100, 120).filter((id) => before.has(id));
+    const updated = range(200, 230).filter((id) => before.has(id));
+    const inserted = range(500, 520);
+    expect(written.map((w) => w.id)).toEqual([...deleted, ...updated, ...inserted]);
+    expect(written.filter((w) => w.op === 'DELETE').map((w) => w.id)).toEqual(deleted);
+    expect(diff).toMatchObject({ inserted: inserted.length, updated: updated.length, deleted: deleted.length });
   });
 
   it('two stream syncs on one table of one connection each get every change (each owns its slot)', async () => {

@@ -11,7 +11,6 @@ export { PAGE_ROWS, POLL_MS } from './stream.js';
 export default defineConnector({
   name: 'snowflake',
   version: '1.0.0',
-  coreVersion: '^1.0.0',
   description: 'Reads Snowflake tables, views, dynamic tables and queries; streams changes through Snowflake STREAMs; diffs in Snowflake.',
   config: configSchema,
   source: { ...source, diff: pushdown },

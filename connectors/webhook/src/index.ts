@@ -320,7 +320,6 @@ async function discover(): Promise<DestinationCatalog> {
 export default defineConnector({
   name: 'webhook',
   version: '1.0.0',
-  coreVersion: '^1.0.0',
   description: 'Delivers records as HMAC-signed JSON batches to an HTTP endpoint, with per-record idempotency keys.',
   config: configSchema,
   destination: { check, discover, capabilities, write },

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -357,7 +358,9 @@ describe('manifest', () => {
     expect(configSchema.additionalProperties).toBe(false);
     expect(configSchema.required?.sort()).toEqual(['secret', 'url']);
     expect(webhook.config).toBe(configSchema);
-    expect([webhook.name, webhook.version, webhook.coreVersion]).toEqual(['webhook', '1.0.0', '^1.0.0']);
+    expect([webhook.name, webhook.version]).toEqual(['webhook', '1.0.0']);
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { peerDependencies: Record<string, string> };
+    expect(pkg.peerDependencies['@outflow/core']).toBe('^1.0.0');
   });
 
   it('declares capabilities from the config, with defaults', async () => {

@@ -83,7 +83,8 @@ async function fingerprintEngine(conn: DuckDBConnection, model: SqlModel): Promi
  * rate; at high change rates one join is cheaper and is used instead.
  *
  * Acknowledgements are appended to an ack log (durable at once) and folded into the
- * delivered table before the next diff, so the big table is never updated row by row.
+ * delivered table before the next diff and at close, so the big table is never updated row
+ * by row. A read-only store merges a log left unfolded into a temporary copy instead.
  */
 export class SqlDiffStore implements DiffStore {
   stats: DiffStats = { method: 'join' };

@@ -2,7 +2,7 @@ import { Type, defineConnector, type Row } from '@outflow/core';
 
 /**
  * A source whose model is held in memory: `rows()` is read afresh on every run, in batches
- * of `batchSize`. For testing a destination through the real engine (`runSync`) without a
+ * of `batchSize`. For testing a destination through the real engine (`createEngine`) without a
  * warehouse.
  */
 export function memorySource(rows: () => Row[], batchSize = 250) {

@@ -219,6 +219,9 @@ export class Delivery<T> {
       : new OutflowError('OUTFLOW_DESTINATION', `the connector failed: ${describeError(thrown)}`, { retryable: true, cause: thrown });
     if (err.retryable) {
       if (err.retryAfterMs !== undefined) this.o.budget.pause(err.retryAfterMs);
+      // Stopping: nothing is retried now. The batch was logged as sent, so the next run
+      // sends it again (or, where re-sending is unsafe, looks it up or parks it).
+      if (this.o.signal.aborted) return this.drop(batch);
       if (!this.o.resendSafe && !err.notApplied) return this.unknownOutcome(batch, err);
       const attempts = Math.max(...batch.map((e) => e.attempts));
       if (attempts >= this.o.maxAttempts && this.o.onExhausted === 'fail') {

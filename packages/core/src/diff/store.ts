@@ -41,8 +41,14 @@ export type Ack =
  *   acknowledged: a crash may have come after the destination applied it) and its delete
  *   is not parked;
  * - a row sent but never acknowledged is a change again, whatever its fingerprint;
- * - `apply` is durable when it resolves (a crash afterwards never re-sends those records).
- * Methods are never called concurrently with each other.
+ * - `apply` is durable when it resolves (a crash afterwards never re-sends those records);
+ * - the acks of one key add up in order across `apply` calls (a delivered ack without a
+ *   destination id keeps the one known); within one call a store may keep only the last
+ *   per key ({@link latestAcks});
+ * - a read-only store (a plan) reads the state as of every ack, a missing one as empty, and
+ *   writes nothing: `apply` and the other writes throw.
+ * Methods are never called concurrently with each other. `stateStoreSuite` in
+ * `@outflow/testing` checks these behaviours on a store.
  */
 export interface DiffStore {
   getMeta(key: string): Promise<string | undefined>;
@@ -58,6 +64,7 @@ export interface DiffStore {
   computeChanges(): Promise<{ insert: number; update: number; delete: number }>;
   /** The computed changes, in pages; each change exactly once. */
   changes(): AsyncIterable<DiffRow[]>;
+  /** Records acknowledgements; durable when it resolves. Throws on a read-only store. */
   apply(acks: Ack[]): Promise<void>;
   /**
    * Keys logged as sent and never acknowledged (outcome unknown), with the fingerprint

@@ -160,14 +160,6 @@ function object(tag: number, o: { [key: string]: Value }): void {
   word(sum2);
 }
 
-/** A u64 given as two u32 halves, in decimal, without BigInt: 2^32 = 42949 · 10^5 + 67296. */
-function decimal(hi: number, lo: number): string {
-  const t = hi * 67296 + lo;
-  const r = t % 100000;
-  const q = hi * 42949 + (t - r) / 100000;
-  return q === 0 ? String(r) : String(q) + String(r).padStart(5, '0');
-}
-
 /**
  * The fingerprint of what is sent for a row: a 64-bit hash of the mapped fields and match
  * key, independent of key order and stable across runs, processes and platforms. It is an
@@ -181,7 +173,7 @@ export function fingerprint(fields: Row, match: Row | undefined): string {
   if (match !== undefined) object(T_MATCH, match);
   const h1 = avalanche1((lane1 + lane2) | 0);
   const h2 = avalanche2((lane2 + h1) | 0);
-  return decimal(h1 >>> 0, h2 >>> 0);
+  return ((BigInt(h1 >>> 0) << 32n) | BigInt(h2 >>> 0)).toString();
 }
 
 /**
