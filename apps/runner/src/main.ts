@@ -85,7 +85,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
 
   program
     .command('check')
-    .description("Check that each connection (or the named ones) can be reached with its credentials.")
+    .description("Open each connection (or the named ones) and check that it can be reached with its credentials.")
     .argument('[connections...]', 'connection names (default: all)')
     .action(
       action((names: string[]) =>
@@ -135,7 +135,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
 
   program
     .command('plan')
-    .description('Show the row-level creates, updates and deletes a run would send. Sends and writes nothing.')
+    .description('Show the row-level creates, updates and deletes a run of the diff syncs would send. Sends nothing and records no run, row error or state.')
     .argument('[syncs...]', 'sync names (default: all diff syncs)')
     .option('--json', 'print JSON')
     .option('--limit <n>', 'most rows to list per sync', (v) => Number.parseInt(v, 10), 50)
@@ -189,7 +189,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
 
   program
     .command('retry')
-    .description('Send rows parked with errors again, then run the syncs.')
+    .description('Send the parked rows of diff syncs again (rejected, or outcome unknown), then run the syncs.')
     .argument('[syncs...]', 'sync names (default: all)')
     .option('--json', 'print one JSON object per sync run on standard output')
     .action(
@@ -200,7 +200,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
 
   program
     .command('status')
-    .description('Show the run history.')
+    .description('Show the run history, newest first, with counts and durations.')
     .argument('[sync]', 'only this sync')
     .option('--json', 'print JSON')
     .option('--limit <n>', 'most runs to show', (v) => Number.parseInt(v, 10), 20)
@@ -234,7 +234,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
 
   program
     .command('errors')
-    .description('List rows the destination rejected, with reasons.')
+    .description('List parked rows: records the destination rejected and writes whose outcome is unknown, with reasons.')
     .argument('[sync]', 'only this sync')
     .option('--json', 'print JSON')
     .option('--limit <n>', 'most rows to show', (v) => Number.parseInt(v, 10), 100)

@@ -1,13 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import hubspot, { type HubSpotConfig } from '@outflow/connector-hubspot';
 import { openSqliteLedger } from '@outflow/ledger-sqlite';
 import { duckdbStateStore } from '@outflow/state-duckdb';
 import { start, type HubSpotEmulator, type HubSpotEmulatorOptions } from '@outflow/connector-hubspot/emulator';
-import { createEngine, createLogger, type ConnectorContext, type Engine, type Logger, type Row, type SyncConfig } from '@outflow/core';
-import { memorySource } from '@outflow/testing';
+import { createLogger, type ConnectorContext, type Engine, type Logger, type Row, type SyncConfig } from '@outflow/core';
+import { createTestEngine, memorySource } from '@outflow/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 
 // The real engine (with a SQLite ledger) delivers an in-memory model to the
@@ -28,8 +25,6 @@ interface Setup {
 
 async function setup(rows: () => Row[], options: HubSpotEmulatorOptions = {}): Promise<Setup> {
   const emu = await start(options);
-  const dir = mkdtempSync(join(tmpdir(), 'hubspot-dest-'));
-  const ledger = openSqliteLedger(dir);
   const logs: string[] = [];
   const logger: Logger = createLogger({
     level: 'debug',
@@ -40,24 +35,15 @@ async function setup(rows: () => Row[], options: HubSpotEmulatorOptions = {}): P
       },
     }),
   });
-  const engine = createEngine({
-    config: {
-      connections: {
-        src: { connector: memorySource(rows) },
-        crm: { connector: hubspot, config: { ...emu.config, tier: 'professional' } },
-      },
-      syncs: [],
-    },
-    ledger,
-    stateStore: duckdbStateStore({ dir }),
-    stateDir: dir,
+  const { engine, ledger, close } = createTestEngine({
+    connections: { src: memorySource(rows), crm: { connector: hubspot, config: { ...emu.config, tier: 'professional' } } },
+    ledger: openSqliteLedger,
+    stateStore: (dir) => duckdbStateStore({ dir }),
     logger,
   });
   cleanups.push(async () => {
-    await engine.close();
+    await close();
     await emu.stop();
-    await ledger.close();
-    rmSync(dir, { recursive: true, force: true });
   });
   const crm = (await engine.connection('crm')).ctx as ConnectorContext<HubSpotConfig>;
   return { emu, env: { engine, ledger }, logs, crm };
@@ -245,14 +231,8 @@ describe('several syncs into one HubSpot portal', () => {
     );
 
   async function portal(connections: Record<string, { connector: typeof hubspot | ReturnType<typeof memorySource>; config?: Record<string, unknown> }>) {
-    const dir = mkdtempSync(join(tmpdir(), 'hubspot-shared-'));
-    const ledger = openSqliteLedger(dir);
-    const engine = createEngine({ config: { connections, syncs: [] }, ledger, stateStore: duckdbStateStore({ dir }), stateDir: dir });
-    cleanups.push(async () => {
-      await engine.close();
-      await ledger.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    const { engine, close } = createTestEngine({ connections, ledger: openSqliteLedger, stateStore: (dir) => duckdbStateStore({ dir }) });
+    cleanups.push(close);
     return engine;
   }
 

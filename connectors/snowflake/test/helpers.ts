@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteLedger } from '@outflow/ledger-sqlite';
 import { duckdbStateStore } from '@outflow/state-duckdb';
-import { createEngine, type AnyConnector, type SyncConfig } from '@outflow/core';
+import type { AnyConnector, SyncConfig } from '@outflow/core';
+import { createTestEngine } from '@outflow/testing';
 
 export function tempDir(prefix = 'outflow-snowflake-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -14,20 +15,7 @@ export function tempDir(prefix = 'outflow-snowflake-'): string {
  * connection, DuckDB state), stopped gracefully when `signal` aborts.
  */
 export function environment(dir: string, connections: Record<string, { connector: AnyConnector; config: unknown }>, signal: AbortSignal) {
-  const ledger = openSqliteLedger(dir);
-  const specs = Object.fromEntries(
-    Object.entries(connections).map(([name, { connector, config }]) => [name, { connector, config: { ...(config as object) } }]),
-  );
-  const engine = createEngine({ config: { connections: specs, syncs: [] }, ledger, stateStore: duckdbStateStore({ dir }), stateDir: dir });
-  signal.addEventListener('abort', () => engine.stop(), { once: true });
-  return {
-    engine,
-    ledger,
-    async close() {
-      await engine.close();
-      await ledger.close();
-    },
-  };
+  return createTestEngine({ connections, dir, signal, ledger: openSqliteLedger, stateStore: (d) => duckdbStateStore({ dir: d }) });
 }
 
 export function streamSync(overrides: Partial<SyncConfig> = {}): SyncConfig {

@@ -10,11 +10,8 @@ export { createEngine, fromLoadedConfig, type Engine, type EngineConfig, type En
 export type { ConnectionHandle, ConnectionSpec } from './engine/connections.js';
 export type { PlannedChange, RunOptions, RunSummary } from './engine/run.js';
 export type { Progress } from './engine/scope.js';
-export type { PlannedKind } from './engine/plan.js';
-export { ConnectionBudget, MAX_PAUSE_MS, RateLimiter, unlimitedBudget } from './engine/rate-limit.js';
-export { createMapper, fingerprint, mapFields, mapMatch, type Mapper } from './engine/mapping.js';
-export * from './diff/store.js';
+export type { PlannedKind } from './mapping/operations.js';
+export { MAX_PAUSE_MS, unlimitedBudget } from './delivery/rate-budget.js';
+export { fingerprint } from './mapping/fingerprint.js';
+export * from './state/store.js';
 export { parseRetryAfter } from './retry-after.js';
-// The rest of the kit is the `@outflow/core/emulator-kit` subpath; these stay for older imports.
-export { closeServer, listenOnLoopback } from './emulator-kit/server.js';
-export { jsonLinesLog } from './emulator-kit/log.js';

@@ -1,4 +1,4 @@
-import { MAX_PAUSE_MS } from './engine/rate-limit.js';
+import { MAX_PAUSE_MS } from './delivery/rate-budget.js';
 
 /**
  * Milliseconds to wait from a Retry-After header: delay-seconds (`120`, fractions

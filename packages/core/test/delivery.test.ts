@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OutflowError, destinationError, isOutflowError, type Operation, type RecordResult } from '../src/index.js';
 import { Delivery, type DeliveryOptions, type DeliveryOutcome } from '../src/delivery/pipeline.js';
-import { ConnectionBudget } from '../src/engine/rate-limit.js';
+import { ConnectionBudget } from '../src/delivery/rate-budget.js';
 
 afterEach(() => {
   vi.useRealTimers();

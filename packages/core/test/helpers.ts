@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   Type,
-  createEngine,
   defineConnector,
   type AnyConnector,
   destinationError,
@@ -16,6 +15,7 @@ import {
   type Row,
 } from '../src/index.js';
 import { openSqliteLedger } from '@outflow/ledger-sqlite';
+import { createTestEngine } from '@outflow/testing';
 import { duckdbStateStore } from '@outflow/state-duckdb';
 import type { SyncConfig } from '../src/config/schema.js';
 
@@ -221,17 +221,7 @@ export function memoryStream() {
 
 /** An engine over the given connectors, with the embedded ledger and state in `dir`. */
 export function environment(dir: string, connections: Record<string, AnyConnector>) {
-  const ledger = openSqliteLedger(dir);
-  const specs = Object.fromEntries(Object.entries(connections).map(([name, connector]) => [name, { connector }]));
-  const engine = createEngine({ config: { connections: specs, syncs: [] }, ledger, stateStore: duckdbStateStore({ dir }), stateDir: dir });
-  return {
-    engine,
-    ledger,
-    async close() {
-      await engine.close();
-      await ledger.close();
-    },
-  };
+  return createTestEngine({ connections, dir, ledger: openSqliteLedger, stateStore: (d) => duckdbStateStore({ dir: d }) });
 }
 
 export function syncConfig(overrides: Omit<Partial<SyncConfig>, 'to'> & { to?: Partial<SyncConfig['to']> } = {}): SyncConfig {

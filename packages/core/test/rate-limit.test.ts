@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RateLimit } from '../src/index.js';
-import { RateLimiter } from '../src/engine/rate-limit.js';
+import { RateLimiter } from '../src/delivery/rate-budget.js';
 
 // Simulated time: the limits are checked exactly, and the tests take no real time.
 beforeEach(() => {

@@ -32,3 +32,4 @@ export {
   type StateStoreHarness,
 } from './state-store.js';
 export { memorySource } from './fixtures.js';
+export { createTestEngine, type TestEngine, type TestEngineOptions } from './engine.js';

@@ -1,9 +1,10 @@
 import type { Row } from '../contracts.js';
 import { keyOf } from '../contracts.js';
-import type { DiffStore, SnapshotIngest } from '../diff/store.js';
+import type { DiffStore, SnapshotIngest } from '../state/store.js';
 import { OutflowError, describeError, isOutflowError } from '../errors.js';
 import type { SyncDelivery } from '../delivery/deliverer.js';
-import { assertColumns, fingerprint, mapFields, mapMatch } from '../engine/mapping.js';
+import { fingerprint } from '../mapping/fingerprint.js';
+import { assertColumns, mapFields, mapMatch } from '../mapping/mapper.js';
 import type { RunScope } from '../engine/scope.js';
 
 /**

@@ -1,8 +1,9 @@
 import type { Checkpoint, ChangeStream, Row } from '../contracts.js';
-import type { DiffStore } from '../diff/store.js';
+import type { DiffStore } from '../state/store.js';
 import { OutflowError } from '../errors.js';
 import type { SyncDelivery } from '../delivery/deliverer.js';
-import { fingerprint, mapFields, mapMatch } from '../engine/mapping.js';
+import { fingerprint } from '../mapping/fingerprint.js';
+import { mapFields, mapMatch } from '../mapping/mapper.js';
 import type { RunScope } from '../engine/scope.js';
 
 const HEALTH_EVERY_MS = 30_000;

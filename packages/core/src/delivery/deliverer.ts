@@ -1,10 +1,10 @@
 import type { Capabilities, Change, Operation, RecordResult } from '../contracts.js';
 import type { SyncConfig } from '../config/schema.js';
-import type { Ack, DiffStore } from '../diff/store.js';
+import type { Ack, DiffStore } from '../state/store.js';
 import type { ConnectionHandle } from '../engine/connections.js';
-import { idempotencyKey, mapFields, mapMatch, type Mapper } from '../engine/mapping.js';
-import { clearedFields, planKind, type PlannedKind } from '../engine/plan.js';
-import type { ConnectionBudget } from '../engine/rate-limit.js';
+import { idempotencyKey, mapFields, mapMatch, type Mapper } from '../mapping/mapper.js';
+import { clearedFields, planKind, type PlannedKind } from '../mapping/operations.js';
+import type { ConnectionBudget } from './rate-budget.js';
 import type { Ledger, RunCounts } from '../ledger/ledger.js';
 import type { Logger } from '../logger.js';
 import { redact } from '../redact.js';

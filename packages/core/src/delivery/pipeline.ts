@@ -1,6 +1,6 @@
 import type { LookupResult, Operation, RecordResult } from '../contracts.js';
 import { OutflowError, describeError, isOutflowError } from '../errors.js';
-import { MAX_PAUSE_MS } from '../engine/rate-limit.js';
+import { MAX_PAUSE_MS } from './rate-budget.js';
 
 /** What delivery draws its requests from: the destination connection's budget. */
 export interface DeliveryBudget {

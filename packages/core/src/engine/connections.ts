@@ -6,7 +6,7 @@ import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../logger.js';
 import { redact, registerSecret } from '../redact.js';
 import { secretPaths } from '../schema.js';
-import { ConnectionBudget } from './rate-limit.js';
+import { ConnectionBudget } from '../delivery/rate-budget.js';
 
 /** What the engine needs to open one connection. */
 export interface ConnectionSpec {

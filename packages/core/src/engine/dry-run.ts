@@ -1,8 +1,8 @@
-import type { StateStore } from '../diff/store.js';
+import type { StateStore } from '../state/store.js';
 import { prepareSnapshot } from '../capture/diff.js';
 import { redactValue } from '../redact.js';
-import { mapFields, mapMatch } from './mapping.js';
-import { clearedFields, planKind, type PlannedKind } from './plan.js';
+import { mapFields, mapMatch } from '../mapping/mapper.js';
+import { clearedFields, planKind, type PlannedKind } from '../mapping/operations.js';
 import { openState, zeroCounts, type PlannedChange, type RunOptions, type RunSummary } from './run.js';
 import type { RunScope } from './scope.js';
 

@@ -1,16 +1,16 @@
 import type { Catalog, DestinationCatalog, Metrics } from '../contracts.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { SyncConfig } from '../config/schema.js';
-import type { StateStore } from '../diff/store.js';
+import type { StateStore } from '../state/store.js';
 import { followStream } from '../capture/reconcile.js';
 import { OutflowError, describeError, isOutflowError } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { Connections, type ConnectionHandle, type ConnectionSpec } from './connections.js';
 import { planRun } from './dry-run.js';
-import { createMapper } from './mapping.js';
-import { assertSupported } from './plan.js';
-import type { ConnectionBudget } from './rate-limit.js';
+import { createMapper } from '../mapping/mapper.js';
+import { assertSupported } from '../mapping/operations.js';
+import type { ConnectionBudget } from '../delivery/rate-budget.js';
 import { runOnce, type RunOptions, type RunSummary } from './run.js';
 import { modelOf, type RunScope } from './scope.js';
 

@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { captureDiff } from '../capture/diff.js';
 import { captureStream } from '../capture/stream.js';
-import type { DiffStore, StateStore } from '../diff/store.js';
+import type { DiffStore, StateStore } from '../state/store.js';
 import { SyncDelivery } from '../delivery/deliverer.js';
 import { describeError, isOutflowError, OutflowError } from '../errors.js';
 import type { RunCounts, RunStatus } from '../ledger/ledger.js';
 import { redact } from '../redact.js';
-import type { ConnectionBudget } from './rate-limit.js';
-import type { Mapper } from './mapping.js';
-import type { PlannedKind } from './plan.js';
+import type { ConnectionBudget } from '../delivery/rate-budget.js';
+import type { Mapper } from '../mapping/mapper.js';
+import type { PlannedKind } from '../mapping/operations.js';
 import type { Progress, RunScope } from './scope.js';
 import type { Row } from '../contracts.js';
 

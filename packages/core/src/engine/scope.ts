@@ -3,7 +3,7 @@ import type { SyncConfig } from '../config/schema.js';
 import type { Ledger, RunCounts } from '../ledger/ledger.js';
 import type { Logger } from '../logger.js';
 import type { ConnectionHandle } from './connections.js';
-import type { Mapper } from './mapping.js';
+import type { Mapper } from '../mapping/mapper.js';
 
 /** Progress of one sync run, as reported to `RunOptions.onProgress`. */
 export interface Progress {
