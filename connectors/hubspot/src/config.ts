@@ -53,9 +53,10 @@ export const TIER_LIMITS = {
 export const CAPACITY_PACK = { perTenSeconds: 250, daily: 1_000_000 } as const;
 
 /**
- * HubSpot counts a rolling window by when requests arrive; Outflow counts when they start.
- * A quarter second of slack on the 10 s window absorbs the difference (and scheduling
- * jitter) for about 2.5 % of the ceiling.
+ * HubSpot counts a rolling window by when requests arrive. Outflow counts each request from
+ * its answer, which is never earlier, so no window of arrivals can hold more than the limit;
+ * a quarter second of slack on the 10 s window is a margin for HubSpot's own timekeeping,
+ * for about 2.5 % of the ceiling.
  */
 export const WINDOW_SLACK_MS = 250;
 

@@ -92,8 +92,17 @@ async function discover(ctx: ConnectorContext<HubSpotConfig>): Promise<Destinati
   return { objects };
 }
 
-/** Every operation, batches of 100, and the tier's 10-second and daily limits. */
-function capabilities(ctx: ConnectorContext<HubSpotConfig>): Capabilities {
+/**
+ * Every operation, batches of 100, and the tier's 10-second and daily limits. Re-sending is
+ * harmless (`match`) on objects with a unique property — contacts by email, custom objects
+ * with a unique property — where writes are upserts by it or by id, and HubSpot refuses a
+ * second record with the same value. Objects with none (deals, tickets, companies) would get
+ * a second record from a re-sent create, so there a write whose outcome is unknown is
+ * parked for a person to check (`none`).
+ */
+async function capabilities(ctx: ConnectorContext<HubSpotConfig>, object: string): Promise<Capabilities> {
+  const props = await sessionOf(ctx).properties(ctx, object);
+  const unique = [...props.values()].some((p) => p.name !== 'hs_object_id' && isMatchKey(object, p, p.name));
   return {
     operations: ['upsert', 'update', 'insert', 'delete'],
     maxBatchSize: MAX_BATCH,
@@ -101,7 +110,7 @@ function capabilities(ctx: ConnectorContext<HubSpotConfig>): Capabilities {
     // Deletes and property reads are requests too: the connector draws each one itself.
     budget: 'connector',
     concurrency: CONCURRENCY,
-    idempotency: 'match',
+    idempotency: unique ? 'match' : 'none',
   };
 }
 

@@ -78,6 +78,15 @@ const customers = (n: number, from = 1): Row[] =>
   });
 
 describe('hubspot destination, driven by the engine', () => {
+  it('says re-sending is harmless only on objects with a unique property', async () => {
+    const { crm } = await setup(() => []);
+    const destination = hubspot.destination!;
+    // Contacts are upserted by email, and HubSpot refuses a second contact with one; a
+    // re-sent create of a deal would make a second deal.
+    expect((await destination.capabilities(crm, 'contacts')).idempotency).toBe('match');
+    expect((await destination.capabilities(crm, 'deals')).idempotency).toBe('none');
+  });
+
   it('upserts every row by email with values in HubSpot formats, then sends nothing, then exactly the change', async () => {
     let rows = customers(250);
     const { emu, env } = await setup(() => rows);

@@ -20,7 +20,7 @@ const OWN = new Set(['OUTFLOW_N', 'OUTFLOW_OP', 'OUTFLOW_KEY', 'OUTFLOW_FP', 'OU
  * The delivered state of one diff sync in a schema Outflow owns in Snowflake, and the diff
  * as Snowflake SQL: the model is fingerprinted (MD5 of its delivered columns as JSON) into a
  * temporary table, compared with the state table by a full outer join, and only the changed
- * rows are read back. Same semantics as every DiffStore (packages/core/src/diff/store.ts).
+ * rows are read back. Same semantics as every DiffStore (packages/core/src/state/store.ts).
  */
 class SnowflakeDiffStore implements DiffStore {
   private diffRows = 0;

@@ -268,7 +268,7 @@ export interface Source<C = unknown> {
   columns?(ctx: ConnectorContext<C>, model: Model): Promise<ColumnInfo[]>;
   /**
    * Optional: diff in the source's own engine, with the delivered state in a schema Outflow
-   * owns there (see diff/store.ts). Core uses it instead of reading every row.
+   * owns there (see state/store.ts). Core uses it instead of reading every row.
    */
   diff?: PushdownDiff<C>;
 }
@@ -292,9 +292,22 @@ export interface ChangeStream extends AsyncIterable<ChangeBatch> {
 export interface Stream<C = unknown> {
   /**
    * Opens the model's change stream resuming after `from` (null: from now, after the
-   * source's own initial snapshot handoff). Throws `OUTFLOW_STREAM_STALE` when `from` can
-   * no longer be resumed. `options.sync` names the sync, so objects the stream creates in
-   * the source (slots, streams, staging tables) can be owned per sync.
+   * source's own initial snapshot handoff). `options.sync` names the sync, so objects the
+   * stream creates in the source (slots, streams, staging tables) are owned per sync.
+   * Called once per stream run; a throw fails the run.
+   *
+   * The stale-stream handshake, when `from` can no longer be resumed (a slot dropped,
+   * retention passed, a table truncated) or the stream falls behind while running:
+   * 1. Before reporting it, the connector secures a new position that keeps every change
+   *    from then on (e.g. creates a new slot or stream) and remembers it (in `ctx.kv` or in
+   *    objects it owns in the source).
+   * 2. It throws `OUTFLOW_STREAM_STALE` from `open`, or reports `stale: true` from
+   *    {@link ChangeStream.health} (the engine then ends the run).
+   * 3. The engine reconciles: one diff run of the model against what the stream delivered,
+   *    a snapshot taken after the new position, so diff and stream together miss nothing.
+   * 4. The engine clears the checkpoint and calls `open` with `from` null; the connector
+   *    resumes at the position it secured, with no backfill. Changes between the new
+   *    position and the diff's snapshot arrive twice and are applied twice, idempotently.
    */
   open(ctx: ConnectorContext<C>, model: Model, from: Checkpoint | null, options?: { sync: string }): Promise<ChangeStream>;
 }

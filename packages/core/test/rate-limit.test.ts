@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { RateLimit } from '../src/index.js';
-import { RateLimiter } from '../src/delivery/rate-budget.js';
+import { ConnectionBudget, RateLimiter } from '../src/delivery/rate-budget.js';
 
 // Simulated time: the limits are checked exactly, and the tests take no real time.
 beforeEach(() => {
@@ -123,5 +123,31 @@ describe('RateLimiter', () => {
     const t0 = Date.now();
     await Promise.all(Array.from({ length: 100 }, () => limiter.acquire()));
     expect(Date.now()).toBe(t0);
+  });
+});
+
+describe('ConnectionBudget', () => {
+  it('counts a request from its answer: a slow request holds its place until then, and a window after', async () => {
+    const budget = new ConnectionBudget([{ requests: 1, perMs: 1000 }]);
+    let answer!: () => void;
+    const slow = budget.request(() => new Promise<void>((resolve) => (answer = resolve)));
+    const next = budget.request(async () => Date.now());
+    // Counted by start, the second request could go after a second; it waits for the answer.
+    await vi.advanceTimersByTimeAsync(5000);
+    answer();
+    await slow;
+    const answeredAt = Date.now();
+    await vi.advanceTimersByTimeAsync(2000);
+    expect((await next) - answeredAt).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('counts requests made before a limit was known once it is added', async () => {
+    const budget = new ConnectionBudget([]);
+    for (let i = 0; i < 3; i++) await budget.request(async () => undefined);
+    budget.addLimit({ requests: 3, perMs: 1000 });
+    const started = Date.now();
+    const next = budget.request(async () => Date.now());
+    await vi.advanceTimersByTimeAsync(1500);
+    expect((await next) - started).toBeGreaterThanOrEqual(1000);
   });
 });

@@ -873,7 +873,7 @@ export function stateStoreCheckList(): Check<StateStoreHarness>[] {
 
 /**
  * Registers the state-store acceptance suite as vitest tests: the behaviours of a
- * `DiffStore` the engine relies on (see packages/core/src/diff/store.ts), each check on its
+ * `DiffStore` the engine relies on (see packages/core/src/state/store.ts), each check on its
  * own syncs. Call it at the top level of a test file.
  */
 export function stateStoreSuite(driver: StateStoreDriver): void {

@@ -34,6 +34,8 @@ export class RateLimiter {
   private readonly windows: { limit: RateLimit; starts: number[]; head: number }[];
   private pausedUntil = 0;
   private inFlight = 0;
+  /** The latest requests, whatever the limits: a limit added later counts them too. */
+  private recent: number[] = [];
   private readonly completions: (() => void)[] = [];
   private chain: Promise<void> = Promise.resolve();
 
@@ -46,10 +48,15 @@ export class RateLimiter {
   addLimit(limit: RateLimit): void {
     if (!(limit.requests > 0 && limit.perMs > 0)) return;
     if (this.windows.some((w) => w.limit.requests === limit.requests && w.limit.perMs === limit.perMs)) return;
-    // Starts already made count against the new window too, so adding it never allows a burst.
-    const other = this.windows[0];
-    const starts = other ? other.starts.slice(other.head) : [];
-    this.windows.push({ limit: { ...limit }, starts, head: 0 });
+    // Requests already made count against the new window too, so adding it never allows a
+    // burst (a connector may learn its limits only after its first requests).
+    const since = this.now() - limit.perMs;
+    this.windows.push({ limit: { ...limit }, starts: this.recent.filter((t) => t > since), head: 0 });
+  }
+
+  private remember(t: number): void {
+    this.recent.push(t);
+    if (this.recent.length > 8192) this.recent = this.recent.slice(-4096);
   }
 
   /** The limits kept. */
@@ -80,6 +87,7 @@ export class RateLimiter {
   release(): void {
     this.inFlight = Math.max(0, this.inFlight - 1);
     const now = this.now();
+    this.remember(now);
     for (const w of this.windows) w.starts.push(now);
     for (const wake of this.completions.splice(0)) wake();
   }
@@ -104,7 +112,10 @@ export class RateLimiter {
       }
       if (wait <= 0 && !untilCompletion) {
         if (hold) this.inFlight++;
-        else for (const w of this.windows) w.starts.push(now);
+        else {
+          this.remember(now);
+          for (const w of this.windows) w.starts.push(now);
+        }
         return true;
       }
       if (untilCompletion) {

@@ -74,7 +74,11 @@ export interface Engine {
    * so (for a stream, the last run's; `options.onRun` sees every run).
    */
   run(sync: string | SyncConfig, options?: RunOptions): Promise<RunSummary>;
-  /** A dry run of a diff sync: what a run would send. Sends and writes nothing. */
+  /**
+   * A dry run of a diff sync: what a run would send. Sends nothing and records nothing —
+   * no delivered state, no run; opening its connections opens the ledger (creating the
+   * file if it is missing) and starts sandbox emulators.
+   */
   plan(sync: string | SyncConfig, options?: RunOptions): Promise<RunSummary>;
   /**
    * Stops gracefully: reading stops and no new batch starts at once; batches in flight

@@ -37,9 +37,10 @@ export interface RowError {
 
 /**
  * Outflow's durable state: syncs, runs, checkpoints, row errors and a per-connection
- * key-value store. The diff engine's delivered-row fingerprints live in a DuckDB file next
- * to it (see diff/state.ts). Every method may be called concurrently; implementations
- * serialise writes themselves. Every string written is redacted first.
+ * key-value store (`@outflow/ledger-sqlite` implements it). Delivered state — what each key
+ * was delivered as — is not here but in a state store (see state/store.ts). Every method
+ * may be called concurrently; implementations serialise writes themselves. Every string
+ * written is redacted first.
  */
 export interface Ledger {
   /** Records that a sync exists with this configuration fingerprint. */
