@@ -53,21 +53,18 @@ export const TIER_LIMITS = {
 export const CAPACITY_PACK = { perTenSeconds: 250, daily: 1_000_000 } as const;
 
 /**
- * HubSpot counts a rolling window by when requests arrive. Outflow counts each request from
- * its answer, which is never earlier, so no window of arrivals can hold more than the limit;
- * a quarter second of slack on the 10 s window is a margin for HubSpot's own timekeeping,
- * for about 2.5 % of the ceiling.
+ * The limits Outflow keeps to for a config: the 10-second window first, then the day. They
+ * are HubSpot's own figures, with no slack: HubSpot counts a request when it arrives, the
+ * budget counts it from its answer, which is never earlier, so no window of arrivals can
+ * hold more than the limit.
  */
-export const WINDOW_SLACK_MS = 250;
-
-/** The limits Outflow keeps to for a config: the 10-second window first, then the day. */
 export function limitsOf(config: Pick<HubSpotConfig, 'tier' | 'capacityPacks'>): RateLimit[] {
   const tier = TIER_LIMITS[config.tier ?? 'starter'];
   const packs = config.capacityPacks ?? 0;
   const perTenSeconds = packs > 0 ? CAPACITY_PACK.perTenSeconds : tier.perTenSeconds;
   const daily = tier.daily + packs * CAPACITY_PACK.daily;
   return [
-    { requests: perTenSeconds, perMs: 10_000 + WINDOW_SLACK_MS },
+    { requests: perTenSeconds, perMs: 10_000 },
     { requests: daily, perMs: 86_400_000 },
   ];
 }

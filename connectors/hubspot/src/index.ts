@@ -15,7 +15,7 @@ import { closeSession, sessionOf } from './session.js';
 import type { PropertyInfo } from './values.js';
 import { isMatchKey, MAX_BATCH, writeBatch } from './write.js';
 
-export { CAPACITY_PACK, configSchema, limitsOf, TIER_LIMITS, WINDOW_SLACK_MS, type HubSpotConfig } from './config.js';
+export { CAPACITY_PACK, configSchema, limitsOf, TIER_LIMITS, type HubSpotConfig } from './config.js';
 export { coerce, type Coerced, type PropertyInfo } from './values.js';
 export { msUntilMidnight } from './session.js';
 export { MAX_BATCH } from './write.js';

@@ -235,7 +235,7 @@ export class Session {
             `HubSpot reports a limit of ${max} requests per ${interval} ms, lower than tier "${this.config.tier ?? 'starter'}" allows; check \`tier\` and \`capacityPacks\``,
           );
         }
-        this.perWindow = { requests: max, perMs: interval + 250 };
+        this.perWindow = { requests: max, perMs: interval };
         ctx.rateBudget.addLimit(this.perWindow);
       }
     }

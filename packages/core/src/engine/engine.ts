@@ -6,6 +6,7 @@ import { followStream } from '../capture/reconcile.js';
 import { OutflowError, describeError, isOutflowError } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { redact } from '../redact.js';
 import { Connections, type ConnectionHandle, type ConnectionSpec } from './connections.js';
 import { planRun } from './dry-run.js';
 import { createMapper } from '../mapping/mapper.js';
@@ -158,7 +159,7 @@ export function createEngine(o: EngineOptions): Engine {
         rejected: 0,
         skipped: 0,
         durationMs: Date.now() - started,
-        error: { code, message: isOutflowError(err) ? err.message : describeError(err) },
+        error: { code, message: redact(isOutflowError(err) ? err.message : describeError(err)) },
       };
     }
   };
