@@ -187,7 +187,7 @@ class SnowflakeDiffStore implements DiffStore {
 
   async inDoubt(): Promise<{ key: string; fp: string }[]> {
     try {
-      const rows = await this.session.query(`SELECT KEY, SENT_FP FROM ${this.stateRel} d WHERE SENT_FP IS NOT NULL`);
+      const rows = await this.session.query(`SELECT KEY, SENT_FP FROM ${this.stateRel} WHERE SENT_FP IS NOT NULL`);
       return rows.map((r) => ({ key: String(r['KEY']), fp: String(r['SENT_FP']) }));
     } catch (err) {
       throw snowflakeError('OUTFLOW_LEDGER', `reading writes in doubt in ${this.state}`, err);

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { OutflowError, redact, type KeyValueStore, type Ledger, type RowError, type RunCounts, type RunRecord, type RunStatus } from '@outflow/core';
+import { OutflowError, isOutflowError, redact, type KeyValueStore, type Ledger, type RowError, type RunCounts, type RunRecord, type RunStatus } from '@outflow/core';
 
 /**
  * Schema migrations, in order: entry `i` takes the ledger from version `i` to `i + 1`.
@@ -136,7 +136,7 @@ function toRowError(row: RowErrorRow): RowError {
 }
 
 function ledgerError(file: string, operation: string, cause: unknown): OutflowError {
-  if (cause instanceof OutflowError) return cause;
+  if (isOutflowError(cause)) return cause;
   const reason = cause instanceof Error ? cause.message : String(cause);
   const code = (cause as { code?: unknown } | null)?.code;
   return new OutflowError('OUTFLOW_LEDGER', redact(`Ledger ${file}: could not ${operation}: ${reason}`), {

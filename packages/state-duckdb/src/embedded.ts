@@ -54,6 +54,7 @@ export interface EmbeddedOptions {
 export class EmbeddedDiffStore implements DiffStore {
   private appender: DuckDBAppender | null = null;
   private columns: string[] = [];
+  private kinds: ColumnKind[] = [];
   private appended = 0;
   readonly ingest: SnapshotIngest = {
     begin: (columns, sample) => this.beginSnapshot(columns, sample),
@@ -93,7 +94,7 @@ export class EmbeddedDiffStore implements DiffStore {
    * takes those far faster than text); anything else is text as above. A later value of
    * another type turns its column into text in place.
    */
-  async beginSnapshot(columns: string[], sample: Row[] = []): Promise<void> {
+  private async beginSnapshot(columns: string[], sample: Row[] = []): Promise<void> {
     this.columns = columns.filter((c) => c !== KEY_COLUMN && c !== FP_COLUMN);
     this.kinds = this.columns.map((c) => kindOf(sample, c));
     const defs = [
@@ -106,10 +107,8 @@ export class EmbeddedDiffStore implements DiffStore {
     this.appended = 0;
   }
 
-  private kinds: ColumnKind[] = [];
-
   /** Adds rows with their key strings and fingerprints (decimal u64 strings), in the same order. */
-  async addRows(keys: string[], rows: Row[], fingerprints: string[]): Promise<void> {
+  private async addRows(keys: string[], rows: Row[], fingerprints: string[]): Promise<void> {
     for (let r = 0; r < rows.length; r++) {
       const row = rows[r]!;
       for (let bad = this.mismatch(row); bad >= 0; bad = this.mismatch(row)) await this.toText(bad);
@@ -168,7 +167,7 @@ export class EmbeddedDiffStore implements DiffStore {
     this.appender = await this.store.conn.createAppender('snap', 'main', 'memory');
   }
 
-  async endSnapshot(): Promise<number> {
+  private async endSnapshot(): Promise<number> {
     this.appender?.flushSync();
     this.appender?.closeSync();
     this.appender = null;

@@ -134,10 +134,7 @@ export class SqlDiffStore implements DiffStore {
         await store.setMetaNow('key_kind', store.model.key.kind);
         const engine = await fingerprintEngine(conn, store.model);
         const before = await store.getMetaNow('fingerprint_engine');
-        if (before !== undefined && before !== engine) {
-          await store.foldNow();
-          await conn.run(`UPDATE st.delivered SET fp = ${STALE}, parked_fp = NULL WHERE fp IS NOT NULL`);
-        }
+        if (before !== undefined && before !== engine) await store.markAllStaleNow();
         await store.setMetaNow('fingerprint_engine', engine);
       }
     } catch (err) {
@@ -164,7 +161,7 @@ export class SqlDiffStore implements DiffStore {
     return next;
   }
 
-  /** Sets the fingerprinted columns (the embedded store learns them from the first row). */
+  /** Sets the fingerprinted columns (a pushdown store learns them once the model is described). */
   setFingerprint(columns: string[]): void {
     this.model = { ...this.model, fingerprint: columns };
   }
@@ -499,7 +496,7 @@ export class SqlDiffStore implements DiffStore {
 
   /** Folds the ack log (unless read-only) and closes the database. */
   async close(): Promise<void> {
-    if (!this.o.readOnly) await this.fold().catch(() => undefined);
+    await this.fold().catch(() => undefined);
     this.closeQuietly();
   }
 

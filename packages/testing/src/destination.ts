@@ -187,9 +187,14 @@ async function writeOk(h: DestinationHarness, ops: Operation[], what: string): P
   return out;
 }
 
+/** The destinationId an ok result carries, if any. */
+function idOf(result: RecordResult): string | undefined {
+  return result.ok ? result.destinationId : undefined;
+}
+
 /** The id an ok result carries; fails when the destination assigns ids and this result has none. */
 function expectId(h: DestinationHarness, result: RecordResult, op: Operation, what: string): string | undefined {
-  const id = result.ok ? result.destinationId : undefined;
+  const id = idOf(result);
   if (h.driver.assignsIds && (typeof id !== 'string' || id === '')) {
     fail(`${what}: the ok ${op.kind} of ${show(op.key)} carries no destinationId (${show(result)}), though the driver says the destination assigns ids`);
   }
@@ -280,7 +285,7 @@ async function checkLookup(h: DestinationHarness): Promise<void> {
   if (applied?.state !== 'applied') {
     fail(`lookup() answered ${show(applied)} for the ${kind} of ${show(sent.key)}, which was applied; expected { state: 'applied' }`);
   }
-  const id = result!.ok ? result!.destinationId : undefined;
+  const id = idOf(result!);
   if (applied.destinationId !== undefined && id !== undefined && applied.destinationId !== id) {
     fail(`lookup() answered id ${show(applied.destinationId)} for the ${kind} of ${show(sent.key)}, which write() answered with id ${show(id)}`);
   }
@@ -372,7 +377,7 @@ export const destinationChecks = {
     const [created] = await writeOk(h, [opFor(h, createKind(h), rec)], 'a create before an update');
     await expectLanded(h, [rec], 'before the update');
     const next = changed(h, rec, BASE.update);
-    await writeOk(h, [opFor(h, kind, next, created!.ok ? created!.destinationId : undefined)], `an ${kind}`);
+    await writeOk(h, [opFor(h, kind, next, idOf(created!))], `an ${kind}`);
     await expectLanded(h, [next], `after the ${kind}`);
   },
 
@@ -381,7 +386,7 @@ export const destinationChecks = {
     const rec = h.driver.record(BASE.delete);
     const [created] = await writeOk(h, [opFor(h, createKind(h), rec)], 'a create before a delete');
     await expectLanded(h, [rec], 'before the delete');
-    await writeOk(h, [opFor(h, 'delete', rec, created!.ok ? created!.destinationId : undefined)], 'a delete');
+    await writeOk(h, [opFor(h, 'delete', rec, idOf(created!))], 'a delete');
     const after = heldOnce(await readAll(h), rec.key, 'after the delete');
     if (after !== undefined) fail(`record ${show(rec.key)} still reads back after its delete was acknowledged: ${show(after.fields)}`);
   },
@@ -671,7 +676,8 @@ export const destinationChecks = {
 
 /** The destination checks, in the order they run. */
 export function destinationCheckList<C>(): Check<DestinationHarness<C>>[] {
-  const has = (kind: OperationKind) => (h: DestinationHarness) => (declares(h, kind) ? requireCreate(h) : `the destination does not declare ${kind}`);
+  const declared = (kind: OperationKind) => (h: DestinationHarness) => (declares(h, kind) ? undefined : `the destination does not declare ${kind}`);
+  const has = (kind: OperationKind) => (h: DestinationHarness) => declared(kind)(h) ?? requireCreate(h);
   const list: Check<DestinationHarness>[] = [
     { id: 'check', title: 'check() passes with the working config', run: destinationChecks.check },
     { id: 'bad-configs', title: 'check() refuses each bad config with an OutflowError', run: destinationChecks.badConfigs },
@@ -688,13 +694,13 @@ export function destinationCheckList<C>(): Check<DestinationHarness<C>>[] {
     {
       id: 'missing-update',
       title: 'an update of a missing record is rejected as not found, not retryable, and creates nothing',
-      notApplicable: (h) => (declares(h, 'update') ? undefined : 'the destination does not declare update'),
+      notApplicable: declared('update'),
       run: destinationChecks.missingUpdate,
     },
     {
       id: 'missing-delete',
       title: 'a delete of a missing record is ok',
-      notApplicable: (h) => (declares(h, 'delete') ? undefined : 'the destination does not declare delete'),
+      notApplicable: declared('delete'),
       run: destinationChecks.missingDelete,
     },
     {

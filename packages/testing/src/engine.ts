@@ -37,9 +37,9 @@ export function createTestEngine<L extends Ledger>(options: TestEngineOptions<L>
   const ledger = options.ledger(dir);
   const connections = Object.fromEntries(
     Object.entries(options.connections).map(([name, c]) =>
-      'connector' in c && typeof c.connector === 'object'
+      'connector' in c
         ? [name, { connector: c.connector, config: { ...((c.config ?? {}) as Record<string, unknown>) } }]
-        : [name, { connector: c as AnyConnector }],
+        : [name, { connector: c }],
     ),
   );
   const engine = createEngine({

@@ -144,10 +144,6 @@ async function openStore(h: StateStoreHarness, sync: string, rows: Row[] | null,
   );
 }
 
-async function closeStore(h: StateStoreHarness, store: DiffStore): Promise<void> {
-  await within(Promise.resolve(store.close()), h.timeoutMs, 'close()');
-}
-
 /** Core's fingerprint of a row as the engine computes it, for a mapping of `columns` onto fields of the same names. */
 function engineFingerprint(row: Row, columns: string[] | null): string {
   return fingerprint(columns === null ? row : Object.fromEntries(columns.map((c) => [c, row[c] ?? null])), undefined);
@@ -238,7 +234,7 @@ async function session<T>(h: StateStoreHarness, sync: string, rows: Row[], o: Se
     await Promise.resolve(store.close()).catch(() => undefined);
     throw err;
   }
-  await closeStore(h, store);
+  await within(Promise.resolve(store.close()), h.timeoutMs, 'close()');
   return result;
 }
 

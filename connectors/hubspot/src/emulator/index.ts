@@ -9,12 +9,11 @@
 import type { EmulatorOptions, RunningEmulator } from '@outflow/core';
 import { closeServer, createEmulatorServer, FaultInjector, jsonLinesLog, listenOnLoopback, type KitFaults } from '@outflow/core/emulator-kit';
 import type { Server } from 'node:http';
-import type { BatchCounters } from './batch.js';
 import { RateLimits, type HubSpotLimits } from './limits.js';
 import type { PropertyDefinition } from './properties.js';
 import { createRoutes } from './routes.js';
 import { answerFailure, handle, type EmulatorStats, type ServerState } from './server.js';
-import { CrmStore, normalise, type CustomObjectSpec, type StoredRecord } from './store.js';
+import { CrmStore, type CustomObjectSpec, type StoredRecord } from './store.js';
 
 export { MAX_BATCH_INPUTS } from './batch.js';
 export type { HubSpotLimits } from './limits.js';
@@ -64,8 +63,7 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
     this.config = { accessToken: options.accessToken ?? SANDBOX_TOKEN, basePath: this.url };
     this.limits = new RateLimits(options.limits);
     this.faults = new FaultInjector(options.faults);
-    const batches: BatchCounters = { requests: 0, inputs: 0 };
-    this.counters = { requests: 0, byStatus: {}, rateLimited: {}, batches };
+    this.counters = { requests: 0, byStatus: {}, rateLimited: {}, batches: { requests: 0, inputs: 0 } };
   }
 
   /** Starts an emulator; with `dataDir`, replays the log kept there first. */
@@ -113,8 +111,8 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
   find(objectType: string, property: string, value: string): StoredRecord | undefined {
     const object = this.store.object(objectType);
     if (object === undefined) return undefined;
-    const id = object.unique.get(property)?.get(normalise(property, value));
-    if (id !== undefined) return structuredClone(object.records.get(id));
+    const hit = this.store.lookup(object, value, property);
+    if (hit !== undefined) return structuredClone(hit);
     for (const r of object.records.values()) if (r.properties[property] === value) return structuredClone(r);
     return undefined;
   }

@@ -115,6 +115,13 @@ export function modifiedProperty(objectType: string): string {
   return objectType === 'contacts' ? 'lastmodifieddate' : 'hs_lastmodifieddate';
 }
 
+/** Contacts and companies share HubSpot's lifecycle stage property. */
+const lifecycleStage = std('lifecyclestage', 'enumeration', {
+  label: 'Lifecycle stage',
+  fieldType: 'radio',
+  options: ['subscriber', 'lead', 'marketingqualifiedlead', 'salesqualifiedlead', 'opportunity', 'customer', 'evangelist', 'other'],
+});
+
 /** The properties HubSpot gives every custom object, ahead of its own. */
 export const CUSTOM_OBJECT_SYSTEM_PROPERTIES: PropertySpec[] = [
   std('hs_object_id', 'number', { readOnly: true, label: 'Record ID' }),
@@ -143,11 +150,7 @@ export const STANDARD_OBJECTS: Record<string, PropertySpec[]> = {
     std('date_of_birth', 'string', { label: 'Date of birth' }),
     std('total_revenue', 'number', { label: 'Total revenue' }),
     std('hs_email_optout', 'bool', { label: 'Unsubscribed from all email' }),
-    std('lifecyclestage', 'enumeration', {
-      label: 'Lifecycle stage',
-      fieldType: 'radio',
-      options: ['subscriber', 'lead', 'marketingqualifiedlead', 'salesqualifiedlead', 'opportunity', 'customer', 'evangelist', 'other'],
-    }),
+    lifecycleStage,
     std('hs_lead_status', 'enumeration', {
       label: 'Lead status',
       fieldType: 'radio',
@@ -168,11 +171,7 @@ export const STANDARD_OBJECTS: Record<string, PropertySpec[]> = {
     std('annualrevenue', 'number', { label: 'Annual revenue' }),
     std('founded_year', 'string', { label: 'Year founded' }),
     std('is_public', 'bool', { label: 'Is public' }),
-    std('lifecyclestage', 'enumeration', {
-      label: 'Lifecycle stage',
-      fieldType: 'radio',
-      options: ['subscriber', 'lead', 'marketingqualifiedlead', 'salesqualifiedlead', 'opportunity', 'customer', 'evangelist', 'other'],
-    }),
+    lifecycleStage,
   ],
   deals: [
     ...system('hs_lastmodifieddate'),

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readJsonBody, resetConnection, sendJson, type FaultInjector, type Router } from '@outflow/core/emulator-kit';
+import type { BatchCounters } from './batch.js';
 import { errorBody, HttpError } from './errors.js';
 import { retryAfterSeconds, type RateLimits } from './limits.js';
 import type { RouteHandler } from './routes.js';
@@ -26,7 +27,7 @@ export interface EmulatorStats {
   /** 429 responses by policyName. */
   rateLimited: Record<string, number>;
   /** Batch write requests (create, update, upsert, archive) accepted, and their inputs. */
-  batches: { requests: number; inputs: number };
+  batches: BatchCounters;
 }
 
 /** What the pipeline works on; the emulator owns it. */

@@ -211,12 +211,8 @@ export class EmulatorServer {
     await this.faults.delay();
     const route = this.routes.match(req.method ?? 'GET', req.url ?? '/');
     if ('status' in route) return sendJson(res, route.status, route.body, route.headers);
-    const parsed = (body.value ?? {}) as Record<string, unknown>;
-    try {
-      await route.handler({ req, res, url, params: route.params, body: parsed, send });
-    } catch (err) {
-      send(fail('390000', err instanceof Error ? err.message : String(err)), 500);
-    }
+    // A handler that throws is answered 500 by the server's failure hook.
+    await route.handler({ req, res, url, params: route.params, body: (body.value ?? {}) as Record<string, unknown>, send });
   }
 
   private async login(url: URL, body: Record<string, unknown>) {

@@ -1,4 +1,5 @@
-import type { Capabilities, Change, Operation, RecordResult } from '../contracts.js';
+import type { Capabilities, Change, LookupResult, Operation, RecordResult } from '../contracts.js';
+import { describeError } from '../errors.js';
 import type { SyncConfig } from '../config/schema.js';
 import type { Ack, DiffStore } from '../state/store.js';
 import type { ConnectionHandle } from '../engine/connections.js';
@@ -78,7 +79,6 @@ export class SyncDelivery {
     const destination = to.connector.destination!;
     this.counts = o.counts;
     this.hasErrorsAtStart = o.ledger.countRowErrors(sync.name).then((n) => n > 0);
-    const lookup = destination.lookup;
     this.pipeline = new Delivery<Tag>({
       write: (ops) => destination.write(to.ctx, sync.to.object, ops),
       batchSize: Math.max(1, Math.min(caps.maxBatchSize, sync.delivery?.batchSize ?? caps.maxBatchSize)),
@@ -86,7 +86,7 @@ export class SyncDelivery {
       budget: o.budget,
       countWrites: (caps.budget ?? 'write') === 'write',
       resendSafe: caps.idempotency !== 'none',
-      ...(lookup ? { lookup: (ops: Operation[]) => lookup(to.ctx, sync.to.object, ops) } : {}),
+      ...(destination.lookup ? { lookup: (ops: Operation[]) => this.lookup(ops) } : {}),
       maxAttempts: sync.delivery?.maxAttempts ?? 6,
       onExhausted: (sync.capture ?? 'diff') === 'stream' ? 'retry-forever' : 'fail',
       ...(o.backoff ? { backoff: o.backoff } : {}),
@@ -167,18 +167,8 @@ export class SyncDelivery {
   private async resolveDoubts(): Promise<void> {
     const doubts = this.doubt.splice(0);
     if (doubts.length === 0) return;
-    const destination = this.o.to.connector.destination!;
     const ops = doubts.map((p) => this.operationOf(p, this.kindOf(p), p.oldFp, p.sentFp));
-    let found: Awaited<ReturnType<NonNullable<typeof destination.lookup>>> | undefined;
-    if (destination.lookup) {
-      try {
-        found = await destination.lookup(this.o.to.ctx, this.o.sync.to.object, ops);
-        if (!Array.isArray(found) || found.length !== ops.length) found = undefined;
-      } catch (err) {
-        this.o.logger.warn({ sync: this.o.sync.name, err: redact(String(err)) }, 'looking up writes in doubt failed');
-        found = undefined;
-      }
-    }
+    const found = await this.lookup(ops);
     for (let i = 0; i < doubts.length; i++) {
       const p = doubts[i]!;
       const f = found?.[i];
@@ -201,6 +191,22 @@ export class SyncDelivery {
           },
         ]);
       }
+    }
+  }
+
+  /**
+   * Asks the destination's `lookup` about writes whose outcome is unknown: one result per
+   * operation, or undefined when there is no lookup or it failed (the records stay in doubt).
+   */
+  private async lookup(ops: Operation[]): Promise<LookupResult[] | undefined> {
+    const destination = this.o.to.connector.destination!;
+    if (!destination.lookup) return undefined;
+    try {
+      const found = await destination.lookup(this.o.to.ctx, this.o.sync.to.object, ops);
+      return Array.isArray(found) && found.length === ops.length ? found : undefined;
+    } catch (err) {
+      this.o.logger.warn({ sync: this.o.sync.name, err: redact(describeError(err)) }, 'looking up writes in doubt failed');
+      return undefined;
     }
   }
 

@@ -39,8 +39,11 @@ export interface DeliveryOptions<T> {
    * such records are resolved with {@link lookup} or parked as "outcome unknown".
    */
   resendSafe: boolean;
-  /** For `resendSafe: false`: asks the destination whether operations were applied. */
-  lookup?(ops: Operation[]): Promise<LookupResult[]>;
+  /**
+   * For `resendSafe: false`: asks the destination whether operations were applied; one
+   * result per operation, or undefined when it cannot tell (never throws).
+   */
+  lookup?(ops: Operation[]): Promise<LookupResult[] | undefined>;
   /** Attempts per record for retryable per-record failures and whole-batch failures. */
   maxAttempts: number;
   /**
@@ -255,15 +258,7 @@ export class Delivery<T> {
    * says is absent is sent again, and the rest is parked as "outcome unknown".
    */
   private async unknownOutcome(batch: Entry<T>[], err: OutflowError): Promise<void> {
-    let found: LookupResult[] | undefined;
-    if (this.o.lookup) {
-      try {
-        found = await this.o.lookup(batch.map((e) => e.item.op));
-        if (!Array.isArray(found) || found.length !== batch.length) found = undefined;
-      } catch {
-        found = undefined;
-      }
-    }
+    const found = await this.o.lookup?.(batch.map((e) => e.item.op));
     const settled: DeliveryOutcome<T>[] = [];
     const again: Entry<T>[] = [];
     batch.forEach((entry, i) => {

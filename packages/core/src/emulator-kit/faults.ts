@@ -99,10 +99,4 @@ export class FaultInjector<F extends KitFaults = KitFaults, V = never> {
     if (f.errorRate && this.random() < f.errorRate) return { kind: 'error' };
     return undefined;
   }
-
-  /** {@link delay}, then {@link decide}. */
-  async next(): Promise<Fault<V> | undefined> {
-    await this.delay();
-    return this.decide();
-  }
 }

@@ -11,7 +11,6 @@ import { Connections, type ConnectionHandle, type ConnectionSpec } from './conne
 import { planRun } from './dry-run.js';
 import { createMapper } from '../mapping/mapper.js';
 import { assertSupported } from '../mapping/operations.js';
-import type { ConnectionBudget } from '../delivery/rate-budget.js';
 import { runOnce, type RunOptions, type RunSummary } from './run.js';
 import { modelOf, type RunScope } from './scope.js';
 
@@ -64,8 +63,6 @@ export interface Engine {
   sync(name: string): SyncConfig;
   /** Opens the connection on first use (sandbox emulator, `open` hook). */
   connection(name: string): Promise<ConnectionHandle>;
-  /** The connection's request budget, shared by every sync writing through it. */
-  budget(name: string): Promise<ConnectionBudget>;
   /** Checks the connection in every role it has. Throws naming what failed. */
   check(name: string): Promise<void>;
   discover(name: string): Promise<{ tables?: Catalog['tables']; objects?: DestinationCatalog['objects'] }>;
@@ -131,6 +128,7 @@ export function createEngine(o: EngineOptions): Engine {
       sync,
       from,
       to,
+      budget,
       model: modelOf(sync),
       mapper: createMapper(sync.mappings, sync.to.matchKey),
       caps,
@@ -146,7 +144,7 @@ export function createEngine(o: EngineOptions): Engine {
     const started = Date.now();
     try {
       const scope = await scopeOf(sync, options);
-      return await runOnce(scope, o.stateStore, await connections.budget(sync.to.connection), options);
+      return await runOnce(scope, o.stateStore, options);
     } catch (err) {
       const code = isOutflowError(err) ? err.code : 'OUTFLOW_INTERNAL';
       return {
@@ -168,7 +166,6 @@ export function createEngine(o: EngineOptions): Engine {
     stopping: stopping.signal,
     sync: syncOf,
     connection: (name) => connections.get(name),
-    budget: (name) => connections.budget(name),
 
     async check(name) {
       const { connector, ctx } = await connections.get(name);

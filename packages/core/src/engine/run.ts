@@ -7,7 +7,6 @@ import { SyncDelivery } from '../delivery/deliverer.js';
 import { describeError, isOutflowError, OutflowError } from '../errors.js';
 import type { RunCounts, RunStatus } from '../ledger/ledger.js';
 import { redact } from '../redact.js';
-import type { ConnectionBudget } from '../delivery/rate-budget.js';
 import type { Mapper } from '../mapping/mapper.js';
 import type { PlannedKind } from '../mapping/operations.js';
 import type { Progress, RunScope } from './scope.js';
@@ -55,14 +54,13 @@ export const zeroCounts = (): RunCounts => ({ inserted: 0, updated: 0, deleted: 
 export async function openState(scope: RunScope, stateStore: StateStore, capture: 'diff' | 'stream', readOnly: boolean): Promise<DiffStore> {
   const { sync, from, mapper, model } = scope;
   const pushdown = from.connector.source?.diff;
-  if (pushdown && capture === 'diff' && sync.from.pushdown !== false) {
-    return pushdown.open(from.ctx, model, { sync: sync.name, columns: fingerprintColumns(mapper), readOnly });
-  }
-  return stateStore.open({ sync: sync.name, columns: fingerprintColumns(mapper), readOnly });
+  const options = { sync: sync.name, columns: fingerprintColumns(mapper), readOnly };
+  if (pushdown && capture === 'diff' && sync.from.pushdown !== false) return pushdown.open(from.ctx, model, options);
+  return stateStore.open(options);
 }
 
 /** The model columns whose values are delivered, or null for every column. */
-export function fingerprintColumns(mapper: Mapper): string[] | null {
+function fingerprintColumns(mapper: Mapper): string[] | null {
   return mapper.fields === null ? null : [...new Set([...mapper.fields, ...(mapper.match ?? [])].map(([, col]) => col))];
 }
 
@@ -71,12 +69,7 @@ export function fingerprintColumns(mapper: Mapper): string[] | null {
  * delivered state; a stream run follows the change stream until `scope.signal` aborts.
  * The run is recorded in the ledger, and a failure becomes a failed summary, not a throw.
  */
-export async function runOnce(
-  scope: RunScope,
-  stateStore: StateStore,
-  budget: ConnectionBudget,
-  options: RunOptions,
-): Promise<RunSummary> {
+export async function runOnce(scope: RunScope, stateStore: StateStore, options: RunOptions): Promise<RunSummary> {
   const started = Date.now();
   const { sync, ledger, logger } = scope;
   const capture = sync.capture ?? 'diff';
@@ -102,7 +95,7 @@ export async function runOnce(
     const delivery = new SyncDelivery({
       sync,
       to: scope.to,
-      budget,
+      budget: scope.budget,
       caps: scope.caps,
       mapper: scope.mapper,
       state,

@@ -3,6 +3,7 @@ import type { SyncConfig } from '../config/schema.js';
 import type { Ledger, RunCounts } from '../ledger/ledger.js';
 import type { Logger } from '../logger.js';
 import type { ConnectionHandle } from './connections.js';
+import type { ConnectionBudget } from '../delivery/rate-budget.js';
 import type { Mapper } from '../mapping/mapper.js';
 
 /** Progress of one sync run, as reported to `RunOptions.onProgress`. */
@@ -21,6 +22,8 @@ export interface RunScope {
   sync: SyncConfig;
   from: ConnectionHandle;
   to: ConnectionHandle;
+  /** The destination connection's request budget, shared by every sync writing through it. */
+  budget: ConnectionBudget;
   model: Model;
   mapper: Mapper;
   caps: Capabilities;
