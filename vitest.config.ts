@@ -4,8 +4,9 @@ import { defineConfig } from 'vitest/config';
 const root = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
 // Tests import workspace packages from src/, so they need no build; the runner's
-// subprocess tests use the built CLI, which `npm test` builds first.
-const alias = {
+// subprocess tests use the built CLI, which `npm test` builds first. Exported for
+// tests/chaos/vitest.config.ts, which runs outside these projects.
+export const alias = {
   '@outflow/core/emulator-kit': root('./packages/core/src/emulator-kit/index.ts'),
   '@outflow/core': root('./packages/core/src/index.ts'),
   '@outflow/ledger-sqlite': root('./packages/ledger-sqlite/src/index.ts'),
@@ -49,6 +50,8 @@ export default defineConfig({
       project('connector-hubspot', 'connectors/hubspot'),
       project('connector-snowflake', 'connectors/snowflake', { env: { SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true' } }),
       project('runner', 'apps/runner'),
+      // The failpoint matrix: the built CLI killed at each crash point, across connectors.
+      project('crash', 'tests/crash', { include: ['**/*.test.ts'], globalSetup: [root('./connectors/postgres/test/global-setup.ts')] }),
     ],
   },
 });

@@ -1,3 +1,3 @@
 export { main, ExitCode, type MainIO } from './main.js';
 export { openWorkspace, type Workspace } from './workspace.js';
-export { parseInterval } from './interval.js';
+export { parseInterval } from '@outflow/core';

@@ -1,14 +1,16 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import {
+  MAX_CONFIG_BYTES,
   OutflowError,
   composeSchema,
   createLogger,
   describeError,
   isOutflowError,
   loadConnector,
+  parseInterval,
   redact,
   redactValue,
   type AnyConnector,
@@ -20,7 +22,6 @@ import {
 import { ExitCode } from './exit-codes.js';
 import { createProgress, printTable, type Out } from './output.js';
 import { hasLedger, openWorkspace, type Workspace } from './workspace.js';
-import { parseInterval } from './interval.js';
 
 export interface MainIO {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -135,7 +136,9 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
 
   program
     .command('plan')
-    .description('Show the row-level creates, updates and deletes a run of the diff syncs would send. Sends nothing and records no run, row error or state.')
+    .description(
+      'Show the row-level creates, updates and deletes a run of the diff syncs would send, and whether the deletes guard (maxDeletes) would stop it. Sends nothing and records no run, row error or state.',
+    )
     .argument('[syncs...]', 'sync names (default: all diff syncs)')
     .option('--json', 'print JSON')
     .option('--limit <n>', 'most rows to list per sync', (v) => Number.parseInt(v, 10), 50)
@@ -155,12 +158,20 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
             }
             const plan = summary.plan!;
             if (opts.json) {
-              out.write(JSON.stringify(redactValue({ sync: sync.name, counts: plan.counts, changes: plan.changes })) + '\n');
+              out.write(JSON.stringify(redactValue({ sync: sync.name, counts: plan.counts, deletes: plan.deletes, changes: plan.changes })) + '\n');
               continue;
             }
             out.write(
               `${sync.name}: ${summary.inserted} to create, ${summary.updated} to update, ${summary.deleted} to delete${summary.skipped ? `, ${summary.skipped} skipped` : ''}\n`,
             );
+            const g = plan.deletes;
+            if (g.deletes > 0) {
+              out.write(
+                `  deletes ${g.deletes} of the ${g.owned} records Outflow owns (${Number(g.pct.toFixed(2))}%); maxDeletes.pct ${g.maxPct}: ${
+                  g.exceeded ? 'a run would stop before sending anything (run it with --allow-deletes to let it through)' : 'a run would go ahead'
+                }\n`,
+              );
+            }
             if (plan.changes.length) {
               printTable(
                 out,
@@ -181,19 +192,23 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
     .argument('[syncs...]', 'sync names (default: all)')
     .option('--json', 'print one JSON object per sync run on standard output')
     .option('--watch', 'keep running diff syncs on their schedules')
+    .option('--allow-deletes', "let runs delete or clear more of the records Outflow owns than a sync's maxDeletes.pct (50% by default) allows")
     .action(
-      action((names: string[], opts: { json?: boolean; watch?: boolean }) =>
+      action((names: string[], opts: { json?: boolean; watch?: boolean; allowDeletes?: boolean }) =>
         withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: false }, out, err, io, logger)),
       ),
     );
 
   program
     .command('retry')
-    .description('Send the parked rows of diff syncs again (rejected, or outcome unknown), then run the syncs.')
+    .description(
+      'Send the parked rows again (rejected, outcome unknown, or out of attempts), then run the syncs: a diff sync sends them with its run; a stream sync sends their current rows from the model, then follows its stream.',
+    )
     .argument('[syncs...]', 'sync names (default: all)')
     .option('--json', 'print one JSON object per sync run on standard output')
+    .option('--allow-deletes', "let runs delete or clear more of the records Outflow owns than a sync's maxDeletes.pct allows")
     .action(
-      action((names: string[], opts: { json?: boolean }) =>
+      action((names: string[], opts: { json?: boolean; allowDeletes?: boolean }) =>
         withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: true }, out, err, io, logger)),
       ),
     );
@@ -227,6 +242,17 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
               r.error ?? '',
             ],
           );
+          if (ledger && !opts.json) {
+            for (const name of [...new Set(runs.map((r) => r.sync))]) {
+              const waiting = await ledger.countRowErrors(name, { parked: true });
+              const again = await ledger.countRowErrors(name, { parked: false });
+              if (waiting + again === 0) continue;
+              const parts = [];
+              if (waiting) parts.push(`${waiting} row${waiting === 1 ? '' : 's'} wait${waiting === 1 ? 's' : ''} for a change or \`outflow retry\``);
+              if (again) parts.push(`${again} will be sent again by the next run`);
+              out.write(`${name}: ${parts.join('; ')} (see \`outflow errors\`)\n`);
+            }
+          }
           return ExitCode.Ok;
         }),
       ),
@@ -234,7 +260,9 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
 
   program
     .command('errors')
-    .description('List parked rows: records the destination rejected and writes whose outcome is unknown, with reasons.')
+    .description(
+      'List row errors with reasons: records the destination rejected, writes whose outcome is unknown, and retryable failures; each waits for a change or `outflow retry`, or for the next run.',
+    )
     .argument('[sync]', 'only this sync')
     .option('--json', 'print JSON')
     .option('--limit <n>', 'most rows to show', (v) => Number.parseInt(v, 10), 100)
@@ -247,11 +275,18 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
             rows,
             opts.json,
             'No row errors.',
-            ['sync', 'key', 'op', 'reason', 'attempts', 'first seen', 'last seen'],
-            (r) => [r.sync, r.key, r.op, r.reason, String(r.attempts), r.firstSeen, r.lastSeen],
+            ['sync', 'key', 'op', 'reason', 'attempts', 'waits for', 'first seen', 'last seen'],
+            (r) => [r.sync, r.key, r.op, r.reason, String(r.attempts), r.parked ? 'a change or retry' : 'next run', r.firstSeen, r.lastSeen],
           );
           if (listed) {
-            out.write(`${rows.length} row${rows.length === 1 ? '' : 's'} parked. Fix the data and run again, or send them again with: outflow retry\n`);
+            const waiting = rows.filter((r) => r.parked).length;
+            const again = rows.length - waiting;
+            if (waiting) {
+              out.write(
+                `${waiting} row${waiting === 1 ? '' : 's'} parked: each waits until its row changes, or until you send it again with: outflow retry\n`,
+              );
+            }
+            if (again) out.write(`${again} row${again === 1 ? '' : 's'} failed with a retryable error and will be sent again by the next run\n`);
           }
           return ExitCode.Ok;
         }),
@@ -297,7 +332,10 @@ function reportFatal(e: unknown, err: (s: string) => void, logger: Logger): numb
 
 async function connectorSpecs(configFile: string): Promise<string[]> {
   try {
-    const doc = parseYaml(readFileSync(configFile, 'utf8')) as { connections?: Record<string, { connector?: string }> };
+    // Only a regular file of a sane size: `-c /dev/zero schema` must not read forever.
+    const info = statSync(configFile);
+    if (!info.isFile() || info.size > MAX_CONFIG_BYTES) return [];
+    const doc = parseYaml(readFileSync(configFile, 'utf8'), { logLevel: 'error' }) as { connections?: Record<string, { connector?: string }> };
     return [...new Set(Object.values(doc.connections ?? {}).map((c) => c.connector).filter((c): c is string => !!c))];
   } catch {
     return [];
@@ -337,7 +375,7 @@ function pickSyncs(ws: Workspace, names: string[]): SyncConfig[] {
 async function runCommand(
   ws: Workspace,
   names: string[],
-  opts: { json?: boolean; watch?: boolean; unpark: boolean },
+  opts: { json?: boolean; watch?: boolean; unpark: boolean; allowDeletes?: boolean },
   out: Out,
   err: (s: string) => void,
   io: MainIO,
@@ -351,13 +389,19 @@ async function runCommand(
 
   const streamOne = async (sync: SyncConfig): Promise<void> => {
     // A stale stream is reconciled by a diff and streamed again; every run is reported.
-    await ws.engine.run(sync, { ...(progress ? { onProgress: (p) => progress.update(p) } : {}), onRun: (s) => report(s) });
+    await ws.engine.run(sync, {
+      unpark: opts.unpark,
+      allowDeletes: opts.allowDeletes === true,
+      ...(progress ? { onProgress: (p) => progress.update(p) } : {}),
+      onRun: (s) => report(s),
+    });
     progress?.finish(sync.name);
   };
 
   const runOne = async (sync: SyncConfig): Promise<void> => {
     const summary = await ws.engine.run(sync, {
       unpark: opts.unpark,
+      allowDeletes: opts.allowDeletes === true,
       ...(progress ? { onProgress: (p) => progress.update(p) } : {}),
     });
     progress?.finish(sync.name);

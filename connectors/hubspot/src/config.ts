@@ -29,6 +29,14 @@ export const configSchema = Type.Object(
         description: "The account's time zone (IANA name, e.g. Europe/Berlin); HubSpot's daily limit resets at midnight there.",
       }),
     ),
+    timeoutMs: Type.Optional(
+      Type.Integer({
+        minimum: 100,
+        default: 60_000,
+        description:
+          'How long one HubSpot request may go without an answer, in milliseconds, before it is abandoned and retried (a write whose answer never came is then in doubt).',
+      }),
+    ),
     basePath: Type.Optional(
       Type.String({
         pattern: '^https?://',
@@ -40,6 +48,9 @@ export const configSchema = Type.Object(
 );
 
 export type HubSpotConfig = Static<typeof configSchema>;
+
+/** How long a request may go unanswered when `timeoutMs` is not set. */
+export const DEFAULT_TIMEOUT_MS = 60_000;
 
 /** The documented per-10-second and daily limits of a private app at each tier. */
 export const TIER_LIMITS = {

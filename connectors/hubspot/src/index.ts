@@ -13,7 +13,7 @@ import {
 import { configSchema, limitsOf, type HubSpotConfig } from './config.js';
 import { closeSession, sessionOf } from './session.js';
 import type { PropertyInfo } from './values.js';
-import { isMatchKey, MAX_BATCH, writeBatch } from './write.js';
+import { isMatchKey, MAX_BATCH, uniqueProperties, writeBatch } from './write.js';
 
 export { CAPACITY_PACK, configSchema, limitsOf, TIER_LIMITS, type HubSpotConfig } from './config.js';
 export { coerce, type Coerced, type PropertyInfo } from './values.js';
@@ -101,8 +101,7 @@ async function discover(ctx: ConnectorContext<HubSpotConfig>): Promise<Destinati
  * parked for a person to check (`none`).
  */
 async function capabilities(ctx: ConnectorContext<HubSpotConfig>, object: string): Promise<Capabilities> {
-  const props = await sessionOf(ctx).properties(ctx, object);
-  const unique = [...props.values()].some((p) => p.name !== 'hs_object_id' && isMatchKey(object, p, p.name));
+  const unique = uniqueProperties(object, await sessionOf(ctx).properties(ctx, object)).length > 0;
   return {
     operations: ['upsert', 'update', 'insert', 'delete'],
     maxBatchSize: MAX_BATCH,

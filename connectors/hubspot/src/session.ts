@@ -1,8 +1,10 @@
 import http from 'node:http';
 import https from 'node:https';
+import type { Socket } from 'node:net';
 import { Client } from '@hubspot/api-client';
 import {
   destinationError,
+  isOutflowError,
   OutflowError,
   parseRetryAfter,
   redact,
@@ -10,11 +12,9 @@ import {
   type RateLimit,
 } from '@outflow/core';
 import type { HubSpotConfig } from './config.js';
-import { limitsOf } from './config.js';
+import { DEFAULT_TIMEOUT_MS, limitsOf } from './config.js';
 import type { PropertyInfo } from './values.js';
 
-/** How long one HubSpot call may take before it is abandoned and retried. */
-const REQUEST_TIMEOUT_MS = 60_000;
 /** Property definitions are read again after this long (new properties, new options). */
 const SCHEMA_TTL_MS = 5 * 60_000;
 /** Wait after a ten-secondly 429 that carries no Retry-After. */
@@ -56,6 +56,16 @@ function networkCode(err: unknown): string | undefined {
 function clip(text: string): string {
   const flat = redact(text).replace(/\s+/g, ' ').trim();
   return flat.length > MAX_MESSAGE ? `${flat.slice(0, MAX_MESSAGE)}…` : flat;
+}
+
+/**
+ * The status and body of a request HubSpot refused (a 4xx other than 401, 403 and 429), from
+ * an error {@link Session.call} threw; undefined for any other error.
+ */
+export function refusalOf(err: unknown): { status: number; body: HubSpotErrorBody } | undefined {
+  if (!isOutflowError(err) || err.retryable || !isApiException(err.cause)) return undefined;
+  const { code, body } = err.cause;
+  return { status: code, body: typeof body === 'object' && body !== null ? (body as HubSpotErrorBody) : { message: String(body ?? '') } };
 }
 
 /**
@@ -118,12 +128,13 @@ export class Session {
   private readonly schemas = new Map<string, { at: number; props: Promise<Map<string, PropertyInfo>> }>();
   readonly origin: string;
   private readonly agent: http.Agent;
+  private readonly timeoutMs: number;
 
   constructor(readonly config: Readonly<HubSpotConfig>) {
     const basePath = config.basePath ?? 'https://api.hubapi.com';
     this.origin = new URL(basePath).origin;
-    const agentOptions = { keepAlive: true, maxSockets: 32 };
-    this.agent = basePath.startsWith('https:') ? new https.Agent(agentOptions) : new http.Agent(agentOptions);
+    this.timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.agent = agentFor(basePath, this.timeoutMs);
     this.client = new Client({
       accessToken: config.accessToken,
       basePath,
@@ -138,24 +149,30 @@ export class Session {
   /**
    * Runs one SDK call under the limiter and a timeout, reads the rate-limit headers, and
    * turns any failure into a coded error: retryable for 429, 5xx, timeouts and network
-   * failures (with `retryAfterMs` when HubSpot says when), not retryable otherwise.
+   * failures (with `retryAfterMs` when HubSpot says when), not retryable otherwise, and
+   * `OUTFLOW_ABORTED` as soon as the connection's signal aborts.
    */
   async call<T>(ctx: ConnectorContext<HubSpotConfig>, what: string, fn: () => Promise<Reply<T>>): Promise<Reply<T>> {
     this.throwIfPaused();
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
     try {
       // Every HTTP call (writes, property reads, delete look-ups) draws from the
       // connection's budget, which every sync writing to this portal shares.
       const reply = await ctx.rateBudget.request(() => {
         // The daily limit may have run out while this call waited its turn.
         this.throwIfPaused();
-        const timeout = new Promise<never>((_, reject) => {
+        const gaveUp = new Promise<never>((_, reject) => {
           timer = setTimeout(
-            () => reject(destinationError(`HubSpot did not answer ${what} within ${REQUEST_TIMEOUT_MS / 1000} s`, { retryable: true })),
-            REQUEST_TIMEOUT_MS,
+            () => reject(destinationError(`HubSpot did not answer ${what} within ${this.timeoutMs} ms`, { retryable: true })),
+            this.timeoutMs,
           );
+          // The run is stopping: the answer is not waited for (the request may still be applied).
+          onAbort = () => reject(new OutflowError('OUTFLOW_ABORTED', `the run is stopping; HubSpot's answer to ${what} was not waited for`, { retryable: true }));
+          if (ctx.signal.aborted) onAbort();
+          else ctx.signal.addEventListener('abort', onAbort, { once: true });
         });
-        return Promise.race([fn(), timeout]);
+        return Promise.race([fn(), gaveUp]);
       });
       this.observe(ctx, reply.headers);
       return reply;
@@ -164,6 +181,7 @@ export class Session {
       throw this.failure(ctx, err, what);
     } finally {
       clearTimeout(timer);
+      if (onAbort !== undefined) ctx.signal.removeEventListener('abort', onAbort);
     }
   }
 
@@ -287,7 +305,7 @@ export class Session {
           ...(after === undefined ? {} : { retryAfterMs: after }),
         });
       }
-      return destinationError(`HubSpot refused ${what} (HTTP ${status}${category}): ${reason}`, { retryable: false, status });
+      return destinationError(`HubSpot refused ${what} (HTTP ${status}${category}): ${reason}`, { retryable: false, status, cause: err });
     }
     const code = networkCode(err);
     if (code !== undefined || (err instanceof Error && err.name === 'FetchError')) {
@@ -298,6 +316,24 @@ export class Session {
     }
     return err;
   }
+}
+
+/**
+ * A keep-alive agent whose sockets are destroyed after `timeoutMs` without a byte, in use or
+ * idle: the SDK takes no timeout, and a request HubSpot never answers must not hold its
+ * socket once the call has given up on it.
+ */
+function agentFor(basePath: string, timeoutMs: number): http.Agent {
+  const options = { keepAlive: true, maxSockets: 32, timeout: timeoutMs };
+  const agent = basePath.startsWith('https:') ? new https.Agent(options) : new http.Agent(options);
+  const create = agent.createConnection.bind(agent) as (...args: unknown[]) => Socket | undefined;
+  agent.createConnection = ((...args: unknown[]) => {
+    const socket = create(...args);
+    socket?.setTimeout(timeoutMs);
+    socket?.on('timeout', () => socket.destroy());
+    return socket;
+  }) as typeof agent.createConnection;
+  return agent;
 }
 
 const sessions = new WeakMap<object, Session>();

@@ -23,7 +23,7 @@ interface Setup {
   crm: ConnectorContext<HubSpotConfig>;
 }
 
-async function setup(rows: () => Row[], options: HubSpotEmulatorOptions = {}): Promise<Setup> {
+async function setup(rows: () => Row[], options: HubSpotEmulatorOptions = {}, config: Partial<HubSpotConfig> = {}): Promise<Setup> {
   const emu = await start(options);
   const logs: string[] = [];
   const logger: Logger = createLogger({
@@ -36,7 +36,7 @@ async function setup(rows: () => Row[], options: HubSpotEmulatorOptions = {}): P
     }),
   });
   const { engine, ledger, close } = createTestEngine({
-    connections: { src: memorySource(rows), crm: { connector: hubspot, config: { ...emu.config, tier: 'professional' } } },
+    connections: { src: memorySource(rows), crm: { connector: hubspot, config: { ...emu.config, tier: 'professional', ...config } } },
     ledger: openSqliteLedger,
     stateStore: (dir) => duckdbStateStore({ dir }),
     logger,
@@ -51,16 +51,29 @@ async function setup(rows: () => Row[], options: HubSpotEmulatorOptions = {}): P
 
 const fast = { backoff: { baseMs: 5, maxMs: 200 } };
 
-function sync(over: { mode?: SyncConfig['to']['mode']; deletes?: SyncConfig['to']['deletes']; maxAttempts?: number } = {}): SyncConfig {
+function sync(
+  over: { mode?: SyncConfig['to']['mode']; deletes?: SyncConfig['to']['deletes']; maxAttempts?: number; batchSize?: number; matchKey?: false } = {},
+): SyncConfig {
+  const delivery = { ...(over.maxAttempts === undefined ? {} : { maxAttempts: over.maxAttempts }), ...(over.batchSize === undefined ? {} : { batchSize: over.batchSize }) };
   return {
     name: 'customers',
     from: { connection: 'src', table: 'customers', primaryKey: 'id' },
     capture: 'diff',
-    to: { connection: 'crm', object: 'contacts', mode: over.mode ?? 'upsert', deletes: over.deletes ?? 'ignore', matchKey: { email: 'email' } },
+    to: {
+      connection: 'crm',
+      object: 'contacts',
+      mode: over.mode ?? 'upsert',
+      deletes: over.deletes ?? 'ignore',
+      ...(over.matchKey === false ? {} : { matchKey: { email: 'email' } }),
+    },
     mappings: { email: 'email', firstname: 'first', lastname: 'last', plan: 'plan', lifetime_value: 'ltv', signed_up_at: 'signed' },
-    ...(over.maxAttempts === undefined ? {} : { delivery: { maxAttempts: over.maxAttempts } }),
+    ...(Object.keys(delivery).length === 0 ? {} : { delivery }),
   } as SyncConfig;
 }
+
+/** How many times the emulator created a record of `object` whose `property` is `value`, from its own write log. */
+const createsOf = (emu: HubSpotEmulator, object: string, property: string, value: string): number =>
+  emu.stats().writes.filter((w) => w.op === 'create' && w.object === object && w.properties?.[property] === value).length;
 
 const PLANS = ['free', 'starter', 'pro', 'enterprise'];
 const customers = (n: number, from = 1): Row[] =>
@@ -113,8 +126,8 @@ describe('hubspot destination, driven by the engine', () => {
     expect(emu.records('contacts')).toHaveLength(250);
   });
 
-  it('parks records HubSpot refuses (207) and records it would refuse, each with its reason, and delivers the rest', async () => {
-    const rows = customers(20).map((r) => {
+  it('parks the records HubSpot refuses in a whole-batch 400, and records it would refuse, each with its reason, and delivers the rest', async () => {
+    let rows = customers(20).map((r) => {
       if (r['id'] === 3) return { ...r, email: 'not-an-email' };
       if (r['id'] === 5) return { ...r, plan: 'platinum' };
       if (r['id'] === 8) return { ...r, ltv: 'a lot' };
@@ -130,6 +143,67 @@ describe('hubspot destination, driven by the engine', () => {
     expect(errors.get('8')!.reason).toContain('lifetime_value');
     expect(emu.records('contacts')).toHaveLength(17);
     expect(emu.find('contacts', 'email', 'customer5@example.com')).toBeUndefined();
+    // HubSpot refused the first upsert of 18 as a whole; the connector halved it until the
+    // refusal was pinned on the bad address, so each good contact was created once.
+    expect(emu.stats().byStatus['400']).toBeGreaterThan(0);
+    for (const r of rows.filter((r) => r['id'] !== 3 && r['id'] !== 5 && r['id'] !== 8)) {
+      expect(createsOf(emu, 'contacts', 'email', String(r['email']))).toBe(1);
+    }
+
+    // The same in an update by id: the contact whose new address HubSpot refuses is parked,
+    // the other change in the batch lands.
+    rows = rows.map((r) => (r['id'] === 4 ? { ...r, email: 'still@not' } : r['id'] === 6 ? { ...r, last: 'Renamed' } : r));
+    const second = await env.engine.run(sync(), fast);
+    expect(second).toMatchObject({ status: 'partial', updated: 1, rejected: 1 });
+    expect((await env.ledger.listRowErrors({ sync: 'customers' })).find((e) => e.key === '4')!.reason).toContain('Email address still@not is invalid');
+    expect(emu.find('contacts', 'email', 'customer6@example.com')!.properties['lastname']).toBe('Renamed');
+    expect(emu.find('contacts', 'email', 'customer4@example.com')).toBeDefined();
+  });
+
+  it('on a batch create HubSpot refuses with 409, updates the contact whose email exists by its id and creates the rest, each once', async () => {
+    const rows = customers(12);
+    const { emu, env, crm } = await setup(() => rows);
+    // Two contacts someone else created in HubSpot, with the model's emails.
+    await hubspot.destination!.write(crm, 'contacts', [
+      { kind: 'insert', key: 'x', fields: { email: 'customer4@example.com', firstname: 'Theirs' }, idempotencyKey: 'seed-x' },
+      { kind: 'insert', key: 'y', fields: { email: 'CUSTOMER9@example.com', firstname: 'Theirs' }, idempotencyKey: 'seed-y' },
+    ]);
+    const theirs = [emu.find('contacts', 'email', 'customer4@example.com')!.id, emu.find('contacts', 'email', 'customer9@example.com')!.id];
+    // Without a match key every upsert is a batch create.
+    const run = await env.engine.run(sync({ matchKey: false }), fast);
+    expect(run).toMatchObject({ status: 'succeeded', inserted: 12, rejected: 0 });
+    expect(emu.stats().byStatus['409']).toBe(1);
+    expect(emu.records('contacts')).toHaveLength(12);
+    for (const r of rows) expect(createsOf(emu, 'contacts', 'email', String(r['email']))).toBe(r['id'] === 4 ? 1 : r['id'] === 9 ? 0 : 1);
+    expect(createsOf(emu, 'contacts', 'email', 'CUSTOMER9@example.com')).toBe(1);
+    expect(emu.get('contacts', theirs[0]!)!.properties).toMatchObject({ firstname: 'First4', lastname: 'Last4' });
+    expect(emu.get('contacts', theirs[1]!)!.properties).toMatchObject({ firstname: 'First9', lastname: 'Last9' });
+    // The engine learned their ids: a change goes to the same records, nothing is created.
+    rows[3] = { ...rows[3]!, last: 'Changed' };
+    expect(await env.engine.run(sync({ matchKey: false }), fast)).toMatchObject({ status: 'succeeded', updated: 1 });
+    expect(emu.get('contacts', theirs[0]!)!.properties['lastname']).toBe('Changed');
+    expect(emu.stats().writes.filter((w) => w.op === 'create')).toHaveLength(12);
+  });
+
+  it('insert mode recognises a contact it created before and refuses one that holds other values, delivering the rest', async () => {
+    const rows = customers(6);
+    const { emu, env, crm } = await setup(() => rows);
+    const write = (ops: Parameters<NonNullable<typeof hubspot.destination>['write']>[2]) => hubspot.destination!.write(crm, 'contacts', ops);
+    // customer2 exists exactly as this sync would write it (an earlier create whose answer
+    // was lost); customer5 exists with another first name.
+    const [first] = await write([
+      { kind: 'insert', key: '2', match: { email: 'customer2@example.com' }, fields: { email: 'customer2@example.com', firstname: 'First2', lastname: 'Last2', plan: 'pro', lifetime_value: 3, signed_up_at: '2023-01-03 10:00:00' }, idempotencyKey: 'i-2' },
+    ]);
+    await write([{ kind: 'insert', key: 'z', fields: { email: 'customer5@example.com', firstname: 'Someone' }, idempotencyKey: 'i-z' }]);
+    const run = await env.engine.run(sync({ mode: 'insert' }), fast);
+    expect(run).toMatchObject({ status: 'partial', inserted: 5, rejected: 1 });
+    const errors = await env.ledger.listRowErrors({ sync: 'customers' });
+    expect(errors.map((e) => [e.key, e.retryable])).toEqual([['5', false]]);
+    expect(errors[0]!.reason).toContain('CONFLICT');
+    expect(emu.find('contacts', 'email', 'customer5@example.com')!.properties['firstname']).toBe('Someone');
+    expect(emu.find('contacts', 'email', 'customer2@example.com')!.id).toBe((first as { destinationId: string }).destinationId);
+    for (const r of rows) expect(createsOf(emu, 'contacts', 'email', String(r['email']))).toBe(1);
+    expect(emu.records('contacts')).toHaveLength(6);
   });
 
   it('insert mode creates records and never updates them', async () => {
@@ -197,6 +271,46 @@ describe('hubspot destination, driven by the engine', () => {
     expect(stats.rateLimited['TEN_SECONDLY_ROLLING']).toBeGreaterThan(0);
     expect(stats.byStatus['502']).toBeGreaterThan(0);
     expect(await env.engine.run(sync(), fast)).toMatchObject({ status: 'succeeded', inserted: 0, updated: 0 });
+  });
+
+  it('creates each contact exactly once when HubSpot applies creates and their answers are lost', async () => {
+    const rows = customers(300);
+    const { emu, env } = await setup(() => rows, { faults: { lostAnswerRate: 0.3, lostAnswer: 'mixed', seed: 7 } }, { timeoutMs: 300 });
+    const run = await env.engine.run(sync({ mode: 'insert', batchSize: 20, maxAttempts: 30 }), fast);
+    expect(run).toMatchObject({ status: 'succeeded', inserted: 300, rejected: 0 });
+    const stats = emu.stats();
+    expect(stats.lostAnswers).toBeGreaterThan(2);
+    expect(stats.byStatus['409']).toBeGreaterThan(0);
+    // Counted from the emulator's own log of creates: a record created twice would show.
+    const creates = stats.writes.filter((w) => w.op === 'create');
+    expect(creates).toHaveLength(300);
+    for (const r of rows) expect(createsOf(emu, 'contacts', 'email', String(r['email']))).toBe(1);
+    expect(await env.engine.run(sync({ mode: 'insert' }), fast)).toMatchObject({ status: 'succeeded', inserted: 0, rejected: 0 });
+  });
+
+  it('parks as "outcome unknown" the deals whose create was applied but whose answer was lost, never creating one twice', async () => {
+    const deals = Array.from({ length: 10 }, (_, k) => ({ id: k + 1, name: `Deal ${k + 1}`, amount: (k + 1) * 100 }));
+    const { emu, env, crm } = await setup(() => deals, { faults: { loseAnswers: 1 } });
+    expect((await hubspot.destination!.capabilities(crm, 'deals')).idempotency).toBe('none');
+    const run = await env.engine.run(
+      {
+        name: 'deals',
+        from: { connection: 'src', table: 'deals', primaryKey: 'id' },
+        capture: 'diff',
+        to: { connection: 'crm', object: 'deals', mode: 'insert', deletes: 'ignore' },
+        mappings: { dealname: 'name', amount: 'amount' },
+        delivery: { batchSize: 5, concurrency: 1 },
+      } as SyncConfig,
+      fast,
+    );
+    expect(run).toMatchObject({ status: 'partial', inserted: 5, rejected: 5 });
+    expect(emu.stats().lostAnswers).toBe(1);
+    const errors = await env.ledger.listRowErrors({ sync: 'deals' });
+    expect(errors).toHaveLength(5);
+    for (const e of errors) expect(e.reason).toContain('outcome unknown');
+    // The lost batch was applied once and never sent again: ten deals, each created once.
+    expect(emu.records('deals')).toHaveLength(10);
+    for (const d of deals) expect(createsOf(emu, 'deals', 'dealname', d.name)).toBe(1);
   });
 
   it('slows to the limit HubSpot reports in its headers when it is below the configured tier', async () => {

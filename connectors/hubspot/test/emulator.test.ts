@@ -63,32 +63,150 @@ describe('hubspot emulator, through @hubspot/api-client', () => {
     expect(emu.records('contacts')).toHaveLength(100);
   });
 
-  it('answers 207 with one error per refused input, tied to it, and applies the rest', async () => {
+  it('refuses a batch with an invalid value as a whole: 400 VALIDATION_ERROR, a detail per value naming its property, nothing applied', async () => {
     const { emu, client } = await emulator();
-    const reply = await client.crm.objects.batchApi.upsertWithHttpInfo('contacts', {
+    await client.crm.objects.batchApi.create('contacts', { inputs: [{ properties: { email: 'kept@example.com', firstname: 'Kept' }, associations: [] }] });
+    const kept = emu.find('contacts', 'email', 'kept@example.com')!;
+    const before = emu.stats().writes.length;
+    const details = [
+      { message: 'Email address not-an-email is invalid', code: 'INVALID_EMAIL', context: { propertyName: ['email'] } },
+      { message: 'Property "favourite_colour" does not exist', code: 'PROPERTY_DOESNT_EXIST', context: { propertyName: ['favourite_colour'] } },
+      { message: 'champion was not one of the allowed options: [subscriber, lead, marketingqualifiedlead, salesqualifiedlead, opportunity, customer, evangelist, other]', code: 'INVALID_OPTION', context: { propertyName: ['lifecyclestage'] } },
+      { message: '"a lot" is not a valid number', code: 'INVALID_INTEGER', context: { propertyName: ['lifetime_value'] } },
+    ];
+    const expected = {
+      status: 'error',
+      category: 'VALIDATION_ERROR',
+      correlationId: expect.any(String),
+      message: `Property values were not valid: ${JSON.stringify(details.map((d) => ({ isValid: false, message: d.message, error: d.code, name: d.context.propertyName[0] })))}`,
+      errors: details,
+    };
+    const created = await refusal(
+      client.crm.objects.batchApi.create('contacts', {
+        inputs: [
+          { properties: { email: 'good@example.com' }, associations: [] },
+          { properties: { email: 'not-an-email' }, associations: [] },
+          { properties: { email: 'ghost@example.com', favourite_colour: 'blue' }, associations: [] },
+          { properties: { email: 'stage@example.com', lifecyclestage: 'champion', lifetime_value: 'a lot' }, associations: [] },
+        ],
+      }),
+    );
+    expect(created.code).toBe(400);
+    expect(created.body).toEqual(expected);
+    const updated = await refusal(
+      client.crm.objects.batchApi.update('contacts', {
+        inputs: [
+          { id: kept.id, properties: { firstname: 'Changed' } },
+          { id: kept.id.concat('0'), properties: { email: 'not-an-email', favourite_colour: 'blue', lifecyclestage: 'champion', lifetime_value: 'a lot' } },
+        ],
+      }),
+    );
+    expect(updated.code).toBe(400);
+    expect(updated.body).toEqual(expected);
+    const upserted = await refusal(
+      client.crm.objects.batchApi.upsert('contacts', {
+        inputs: [
+          upsert('good@example.com', { firstname: 'Good' }),
+          upsert('not-an-email'),
+          upsert('ghost@example.com', { favourite_colour: 'blue' }),
+          upsert('stage@example.com', { lifecyclestage: 'champion', lifetime_value: 'a lot' }),
+        ],
+      }),
+    );
+    expect(upserted.code).toBe(400);
+    expect(upserted.body).toEqual(expected);
+    expect(emu.records('contacts').map((r) => [r.properties['email'], r.properties['firstname']])).toEqual([['kept@example.com', 'Kept']]);
+    expect(emu.stats().writes).toHaveLength(before);
+  });
+
+  it('refuses the same id twice in a batch update or upsert as a whole: 400 VALIDATION_ERROR with context.ids', async () => {
+    const { emu, client } = await emulator();
+    const [a] = (await client.crm.objects.batchApi.create('contacts', { inputs: [{ properties: { email: 'a@example.com' }, associations: [] }] })).results;
+    const twice = await refusal(
+      client.crm.objects.batchApi.update('contacts', {
+        inputs: [
+          { id: a!.id, properties: { firstname: 'One' } },
+          { id: a!.id, properties: { firstname: 'Two' } },
+        ],
+      }),
+    );
+    expect(twice.code).toBe(400);
+    expect(twice.body).toEqual({
+      status: 'error',
+      category: 'VALIDATION_ERROR',
+      correlationId: expect.any(String),
+      message: `Duplicate IDs found in batch input: [${a!.id}]. IDs must be unique`,
+      context: { ids: [a!.id] },
+    });
+    const byEmail = await refusal(client.crm.objects.batchApi.upsert('contacts', { inputs: [upsert('b@example.com'), upsert('B@example.com')] }));
+    expect(byEmail.code).toBe(400);
+    expect(byEmail.body).toMatchObject({ category: 'VALIDATION_ERROR', context: { ids: ['B@example.com'] } });
+    expect(emu.records('contacts').map((r) => [r.properties['email'], r.properties['firstname']])).toEqual([['a@example.com', undefined]]);
+  });
+
+  it('refuses a batch create as a whole with 409 CONFLICT when a unique value exists, naming only the first record; nothing is created', async () => {
+    const { emu, client } = await emulator();
+    const seeded = await client.crm.objects.batchApi.create('contacts', {
+      inputs: ['one@example.com', 'two@example.com'].map((email) => ({ properties: { email }, associations: [] })),
+    });
+    const [one, two] = seeded.results.map((r) => r.id);
+    const creates = () => emu.stats().writes.filter((w) => w.op === 'create').length;
+    expect(creates()).toBe(2);
+    const conflict = await refusal(
+      client.crm.objects.batchApi.create('contacts', {
+        inputs: ['new@example.com', 'TWO@example.com', 'one@example.com'].map((email) => ({ properties: { email }, associations: [] })),
+      }),
+    );
+    expect(conflict.code).toBe(409);
+    // HubSpot's whole body: no context, no per-input errors, only the first conflicting record named.
+    expect(conflict.body).toEqual({ status: 'error', category: 'CONFLICT', correlationId: expect.any(String), message: `Contact already exists. Existing ID: ${two}` });
+
+    const twiceInBatch = await refusal(
+      client.crm.objects.batchApi.create('contacts', {
+        inputs: ['same@example.com', 'other@example.com', 'Same@example.com'].map((email) => ({ properties: { email }, associations: [] })),
+      }),
+    );
+    expect(twiceInBatch.code).toBe(409);
+    expect(twiceInBatch.body).toEqual({ status: 'error', category: 'CONFLICT', correlationId: expect.any(String), message: 'Contact already exists' });
+    expect(emu.records('contacts').map((r) => r.id)).toEqual([one, two]);
+    expect(creates()).toBe(2);
+  });
+
+  it('answers a 207 whose every error carries the fields HubSpot’s StandardError requires', async () => {
+    const { emu, client } = await emulator();
+    await client.crm.objects.batchApi.create('contacts', {
+      inputs: ['x@example.com', 'y@example.com'].map((email) => ({ properties: { email }, associations: [] })),
+    });
+    const y = emu.find('contacts', 'email', 'y@example.com')!;
+    const updated = await client.crm.objects.batchApi.updateWithHttpInfo('contacts', {
       inputs: [
-        upsert('good@example.com', { firstname: 'Good', lifecyclestage: 'lead' }, '0'),
-        upsert('not-an-email', { firstname: 'Bad' }, '1'),
-        upsert('ghost@example.com', { favourite_colour: 'blue' }, '2'),
-        upsert('stage@example.com', { lifecyclestage: 'champion' }, '3'),
-        upsert('created@example.com', { createdate: '2024-01-01T00:00:00Z' }, '4'),
-        upsert('good@example.com', { firstname: 'Twice' }, '5'),
+        { id: '999999', properties: { firstname: 'Nobody' }, objectWriteTraceId: 'gone' },
+        { id: y.id, properties: { email: 'x@example.com' }, objectWriteTraceId: 'clash' },
       ],
     });
-    expect(reply.httpStatusCode).toBe(207);
-    const data = reply.data as { numErrors?: number; errors?: { category: string; message: string; context: Record<string, string[]>; errors: { code?: string }[] }[] };
-    expect(data.numErrors).toBe(5);
-    const byTrace = new Map(data.errors!.map((e) => [e.context['objectWriteTraceId']![0], e]));
-    expect(byTrace.get('1')).toMatchObject({ category: 'VALIDATION_ERROR', context: { ids: ['not-an-email'] }, errors: [{ code: 'INVALID_EMAIL' }] });
-    expect(byTrace.get('1')!.message).toContain('Email address not-an-email is invalid');
-    expect(byTrace.get('2')).toMatchObject({ errors: [{ code: 'PROPERTY_DOESNT_EXIST' }] });
-    expect(byTrace.get('3')).toMatchObject({ errors: [{ code: 'INVALID_OPTION' }] });
-    expect(byTrace.get('3')!.message).toContain('champion was not one of the allowed options');
-    expect(byTrace.get('4')).toMatchObject({ errors: [{ code: 'READ_ONLY_VALUE' }] });
-    expect(byTrace.get('5')!.message).toContain('Duplicate IDs');
-    expect(reply.data.results.map((r) => r.properties['email'])).toEqual(['good@example.com']);
-    expect(emu.records('contacts').map((r) => r.properties['email'])).toEqual(['good@example.com']);
-    expect(emu.find('contacts', 'email', 'good@example.com')!.properties['firstname']).toBe('Good');
+    expect(updated.httpStatusCode).toBe(207);
+    const errors = (updated.data as { errors?: Record<string, unknown>[] }).errors!;
+    expect(errors).toEqual([
+      {
+        status: 'error',
+        category: 'OBJECT_NOT_FOUND',
+        message: 'Could not get some CONTACT objects, they may be deleted or not exist. Check that ids are valid.',
+        context: { ids: ['999999'], objectWriteTraceId: ['gone'] },
+        errors: [],
+        links: {},
+      },
+      {
+        status: 'error',
+        category: 'CONFLICT',
+        message: `A contact with email "x@example.com" already exists. Existing ID: ${emu.find('contacts', 'email', 'x@example.com')!.id}`,
+        context: { ids: [y.id], objectWriteTraceId: ['clash'] },
+        errors: [{ message: expect.stringContaining('already exists'), code: 'CONFLICT' }],
+        links: {},
+      },
+    ]);
+    const read = await client.crm.objects.batchApi.readWithHttpInfo('contacts', { inputs: [{ id: '424242' }], properties: [], propertiesWithHistory: [] });
+    expect(read.httpStatusCode).toBe(207);
+    expect((read.data as { errors?: unknown[] }).errors![0]).toMatchObject({ status: 'error', category: 'OBJECT_NOT_FOUND', context: { ids: ['424242'] }, errors: [], links: {} });
   });
 
   it('upserts by a unique property: the same email (any case) is the same record', async () => {
@@ -102,19 +220,15 @@ describe('hubspot emulator, through @hubspot/api-client', () => {
     expect(emu.records('contacts')).toHaveLength(1);
     expect(emu.get('contacts', a.id)!.properties).toMatchObject({ firstname: 'Ada', lastname: 'Lovelace' });
 
-    const dup = await client.crm.objects.batchApi.createWithHttpInfo('contacts', {
-      inputs: [{ properties: { email: 'ada@example.com' }, associations: [], objectWriteTraceId: 'x' }],
-    });
-    expect(dup.httpStatusCode).toBe(207);
-    expect((dup.data as { errors?: { category: string; message: string }[] }).errors![0]).toMatchObject({
-      category: 'CONFLICT',
-      message: expect.stringContaining(`Existing ID: ${a.id}`),
-    });
+    const dup = await refusal(client.crm.objects.batchApi.create('contacts', { inputs: [{ properties: { email: 'ada@example.com' }, associations: [] }] }));
+    expect(dup.code).toBe(409);
+    expect(dup.body).toMatchObject({ category: 'CONFLICT', message: `Contact already exists. Existing ID: ${a.id}` });
 
-    const byDomain = await client.crm.objects.batchApi.upsertWithHttpInfo('companies', {
-      inputs: [{ idProperty: 'domain', id: 'example.com', properties: { name: 'Example' } }],
-    });
-    expect((byDomain.data as { errors?: { message: string }[] }).errors![0]!.message).toContain('not a unique property');
+    const byDomain = await refusal(
+      client.crm.objects.batchApi.upsert('companies', { inputs: [{ idProperty: 'domain', id: 'example.com', properties: { name: 'Example' } }] }),
+    );
+    expect(byDomain.code).toBe(400);
+    expect(byDomain.body).toMatchObject({ category: 'VALIDATION_ERROR', message: 'Unable to perform update/upsert by non-unique 0-2 property' });
     expect(emu.records('companies')).toEqual([]);
   });
 
@@ -260,11 +374,18 @@ describe('hubspot emulator, through @hubspot/api-client', () => {
     });
     const schemas = await client.crm.schemas.coreApi.getAll();
     expect(schemas.results.map((s) => [s.name, s.objectTypeId, s.fullyQualifiedName])).toEqual([['pets', '2-1', 'p_pets']]);
-    const reply = await client.crm.objects.batchApi.upsertWithHttpInfo('p_pets', {
-      inputs: [{ idProperty: 'pet_id', id: 'rex', properties: { species: 'dog' } }, { idProperty: 'pet_id', id: 'nemo', properties: { species: 'fish' } }],
-    });
-    expect(reply.httpStatusCode).toBe(207);
+    const fish = await refusal(
+      client.crm.objects.batchApi.upsert('p_pets', {
+        inputs: [{ idProperty: 'pet_id', id: 'rex', properties: { species: 'dog' } }, { idProperty: 'pet_id', id: 'nemo', properties: { species: 'fish' } }],
+      }),
+    );
+    expect(fish.code).toBe(400);
+    expect(fish.body).toMatchObject({ category: 'VALIDATION_ERROR', errors: [{ code: 'INVALID_OPTION', context: { propertyName: ['species'] } }] });
+    expect(emu.records('pets')).toEqual([]);
+    await client.crm.objects.batchApi.upsert('p_pets', { inputs: [{ idProperty: 'pet_id', id: 'rex', properties: { species: 'dog' } }] });
     expect(emu.records('2-1').map((r) => r.properties['pet_id'])).toEqual(['rex']);
+    const again = await refusal(client.crm.objects.batchApi.create('pets', { inputs: [{ properties: { pet_id: 'rex' }, associations: [] }] }));
+    expect(again.body).toMatchObject({ category: 'CONFLICT', message: `Object already exists. Existing ID: ${emu.records('pets')[0]!.id}` });
   });
 
   it('persists records and properties to its data folder and continues from them', async () => {
@@ -326,5 +447,37 @@ describe('hubspot emulator, through @hubspot/api-client', () => {
     emu.setFaults({ resetRate: 1 });
     const reset = await refusal(client.crm.objects.basicApi.getPage('contacts'));
     expect(String((reset as unknown as Error).message)).toMatch(/socket hang up|ECONNRESET/);
+  });
+
+  it('applies a write and then loses its answer: a reset, a request never answered, or a 502', async () => {
+    const { emu, client } = await emulator({ faults: { loseAnswers: 1 } });
+    const createOne = (email: string) => client.crm.objects.batchApi.create('contacts', { inputs: [{ properties: { email }, associations: [] }] });
+    const createsOf = (email: string) => emu.stats().writes.filter((w) => w.op === 'create' && w.properties?.['email'] === email).length;
+    // Reads keep their answers: only a write that was applied loses it.
+    await client.crm.objects.basicApi.getPage('contacts');
+    const reset = await refusal(createOne('reset@example.com'));
+    expect(String((reset as unknown as Error).message)).toMatch(/socket hang up|ECONNRESET/);
+    expect(emu.find('contacts', 'email', 'reset@example.com')).toBeDefined();
+    expect(createsOf('reset@example.com')).toBe(1);
+    // A refused write applies nothing, so it is answered as usual.
+    emu.setFaults({ loseAnswers: 1, lostAnswer: 'error' });
+    expect((await refusal(createOne('reset@example.com'))).code).toBe(409);
+    const error = await refusal(createOne('error@example.com'));
+    expect(error.code).toBe(502);
+    expect(error.body).toMatchObject({ category: 'INTERNAL_ERROR' });
+    expect(createsOf('error@example.com')).toBe(1);
+
+    emu.setFaults({ loseAnswers: 1, lostAnswer: 'timeout' });
+    const held = createOne('held@example.com').then(
+      () => 'answered',
+      () => 'failed',
+    );
+    const waited = await Promise.race([held, new Promise((r) => setTimeout(() => r('no answer'), 500))]);
+    expect(waited).toBe('no answer');
+    expect(createsOf('held@example.com')).toBe(1);
+    expect(emu.stats().lostAnswers).toBe(3);
+    // The held request ends when the emulator stops.
+    await emu.stop();
+    expect(await held).toBe('failed');
   });
 });

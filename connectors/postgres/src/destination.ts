@@ -188,16 +188,14 @@ async function runGroup(client: pg.ClientBase, t: Target, kind: Operation['kind'
       await client.query(sql, [json]);
       return new Set(group.map((_, i) => i + 1));
     case 'insert':
-      if (!unique) {
-        sql = `INSERT INTO ${t.sql} (${cols(fields)}) SELECT ${fields.map((c) => `r.${ident(c)}`).join(', ')} FROM ${src}`;
-        await client.query(sql, [json]);
-        return new Set(group.map((_, i) => i + 1));
-      }
-      // A re-sent insert of the same record (after a crash) is a no-op, not a conflict;
-      // an insert over a different record with the same key is refused.
+      // A re-sent insert of the same record (after a crash, a lost answer) is a no-op, not a
+      // second row; an insert over a different record with the same key is refused. Without
+      // a unique index on the match columns the check is made by the statement itself (the
+      // engine never has two operations of one key in flight, so no other writer races it).
       sql = `WITH src AS (SELECT * FROM ${src}),
                   ins AS (INSERT INTO ${t.sql} AS t (${cols(fields)}) SELECT ${fields.map((c) => `src.${ident(c)}`).join(', ')} FROM src
-                          ON CONFLICT (${cols(match)}) DO NOTHING RETURNING ${cols(match)})
+                          ${unique ? `ON CONFLICT (${cols(match)}) DO NOTHING` : `WHERE NOT EXISTS (SELECT 1 FROM ${t.sql} t WHERE ${eq(match, 't', 'src')})`}
+                          RETURNING ${cols(match)})
              SELECT src.ordinality AS n FROM src
               WHERE EXISTS (SELECT 1 FROM ins WHERE ${eq(match, 'ins', 'src')})
                  OR EXISTS (SELECT 1 FROM ${t.sql} t WHERE ${eq(match, 't', 'src')} AND ${fields.map((c) => `t.${ident(c)}::text IS NOT DISTINCT FROM src.${ident(c)}::text`).join(' AND ')})`;
@@ -239,7 +237,27 @@ function isRecordError(err: unknown): boolean {
   return typeof code === 'string' && /^(22|23|42)/.test(code) && !isTransient(err);
 }
 
+/**
+ * Cancels the statement `client` is running (as psql's Ctrl-C does), from another
+ * connection of the pool; the statement then fails and its transaction rolls back.
+ */
+async function cancelStatement(ctx: Ctx, client: pg.PoolClient): Promise<void> {
+  const pid = (client as unknown as { processID?: number }).processID;
+  if (pid === undefined) return;
+  const other = await poolOf(ctx).connect();
+  try {
+    await other.query('SELECT pg_cancel_backend($1)', [pid]);
+  } finally {
+    other.release();
+  }
+}
+
+function aborted(ctx: Ctx, object: string): OutflowError {
+  return new OutflowError('OUTFLOW_ABORTED', `connection "${ctx.connection}": the write to ${object} was cancelled because the run is stopping`, { retryable: true });
+}
+
 async function write(ctx: Ctx, object: string, ops: Operation[]): Promise<RecordResult[]> {
+  if (ctx.signal.aborted) throw aborted(ctx, object);
   const results: RecordResult[] = new Array(ops.length);
   let client: pg.PoolClient;
   try {
@@ -248,6 +266,10 @@ async function write(ctx: Ctx, object: string, ops: Operation[]): Promise<Record
     throw destinationError(`connection "${ctx.connection}": cannot connect to PostgreSQL: ${describeError(err)}`, { retryable: true, cause: err });
   }
   let broken: unknown;
+  // A stopping run does not wait for a statement (one held by a lock could wait forever):
+  // it is cancelled, rolled back, and the batch is sent again by the next run.
+  const onAbort = () => void cancelStatement(ctx, client).catch(() => undefined);
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
   try {
     let t: Target;
     try {
@@ -295,12 +317,14 @@ async function write(ctx: Ctx, object: string, ops: Operation[]): Promise<Record
   } catch (err) {
     broken = err;
     await client.query('ROLLBACK').catch(() => undefined);
+    if (ctx.signal.aborted) throw aborted(ctx, object);
     if (isOutflowError(err)) throw err;
     throw destinationError(`connection "${ctx.connection}": writing to ${object} failed: ${describeError(err)}`, {
       retryable: isTransient(err),
       cause: err,
     });
   } finally {
+    ctx.signal.removeEventListener('abort', onAbort);
     client.release(broken !== undefined && isTransient(broken) ? (broken as Error) : undefined);
   }
 }

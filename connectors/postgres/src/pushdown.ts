@@ -3,6 +3,7 @@ import type pg from 'pg';
 import {
   OutflowError,
   describeError,
+  failpoint,
   isOutflowError,
   latestAcks,
   type Ack,
@@ -22,7 +23,7 @@ const PARKED_DELETE = '~delete';
 /** Marks a delivered fingerprint as out of date after a mapping change. */
 const STALE = '~stale';
 const PAGE_ROWS = 5000;
-const META_COLUMNS = new Set(['outflow_n', 'outflow_op', 'outflow_key', 'outflow_dkey', 'outflow_fp', 'outflow_old_fp', 'outflow_dest_id', 'outflow_sent_fp']);
+const META_COLUMNS = new Set(['outflow_n', 'outflow_op', 'outflow_key', 'outflow_dkey', 'outflow_fp', 'outflow_old_fp', 'outflow_dest_id', 'outflow_sent_fp', 'outflow_sent_match']);
 
 /** The name of a sync's delivered-state table: readable, unique, within PostgreSQL's 63 bytes. */
 export function stateTableName(sync: string): string {
@@ -149,7 +150,7 @@ class PostgresDiffStore implements DiffStore {
         `CREATE TEMP TABLE outflow_diff AS
            SELECT row_number() OVER () AS outflow_n,
                   CASE WHEN s.outflow_key IS NULL THEN 'delete' WHEN d.fp IS NULL THEN 'insert' ELSE 'update' END AS outflow_op,
-                  coalesce(s.outflow_key, d.key) AS outflow_dkey, d.fp AS outflow_old_fp, d.dest_id AS outflow_dest_id, d.sent_fp AS outflow_sent_fp, s.*
+                  coalesce(s.outflow_key, d.key) AS outflow_dkey, d.fp AS outflow_old_fp, d.dest_id AS outflow_dest_id, d.sent_fp AS outflow_sent_fp, to_jsonb(d) ->> 'sent_match' AS outflow_sent_match, s.*
              FROM outflow_snap s FULL OUTER JOIN ${this.delivered} d ON s.outflow_key = d.key
             WHERE (s.outflow_key IS NULL AND (d.fp IS NOT NULL OR d.sent_fp IS NOT NULL) AND d.parked_fp IS DISTINCT FROM '${PARKED_DELETE}')
                OR (s.outflow_key IS NOT NULL AND d.key IS NULL)
@@ -184,6 +185,7 @@ class PostgresDiffStore implements DiffStore {
           row,
           oldFp: (raw['outflow_old_fp'] as string | null) ?? null,
           sentFp: (raw['outflow_sent_fp'] as string | null) ?? null,
+          sentMatch: raw['outflow_sent_match'] == null ? null : (JSON.parse(raw['outflow_sent_match'] as string) as Row),
           destId: (raw['outflow_dest_id'] as string | null) ?? null,
         };
       });
@@ -195,7 +197,7 @@ class PostgresDiffStore implements DiffStore {
     if (acks.length === 0) return;
     const delivered: [string[], string[], (string | null)[]] = [[], [], []];
     const parked: [string[], string[]] = [[], []];
-    const sent: [string[], string[]] = [[], []];
+    const sent: [string[], string[], (string | null)[]] = [[], [], []];
     const removed: string[] = [];
     for (const a of latestAcks(acks)) {
       if (a.kind === 'delivered') {
@@ -208,6 +210,7 @@ class PostgresDiffStore implements DiffStore {
       } else if (a.kind === 'sent') {
         sent[0].push(a.key);
         sent[1].push(a.fp);
+        sent[2].push(a.match ? JSON.stringify(a.match) : null);
       } else removed.push(a.key);
     }
     try {
@@ -217,7 +220,7 @@ class PostgresDiffStore implements DiffStore {
           `INSERT INTO ${this.delivered} AS d (key, fp, dest_id, parked_fp, sent_fp, updated_at)
              SELECT k, f, i, NULL, NULL, now() FROM unnest($1::text[], $2::text[], $3::text[]) AS u(k, f, i)
            ON CONFLICT (key) DO UPDATE SET fp = excluded.fp, dest_id = coalesce(excluded.dest_id, d.dest_id),
-             parked_fp = NULL, sent_fp = NULL, updated_at = now()`,
+             parked_fp = NULL, sent_fp = NULL, sent_match = NULL, updated_at = now()`,
           delivered,
         );
       }
@@ -232,13 +235,14 @@ class PostgresDiffStore implements DiffStore {
       if (sent[0].length) {
         // Logged before the write: until acknowledged, the record may or may not be there.
         await this.client.query(
-          `INSERT INTO ${this.delivered} AS d (key, fp, dest_id, parked_fp, sent_fp, updated_at)
-             SELECT k, NULL, NULL, NULL, f, now() FROM unnest($1::text[], $2::text[]) AS u(k, f)
-           ON CONFLICT (key) DO UPDATE SET sent_fp = excluded.sent_fp, updated_at = now()`,
+          `INSERT INTO ${this.delivered} AS d (key, fp, dest_id, parked_fp, sent_fp, sent_match, updated_at)
+             SELECT k, NULL, NULL, NULL, f, m, now() FROM unnest($1::text[], $2::text[], $3::text[]) AS u(k, f, m)
+           ON CONFLICT (key) DO UPDATE SET sent_fp = excluded.sent_fp, sent_match = excluded.sent_match, updated_at = now()`,
           sent,
         );
       }
       if (removed.length) await this.client.query(`DELETE FROM ${this.delivered} WHERE key = ANY($1::text[])`, [removed]);
+      failpoint('state.inside-apply');
       await this.client.query('COMMIT');
     } catch (err) {
       await this.client.query('ROLLBACK').catch(() => undefined);
@@ -252,6 +256,15 @@ class PostgresDiffStore implements DiffStore {
       return r.rows.map((row) => ({ key: row.key, fp: row.sent_fp }));
     } catch (err) {
       throw this.fail('reading writes in doubt', err);
+    }
+  }
+
+  async deliveredCount(): Promise<number> {
+    try {
+      const r = await this.client.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.delivered} WHERE fp IS NOT NULL OR sent_fp IS NOT NULL`);
+      return Number(r.rows[0]!.n);
+    } catch (err) {
+      throw this.fail('counting delivered records', err);
     }
   }
 
@@ -281,7 +294,7 @@ class PostgresDiffStore implements DiffStore {
 }
 
 const TABLE_DDL = (t: string) =>
-  `CREATE TABLE IF NOT EXISTS ${t} (key text PRIMARY KEY, fp text, dest_id text, parked_fp text, sent_fp text, updated_at timestamptz NOT NULL DEFAULT now())`;
+  `CREATE TABLE IF NOT EXISTS ${t} (key text PRIMARY KEY, fp text, dest_id text, parked_fp text, sent_fp text, sent_match text, updated_at timestamptz NOT NULL DEFAULT now())`;
 
 /**
  * The diff pushed down into PostgreSQL: the delivered state of each sync is a table in the
@@ -302,6 +315,8 @@ export const pushdownDiff: PushdownDiff<PostgresConfig> = {
         await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
         await client.query(`CREATE TABLE IF NOT EXISTS ${ident(schema)}.sync_meta (sync text NOT NULL, k text NOT NULL, v text, PRIMARY KEY (sync, k))`);
         await client.query(TABLE_DDL(table));
+        // State written before the match key of writes in doubt was kept.
+        await client.query(`ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS sent_match text`);
         await client.query('COMMIT');
         return new PostgresDiffStore(ctx, client, model, options, schema, table, true);
       }

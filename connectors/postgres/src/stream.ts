@@ -4,6 +4,7 @@ import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-log
 import {
   OutflowError,
   describeError,
+  failpoint,
   isOutflowError,
   keyOf,
   type Change,
@@ -54,12 +55,14 @@ function lsnOf(text: string): bigint {
 
 /**
  * The replication slot and publication of one sync (or, when no sync is named, of one
- * connection and table): `outflow_` with a readable part and a hash, within PostgreSQL's
- * 63 bytes and lower-case as slot names must be.
+ * connection and table) in `database`: `outflow_` with a readable part and a hash, within
+ * PostgreSQL's 63 bytes and lower-case as slot names must be. Slot names are global to a
+ * PostgreSQL cluster, so the database is part of the hash: syncs of the same name reading
+ * two databases of one cluster get two slots.
  */
-export function streamName(connection: string, schema: string, table: string, sync?: string): string {
+export function streamName(database: string, connection: string, schema: string, table: string, sync?: string): string {
   const readable = `${sync ?? connection}_${table}`.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 40);
-  const identity = sync === undefined ? `${connection}\u0000${schema}\u0000${table}` : `${sync}\u0000${connection}\u0000${schema}\u0000${table}`;
+  const identity = [database, ...(sync === undefined ? [] : [sync]), connection, schema, table].join('\u0000');
   const hash = createHash('sha256').update(identity).digest('hex').slice(0, 10);
   return `outflow_${readable}_${hash}`;
 }
@@ -121,6 +124,10 @@ interface SlotRow {
   confirmed: string | null;
 }
 
+async function currentDatabase(sql: pg.Client): Promise<string> {
+  return (await sql.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db;
+}
+
 async function slotInfo(sql: pg.Client, slot: string): Promise<SlotRow | undefined> {
   const r = await sql.query<SlotRow>(
     `SELECT wal_status, active_pid, confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = $1`,
@@ -174,7 +181,10 @@ interface Backfill {
   client: pg.Client;
   /** The slot's consistent point: streaming starts here once the backfill is read. */
   start: string;
-  /** Resume after this key (a backfill checkpoint), reading current rows, not a snapshot. */
+  /**
+   * Resume after this key (a backfill checkpoint), reading current rows, not a snapshot;
+   * an empty key resumes a backfill that had not delivered anything yet.
+   */
   after?: Value[];
 }
 
@@ -203,6 +213,8 @@ class PostgresChangeStream implements ChangeStream {
   /** The last commit boundary seen: the checkpoint of a split transaction's parts. */
   private lastBoundary: string;
   private stale = false;
+  /** The re-creation of the slot after it went stale, once begun. */
+  private staling: Promise<void> | undefined;
   private generation = 0;
   /** Commits at or before this LSN were already handed out (or precede the resume point). */
   private skipUpTo: bigint;
@@ -268,13 +280,18 @@ class PostgresChangeStream implements ChangeStream {
     const order = pk.map((c) => ident(c)).join(', ');
     const params: unknown[] = [];
     let where = '';
-    if (b.after) {
+    if (b.after !== undefined && b.after.length > 0) {
       where = `WHERE (${order}) > (${pk.map((c, i) => `$${i + 1}::${types.get(c) ?? 'text'}`).join(', ')})`;
       params.push(...b.after.map((v) => (v !== null && typeof v === 'object' ? JSON.stringify(v) : v)));
     }
     const fetch = this.ctx.config.readBatchSize ?? DEFAULTS.readBatchSize;
     const committedAt = new Date().toISOString();
     try {
+      // The first checkpoint names the slot before any row is delivered: a crash during the
+      // backfill then resumes it and replays the slot from its start, so a row delivered and
+      // deleted before the restart gets its delete. (A fresh start would take a new snapshot
+      // that no longer holds the row, and the delete would be lost.)
+      if (b.after === undefined) yield { changes: [], checkpoint: `${BACKFILL_PREFIX}[]` };
       const rows = cursorRows(b.client, `SELECT * FROM ${this.table.sql} ${where} ORDER BY ${order}`, params, fetch, undefined, b.after ? undefined : async () => {});
       for await (const batch of rows) {
         if (this.closed) return;
@@ -363,7 +380,7 @@ class PostgresChangeStream implements ChangeStream {
       case 'commit': {
         const txn = this.txn;
         this.txn = undefined;
-        if (this.stale || !txn) return;
+        if (this.stale || this.staling || !txn) return;
         const end = formatLsn(lsnOf(msg.commitEndLsn!));
         // Covered by the checkpoint resumed from, or already received before a reconnect.
         if (lsnOf(end) <= this.skipUpTo) return;
@@ -516,7 +533,7 @@ class PostgresChangeStream implements ChangeStream {
    * already received is skipped) before failing with a retryable error.
    */
   private async onReplicationEnd(generation: number, err: unknown): Promise<void> {
-    if (generation !== this.generation || this.closed || this.stale) return;
+    if (generation !== this.generation || this.closed || this.stale || this.staling) return;
     this.generation++;
     const old = this.service;
     this.service = undefined;
@@ -556,9 +573,14 @@ class PostgresChangeStream implements ChangeStream {
    * the slot for the reconciling diff, and end iteration with OUTFLOW_STREAM_STALE once
    * the changes received before it are handed out.
    */
-  private async goStale(why: string): Promise<void> {
-    if (this.stale) return;
-    this.stale = true;
+  private goStale(why: string): Promise<void> {
+    // Once: a second caller (health() while the replication error path is at it) waits for
+    // the same re-creation. Stale is reported only after the new position is secured.
+    this.staling ??= this.secureAfterStale(why);
+    return this.staling;
+  }
+
+  private async secureAfterStale(why: string): Promise<void> {
     this.ctx.logger.warn({ slot: this.slot, reason: why }, 'change stream is stale; a diff must reconcile it');
     this.ctx.metrics.count('stream_stale', 1, { slot: this.slot });
     try {
@@ -567,6 +589,8 @@ class PostgresChangeStream implements ChangeStream {
       this.fail(staleError(this.ctx, this.slot, why, start));
     } catch (err) {
       this.fail(staleError(this.ctx, this.slot, `${why}; re-creating the slot failed: ${describeError(err)}`, formatLsn(this.lastCommitted)));
+    } finally {
+      this.stale = true;
     }
   }
 
@@ -575,13 +599,23 @@ class PostgresChangeStream implements ChangeStream {
     if (at === false) return; // a backfill checkpoint: the slot has nothing to free yet
     if (at > this.lastCommitted) this.lastCommitted = at;
     if (at > this.ackLsn) this.ackLsn = at;
+    failpoint('postgres.before-slot-advance');
     await this.sendStatus();
   }
 
   async health(): Promise<{ stale: boolean; lagMs?: number }> {
     if (this.stale) return { stale: true };
+    if (this.staling) {
+      await this.staling;
+      return { stale: true };
+    }
     const info = await slotInfo(this.sql, this.slot).catch(() => undefined);
-    if (!info || info.wal_status === 'lost') return { stale: true };
+    if (!info || info.wal_status === 'lost') {
+      // The new position is secured before stale is reported: the engine closes the stream
+      // as soon as it hears it (see Stream.open's handshake).
+      await this.goStale(info ? `replication slot ${this.slot} lost WAL it needed` : `replication slot ${this.slot} was dropped`);
+      return { stale: true };
+    }
     await this.measureLag().catch(() => undefined);
     const pending = this.lastYielded !== undefined && this.lastYielded > this.lastCommitted;
     const lagMs = pending && this.lastCommittedAt !== undefined ? Math.max(0, Date.now() - this.lastCommittedAt) : 0;
@@ -635,7 +669,7 @@ async function checkReplicaIdentity(sql: pg.Client, table: ResolvedTable, model:
   );
 }
 
-async function open(ctx: Ctx, model: Model, from: Checkpoint | null, options?: { sync: string }): Promise<ChangeStream> {
+async function open(ctx: Ctx, model: Model, from: Checkpoint | null, options?: { sync?: string; reconciled?: boolean }): Promise<ChangeStream> {
   const where = `connection "${ctx.connection}"`;
   if (!model.table) {
     throw new OutflowError('OUTFLOW_CONFIG_INVALID', `${where}: a PostgreSQL change stream follows a table; this model is a query (use capture: diff)`);
@@ -647,7 +681,7 @@ async function open(ctx: Ctx, model: Model, from: Checkpoint | null, options?: {
     const missing = model.primaryKey.filter((c) => !table.columns.some((col) => col.name === c));
     if (missing.length) throw new OutflowError('OUTFLOW_MAPPING', `${where}: primary key column ${missing.join(', ')} is not in ${table.schema}.${table.name}`);
     await checkReplicaIdentity(sql, table, model, where);
-    const name = streamName(ctx.connection, table.schema, table.name, options?.sync);
+    const name = streamName(await currentDatabase(sql), ctx.connection, table.schema, table.name, options?.sync);
     await ensurePublication(sql, name, table);
     const info = await slotInfo(sql, name);
     const state = await loadState(ctx, name);
@@ -677,6 +711,9 @@ async function open(ctx: Ctx, model: Model, from: Checkpoint | null, options?: {
       } else {
         stream = new PostgresChangeStream(ctx, sql, table, model, name, name, formatLsn(at as bigint), undefined);
       }
+    } else if (usable && state.reconcile && !options?.reconciled) {
+      // Secured, but the engine has not recorded a completed reconcile: ask for it again.
+      throw staleError(ctx, name, 'the stream is waiting for a reconciling diff', state.start);
     } else if (usable && state.reconcile) {
       // Core reconciled by a diff after the slot was re-created: stream from its start.
       await ctx.kv.set(kvKey(name), JSON.stringify({ start: state.start, reconcile: false } satisfies SlotState));
@@ -725,7 +762,7 @@ export async function dropStream(ctx: Ctx, tableName: string, sync?: string): Pr
   const sql = await connect(ctx);
   try {
     const table = await resolveTable(sql, tableName, `connection "${ctx.connection}"`);
-    const name = streamName(ctx.connection, table.schema, table.name, sync);
+    const name = streamName(await currentDatabase(sql), ctx.connection, table.schema, table.name, sync);
     await dropSlot(sql, name);
     await sql.query(`DROP PUBLICATION IF EXISTS ${ident(name)}`);
     await ctx.kv.delete(kvKey(name));

@@ -73,6 +73,21 @@ streamAcceptance<PostgresConfig>({
     else if (kind === 'update') await streamDb.query('UPDATE items SET name = $2, price = $3, tags = $4 WHERE id = $1', [row['id'], row['name'], row['price'], row['tags']]);
     else await streamDb.query('DELETE FROM items WHERE id = $1', [row['id']]);
   },
+  // Drops the stream's replication slot: its position is gone, as when the server invalidates
+  // a slot that passed max_slot_wal_keep_size.
+  async makeStale() {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await streamDb.query('SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = current_database() AND active_pid IS NOT NULL');
+        await streamDb.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database()');
+        return;
+      } catch (err) {
+        // The terminated walsender may hold the slot a moment longer (55006: object in use).
+        if ((err as { code?: string }).code !== '55006' || attempt === 50) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  },
   async setup() {
     const url = await createDatabase('stream');
     streamDb = await client(url);
@@ -98,6 +113,8 @@ destinationAcceptance<PostgresConfig>({
   },
   teardown: () => destDb.end(),
   badConfigs,
+  // Every row. The table's primary key (id, the model key) and UNIQUE email mean PostgreSQL
+  // itself holds at most one row per key: a duplicate is refused, never stored.
   async readAll() {
     const r = await destDb.query<Row>('SELECT * FROM contacts');
     return r.rows.map((row) => ({ key: String(row['id']), fields: row }));
@@ -105,6 +122,17 @@ destinationAcceptance<PostgresConfig>({
   // Rows are addressed by their match key; the connector returns no ids of its own.
   assignsIds: false,
   noRateLimits: 'a database has no request-rate limit; writeConcurrency bounds the load',
+  noFaults: 'PostgreSQL is reached directly, with no emulator to inject 429s, 5xx answers, delays or lost answers into',
+  // Holds writes back with a lock on the table, taken in another session; abort stops a held write.
+  async stall() {
+    const lock = await destDb.connect();
+    await lock.query('BEGIN');
+    await lock.query('LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE');
+    return async () => {
+      await lock.query('COMMIT');
+      lock.release();
+    };
+  },
   record: (i) => ({
     key: `contact-${i}`,
     match: { id: `contact-${i}` },

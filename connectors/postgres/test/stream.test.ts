@@ -131,7 +131,9 @@ describe('postgres change stream', () => {
     await expect(postgres.stream!.open(ctx, model, checkpoint)).rejects.toMatchObject({ code: 'OUTFLOW_STREAM_STALE' });
     // After the reconciling diff, open(null) streams from the re-created slot with no backfill.
     await db.query(`INSERT INTO truncated VALUES (2, 2)`);
-    const resumed = await postgres.stream!.open(ctx, model, null);
+    // Before the engine recorded a completed reconcile, open(null) asks for it again.
+    await expect(postgres.stream!.open(ctx, model, null)).rejects.toMatchObject({ code: 'OUTFLOW_STREAM_STALE' });
+    const resumed = await postgres.stream!.open(ctx, model, null, { reconciled: true });
     const g = follow(resumed);
     try {
       await db.query(`INSERT INTO truncated VALUES (3, 3)`);

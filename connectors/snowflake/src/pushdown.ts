@@ -194,6 +194,15 @@ class SnowflakeDiffStore implements DiffStore {
     }
   }
 
+  async deliveredCount(): Promise<number> {
+    try {
+      const rows = await this.session.query(`SELECT COUNT(*) AS N FROM ${this.stateRel} WHERE FP IS NOT NULL OR SENT_FP IS NOT NULL`);
+      return Number(rows[0]!['N']);
+    } catch (err) {
+      throw snowflakeError('OUTFLOW_LEDGER', `counting delivered records in ${this.state}`, err);
+    }
+  }
+
   async tidy(): Promise<string[]> {
     this.assertWritable();
     const gone = await this.session.query(

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
   OutflowError,
+  failpoint,
   keyOf,
   type Change,
   type ChangeBatch,
@@ -105,11 +106,12 @@ const preparedKey = (n: Names) => `prepared:${n.streamName}`;
  * an empty staging table, and a mark in the ledger so that `open(null)` resumes this stream
  * once core has reconciled by a diff, instead of starting another one.
  */
-async function prepareAfterStale(ctx: Ctx, session: SnowflakeSession, n: Names, dynamic: boolean): Promise<void> {
+async function prepareAfterStale(ctx: Ctx, session: SnowflakeSession, n: Names, dynamic: boolean, why: 'stale' | 'created' = 'stale'): Promise<void> {
   await createStage(session, n);
   await session.query(`CREATE OR REPLACE STREAM ${n.stream} ON ${dynamic ? 'DYNAMIC TABLE' : 'TABLE'} ${n.table}`);
   await ctx.kv.set(preparedKey(n), new Date().toISOString());
-  ctx.logger.warn({ stream: n.streamName, table: n.tableLabel }, 'the Snowflake stream was stale; recreated it, the sync must be reconciled by a diff');
+  if (why === 'created') ctx.logger.info({ stream: n.streamName, table: n.tableLabel }, 'created a Snowflake stream; the table is delivered by a diff first');
+  else ctx.logger.warn({ stream: n.streamName, table: n.tableLabel }, 'the Snowflake stream was stale; recreated it, the sync must be reconciled by a diff');
 }
 
 async function createStage(session: SnowflakeSession, n: Names): Promise<void> {
@@ -137,6 +139,8 @@ class SnowflakeChangeStream implements ChangeStream {
   private closed = false;
   private wake: (() => void) | null = null;
   private caughtUpAt = Date.now();
+  /** The new stream secured after this one went stale, once begun. */
+  private secured: Promise<void> | undefined;
 
   constructor(
     private readonly ctx: Ctx,
@@ -189,7 +193,8 @@ class SnowflakeChangeStream implements ChangeStream {
       // report the original failure below
     }
     if (status === 'stale' || status === 'missing' || (status === 'unknown' && isStaleError(err))) {
-      await prepareAfterStale(this.ctx, this.session, this.n, this.dynamic).catch(() => undefined);
+      this.secured ??= prepareAfterStale(this.ctx, this.session, this.n, this.dynamic);
+      await this.secured.catch(() => undefined);
       return staleError(this.n, status === 'missing' ? 'was dropped' : 'went stale (its offset fell outside the table’s data retention)');
     }
     return snowflakeError('OUTFLOW_SOURCE', `reading the stream on ${this.n.tableLabel}`, err);
@@ -209,6 +214,7 @@ class SnowflakeChangeStream implements ChangeStream {
            FROM ${this.n.stream}`,
         );
         await this.session.queryNow('COMMIT');
+        if (moved > 0) failpoint('snowflake.after-stage');
         this.maxSeq = base + moved;
         return moved;
       } catch (err) {
@@ -285,6 +291,7 @@ class SnowflakeChangeStream implements ChangeStream {
       await this.ctx.kv.delete(preparedKey(this.n));
       this.resumedPrepared = false;
     }
+    failpoint('snowflake.before-unstage');
     try {
       await this.session.exclusive(() => this.session.updateNow(`DELETE FROM ${this.n.stage} WHERE ${SEQ} <= ${p.seq}`));
     } catch (err) {
@@ -294,10 +301,21 @@ class SnowflakeChangeStream implements ChangeStream {
   }
 
   async health(): Promise<{ stale: boolean; lagMs?: number }> {
+    if (this.secured) {
+      await this.secured;
+      return { stale: true };
+    }
     const status = await streamStatus(this.session, this.n).catch((err: unknown) => {
       throw snowflakeError('OUTFLOW_SOURCE', `checking the stream on ${this.n.tableLabel}`, err);
     });
-    return { stale: status !== 'fresh', lagMs: this.maxSeq > this.cursor ? Date.now() - this.caughtUpAt : 0 };
+    if (status !== 'fresh') {
+      // A new stream is secured before stale is reported: the engine closes this one as soon
+      // as it hears it (see Stream.open's handshake), and open(null) resumes the new one.
+      this.secured ??= prepareAfterStale(this.ctx, this.session, this.n, this.dynamic);
+      await this.secured;
+      return { stale: true };
+    }
+    return { stale: false, lagMs: this.maxSeq > this.cursor ? Date.now() - this.caughtUpAt : 0 };
   }
 
   async close(): Promise<void> {
@@ -308,7 +326,7 @@ class SnowflakeChangeStream implements ChangeStream {
   }
 }
 
-async function open(ctx: Ctx, model: Model, from: Checkpoint | null, options?: { sync: string }): Promise<ChangeStream> {
+async function open(ctx: Ctx, model: Model, from: Checkpoint | null, options?: { sync?: string; reconciled?: boolean }): Promise<ChangeStream> {
   const n = namesFor(ctx, model, options?.sync);
   const session = await SnowflakeSession.open(ctx);
   try {
@@ -325,14 +343,21 @@ async function open(ctx: Ctx, model: Model, from: Checkpoint | null, options?: {
     let resumedPrepared = false;
     if (from === null) {
       const prepared = (await ctx.kv.get(preparedKey(n))) !== undefined && (await streamStatus(session, n)) === 'fresh';
+      if (prepared && !options?.reconciled) {
+        // Secured, but the engine has not recorded a completed reconcile: ask for it again.
+        throw staleError(n, 'waits for the reconciling diff (it was secured before the last run stopped)');
+      }
       if (prepared) {
         // Recreated when the old stream went stale; core has reconciled since, so resume it.
         resumedPrepared = true;
         ctx.logger.info({ stream: n.streamName, table: n.tableLabel }, 'resuming the Snowflake stream recreated after it went stale');
       } else {
-        await createStage(session, n);
-        await session.query(`CREATE OR REPLACE STREAM ${n.stream} ON ${dynamic ? 'DYNAMIC TABLE' : 'TABLE'} ${n.table}`);
-        ctx.logger.info({ stream: n.streamName, table: n.tableLabel }, 'created a Snowflake stream');
+        // A STREAM reads changes from its creation on, never the rows already there. So a new
+        // stream is created first (nothing after this moment is missed) and reported with the
+        // stale-stream handshake: core delivers the table as it is by a diff, then opens again
+        // and this stream resumes, as after a stream that went stale.
+        await prepareAfterStale(ctx, session, n, dynamic, 'created');
+        throw staleError(n, 'was just created: the rows already in the table are delivered by a diff first, then the stream follows every change from its creation on');
       }
     } else {
       const p = parseCheckpoint(from);

@@ -50,6 +50,14 @@ streamAcceptance<SnowflakeConfig>({
     else if (kind === 'update') await exec(writer, 'update items set name = ? where id = ?', [row['NAME'], row['ID']]);
     else await exec(writer, 'delete from items where id = ?', [row['ID']]);
   },
+  // The STREAM's offset falls out of the table's data retention, as after 14 idle days; SHOW
+  // STREAMS looks at it while the retention is short, which marks it stale for good.
+  async makeStale() {
+    streamEmu.setRetention(1);
+    await new Promise((r) => setTimeout(r, 20));
+    await exec(writer, `show streams in database ${streamEmu.config.database}`);
+    streamEmu.setRetention(14 * 86_400_000);
+  },
   async setup() {
     streamEmu = await start();
     writer = await connect(streamEmu.config);

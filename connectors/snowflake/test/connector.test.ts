@@ -60,9 +60,19 @@ describe('the Snowflake connector', () => {
     expect(rows).toEqual([{ NAME: 'A', TENS: 10 }, { NAME: 'B', TENS: 10 }]);
   });
 
+  /**
+   * Opens a new stream as core does: the first open creates the STREAM and answers with the
+   * stale-stream handshake (core would deliver the table by a diff); the next resumes it.
+   */
+  async function openNew(model: { table: string; primaryKey: string[] }): Promise<ChangeStream> {
+    const c = ctx();
+    await expect(snowflake.stream!.open(c, model, null, { sync: 'test' })).rejects.toMatchObject({ code: 'OUTFLOW_STREAM_STALE', message: expect.stringMatching(/was just created/) });
+    return snowflake.stream!.open(c, model, null, { sync: 'test', reconciled: true });
+  }
+
   it('folds an update pair into one update carrying the row before and after', async () => {
     await exec(sql, 'create table folks (id int primary key, name varchar)');
-    const stream = await snowflake.stream!.open(ctx(), { table: 'FOLKS', primaryKey: ['ID'] }, null);
+    const stream = await openNew({ table: 'FOLKS', primaryKey: ['ID'] });
     try {
       await exec(sql, `insert into folks values (1, 'x')`);
       await take(stream, (s) => s.length === 1);
@@ -78,7 +88,7 @@ describe('the Snowflake connector', () => {
     await exec(sql, 'create table sales (id int, customer varchar, amount number(10,2))');
     await exec(sql, `insert into sales values (1, 'a', 10)`);
     await exec(sql, `create dynamic table customer_totals target_lag = '1 minute' warehouse = compute_wh as select customer, sum(amount) as total from sales group by customer`);
-    const stream = await snowflake.stream!.open(ctx(), { table: 'CUSTOMER_TOTALS', primaryKey: ['CUSTOMER'] }, null);
+    const stream = await openNew({ table: 'CUSTOMER_TOTALS', primaryKey: ['CUSTOMER'] });
     try {
       await exec(sql, `insert into sales values (2, 'a', 5), (3, 'b', 1)`);
       await sf.refreshDynamicTables();

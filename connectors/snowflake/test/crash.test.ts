@@ -16,7 +16,7 @@ if (!existsSync(CLI) || !existsSync(join(root, 'connectors', 'snowflake', 'dist'
   throw new Error('the runner or the Snowflake connector is not built: run `npm run build` first (npm test does)');
 }
 
-function runner(cwd: string, env: Record<string, string>): { child: ChildProcess; done: Promise<{ code: number | null; signal: string | null; stderr: string }> } {
+function runner(cwd: string, env: Record<string, string>): { child: ChildProcess; stderr: () => string; done: Promise<{ code: number | null; signal: string | null; stderr: string }> } {
   const child = spawn(process.execPath, [CLI, 'run', '--json'], {
     cwd,
     env: { ...process.env, NODE_OPTIONS: existsSync(GUARD) ? `--import ${GUARD}` : '', OUTFLOW_NETWORK_GUARD_EXIT: '1', ...env },
@@ -25,7 +25,7 @@ function runner(cwd: string, env: Record<string, string>): { child: ChildProcess
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   child.stdout!.resume();
-  return { child, done: new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr }))) };
+  return { child, stderr: () => stderr, done: new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr }))) };
 }
 
 let sf: SnowflakeEmulator | undefined;
@@ -71,8 +71,10 @@ syncs:
     // The receiver is down: changes are consumed into staging but cannot be delivered.
     hooks.setFaults({ failRequests: 1_000_000 });
     const victim = runner(dir, env);
-    await until(async () => (await exec(sql, 'show streams in schema analytics.outflow')).length === 1, 'the stream', 30_000);
-    await new Promise((r) => setTimeout(r, 300));
+    // The new stream answers with the handshake; the (empty) table is delivered by a diff,
+    // then the stream resumes.
+    await until(() => victim.stderr().includes('resuming the Snowflake stream'), 'the stream to follow the table', 30_000);
+    expect((await exec(sql, 'show streams in schema analytics.outflow')).length).toBe(1);
     await exec(sql, `insert into users select range, 'u' || range || '@x.io', 'n' || range from range(1, 51)`);
     await exec(sql, `update users set name = 'changed' where id <= 5`);
     await until(async () => (await staged()) === 50, 'the changes to be staged', 30_000);

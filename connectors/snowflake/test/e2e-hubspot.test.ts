@@ -44,7 +44,7 @@ describe('streaming from Snowflake into HubSpot contacts, both through their rea
       mappings: { email: 'EMAIL', firstname: 'NAME' },
     });
     const run = env.engine.run(sync);
-    await until(async () => (await env.ledger.getCheckpoint('users')) !== undefined, 'the first checkpoint');
+    await until(async () => ((await env.ledger.getCheckpoint('users')) ?? 'outflow:').startsWith('outflow:') === false, 'the stream to follow the table (its first checkpoint)');
 
     await exec(sql, `insert into users values (1, 'a@x.io', 'Ada'), (2, 'b@x.io', 'Bea'), (3, 'c@x.io', 'Cy')`);
     await until(() => contacts().size === 3, 'the inserts');

@@ -34,7 +34,7 @@ describe('streaming from Snowflake to a webhook through snowflake-sdk', () => {
     const stop = new AbortController();
     const env = environment(dir, { warehouse: { connector: snowflake, config: sf.config }, hooks: { connector: webhook, config: hooks.config } }, stop.signal);
     const run = env.engine.run(streamSync());
-    await until(async () => (await env.ledger.getCheckpoint('users')) !== undefined, 'the first checkpoint');
+    await until(async () => ((await env.ledger.getCheckpoint('users')) ?? 'outflow:').startsWith('outflow:') === false, 'the stream to follow the table (its first checkpoint)');
 
     await exec(sql, `insert into users values (1, 'a@x.io', 'a0'), (2, 'b@x.io', 'b0'), (3, 'c@x.io', 'c0')`);
     await until(() => names().size === 3, 'the inserts');
@@ -69,7 +69,7 @@ describe('streaming from Snowflake to a webhook through snowflake-sdk', () => {
     const first = new AbortController();
     let env = environment(dir, { warehouse: { connector: snowflake, config: sf.config }, hooks: { connector: webhook, config: hooks.config } }, first.signal);
     const run = env.engine.run(streamSync());
-    await until(async () => (await env.ledger.getCheckpoint('users')) !== undefined, 'the first checkpoint');
+    await until(async () => ((await env.ledger.getCheckpoint('users')) ?? 'outflow:').startsWith('outflow:') === false, 'the stream to follow the table (its first checkpoint)');
     await exec(sql, `insert into users values (1, 'a@x.io', 'a0'), (2, 'b@x.io', 'b0')`);
     await until(() => names().size === 2, 'the first inserts');
     first.abort();

@@ -12,6 +12,7 @@ import {
   FaultInjector,
   jsonLinesLog,
   listenOnLoopback,
+  loseAnswer,
   parseJson,
   readBody,
   resetConnection,
@@ -28,6 +29,8 @@ export const SANDBOX_SECRET = 'outflow-sandbox-secret';
 export const RECEIVER_PATH = '/hooks/outflow';
 /** `GET` this path (with an optional `?object=`) to read the emulator's state as JSON. */
 export const RECORDS_PATH = '/_outflow/records';
+/** `GET` this path (with an optional `?object=`) for the receiver's write log: every change it applied, in order. */
+export const WRITES_PATH = '/_outflow/writes';
 /** The JSON-lines change log kept in `dataDir`. */
 export const LOG_FILE = 'webhook-emulator.jsonl';
 
@@ -37,7 +40,9 @@ const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
 
 /**
  * Ways to make the emulator misbehave: the kit's faults (`status429Every` answers 429 with
- * `Retry-After: 1`, `failRequests` 503, `errorRate` 500) and the receiver's own.
+ * `Retry-After: 1`, `failRequests` 503, `errorRate` 500; `loseAnswers` / `lostAnswerRate`
+ * apply the batch and then reset the connection, never answer, or answer 502) and the
+ * receiver's own.
  */
 export interface WebhookFaults extends KitFaults {
   /** Record keys rejected with 'rejected by receiver (test fault)'. */
@@ -60,6 +65,20 @@ export interface StoredRecord {
   key: string;
   fields: Row;
   match?: Row;
+}
+
+/**
+ * One change the receiver applied (a re-send it recognised by its idempotency key is not
+ * applied, so it is not here): the receiver's own write log.
+ */
+export interface AppliedWrite {
+  /** `put` creates or changes a record; `del` removes it. */
+  t: 'put' | 'del';
+  object: string;
+  key: string;
+  idempotencyKey: string;
+  /** For `put`: whether the record was created by it. */
+  created?: boolean;
 }
 
 /** What `GET /_outflow/records` returns. */
@@ -140,6 +159,7 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
   private readonly created = new Map<string, Map<string, number>>();
   /** The last change applied to each (object, key): a re-send of it is answered, not applied. */
   private readonly latest = new Map<string, WireResult>();
+  private readonly applied: AppliedWrite[] = [];
   private nextId = 1;
   private requestCount = 0;
   private receivedCount = 0;
@@ -155,6 +175,7 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
       methodNotAllowed: (_method, path, allowed) => ({ error: `use ${allowed.join(' or ')} on ${path}` }),
     })
       .on('GET', RECORDS_PATH, async (_req, res, query) => sendJson(res, 200, this.snapshot(query.get('object') ?? undefined)))
+      .on('GET', WRITES_PATH, async (_req, res, query) => sendJson(res, 200, { writes: this.writes(query.get('object') ?? undefined) }))
       .on('POST', RECEIVER_PATH, (req, res) => this.receive(req, res));
     this.url = `http://127.0.0.1:${port}${RECEIVER_PATH}`;
     this.recordsUrl = `http://127.0.0.1:${port}${RECORDS_PATH}`;
@@ -192,6 +213,11 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
   records(object?: string): StoredRecord[] {
     const maps = object === undefined ? [...this.store.values()] : [this.store.get(object) ?? new Map()];
     return maps.flatMap((m) => [...m.values()]).map((r) => structuredClone(r));
+  }
+
+  /** Every change applied since the log began (replayed ones included), oldest first. */
+  writes(object?: string): AppliedWrite[] {
+    return object === undefined ? this.applied.map((w) => ({ ...w })) : this.applied.filter((w) => w.object === object).map((w) => ({ ...w }));
   }
 
   /** How many times a record was created for (object, key); more than 1 only after deletes. */
@@ -274,6 +300,10 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
     if (this.logPath !== undefined && entries.length > 0) {
       jsonLinesLog.append(this.logPath, entries);
     }
+    const lost = this.faults.afterApply();
+    if (lost !== undefined) {
+      return loseAnswer(req, lost, () => sendJson(res, 502, { error: 'bad gateway: the receiver applied the batch, but its answer was lost (test fault)' }));
+    }
     sendJson(res, 200, { results: outcomes.map((o) => o.result) });
   }
 
@@ -321,7 +351,9 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
         if (Number.isInteger(n)) this.nextId = Math.max(this.nextId, n + 1);
       }
       result = { idempotencyKey: entry.idempotencyKey, ok: true, id };
+      this.applied.push({ t: 'put', object, key, idempotencyKey: entry.idempotencyKey, created: entry.created });
     } else {
+      this.applied.push({ t: 'del', object: entry.object, key: entry.key, idempotencyKey: entry.idempotencyKey });
       this.store.get(entry.object)?.delete(entry.key);
       result = { idempotencyKey: entry.idempotencyKey, ok: true };
     }

@@ -3,6 +3,7 @@ import { start, type EmulatorSnapshot, type WebhookEmulator } from '@outflow/con
 import { destinationAcceptance } from '@outflow/testing';
 
 const OBJECT = 'contacts';
+const TIMEOUT_MS = 2_000;
 let emulator: WebhookEmulator;
 
 destinationAcceptance<WebhookConfig>({
@@ -10,7 +11,8 @@ destinationAcceptance<WebhookConfig>({
   object: OBJECT,
   async setup() {
     emulator = await start();
-    return { ...emulator.config };
+    // A short timeout, so the timeout and lost-answer checks wait seconds, not the default ten.
+    return { ...emulator.config, timeoutMs: TIMEOUT_MS };
   },
   teardown: () => emulator.stop(),
   badConfigs: (config) => [
@@ -19,6 +21,8 @@ destinationAcceptance<WebhookConfig>({
     { name: 'a receiver that is not listening', config: { ...config, url: 'http://127.0.0.1:9/hooks/outflow' } },
   ],
   // Read through the emulator's HTTP inspection API, as an operator would look at the receiver.
+  // The receiver itself holds one record per (object, key): a second create of a key cannot
+  // add a record, so there are no duplicates to hide.
   async readAll() {
     const response = await fetch(`${emulator.recordsUrl}?object=${OBJECT}`);
     const snapshot = (await response.json()) as EmulatorSnapshot;
@@ -33,4 +37,7 @@ destinationAcceptance<WebhookConfig>({
   }),
   // The receiver validates `email` and rejects the record alone, answering for the rest of the batch.
   badRecord: () => ({ key: 'contact-bad', match: { email: 'not an email' }, fields: { email: 'not an email', name: 'Nobody' } }),
+  faults: (f) => emulator.setFaults(f),
+  requestTimeoutMs: TIMEOUT_MS,
+  noEnforcedLimits: "the receiver's limit is the user's own `requestsPerSecond`, and the emulator enforces none",
 });

@@ -241,6 +241,25 @@ describe('write', () => {
     expect(errors[2]!.message).toMatch(/did not answer within 50 ms/);
   });
 
+  it('an answer lost after the receiver applied the batch is retryable, and the re-send is not applied again', async () => {
+    for (const how of ['reset', 'timeout', 'error'] as const) {
+      const receiver = await emulator({ faults: { loseAnswers: 1, lostAnswer: how } });
+      const ctx = context({ url: receiver.url, secret: SECRET, timeoutMs: 300 });
+      const batch = [upsert('1', { name: 'Ada' }), upsert('2', { name: 'Grace' })];
+      const lost = await thrown(destination.write(ctx, 'contacts', batch));
+      expect([how, lost.retryable]).toEqual([how, true]);
+      // The receiver has the batch although the sender never heard so.
+      expect(receiver.writes('contacts').map((w) => w.key)).toEqual(['1', '2']);
+      const again = await destination.write(ctx, 'contacts', batch);
+      expect(again.map((r) => r.ok)).toEqual([true, true]);
+      // Counted at the receiver's write log: each record applied and created once.
+      expect(receiver.writes('contacts').map((w) => [w.key, w.created])).toEqual([
+        ['1', true],
+        ['2', true],
+      ]);
+    }
+  });
+
   it('stops promptly with OUTFLOW_ABORTED when the run is stopping', async () => {
     const slow = await emulator({ faults: { latencyMs: 5_000 } });
     const controller = new AbortController();

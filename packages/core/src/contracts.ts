@@ -292,7 +292,10 @@ export interface ChangeStream extends AsyncIterable<ChangeBatch> {
 export interface Stream<C = unknown> {
   /**
    * Opens the model's change stream resuming after `from` (null: from now, after the
-   * source's own initial snapshot handoff). `options.sync` names the sync, so objects the
+   * source's own initial snapshot handoff). A source with no consistent snapshot of its own
+   * (a Snowflake STREAM sees changes only from its creation) answers its first `open(null)`
+   * with the handshake below, so the rows already there are delivered by the engine's diff.
+   * `options.sync` names the sync, so objects the
    * stream creates in the source (slots, streams, staging tables) are owned per sync.
    * Called once per stream run; a throw fails the run.
    *
@@ -305,11 +308,14 @@ export interface Stream<C = unknown> {
    *    {@link ChangeStream.health} (the engine then ends the run).
    * 3. The engine reconciles: one diff run of the model against what the stream delivered,
    *    a snapshot taken after the new position, so diff and stream together miss nothing.
-   * 4. The engine clears the checkpoint and calls `open` with `from` null; the connector
-   *    resumes at the position it secured, with no backfill. Changes between the new
-   *    position and the diff's snapshot arrive twice and are applied twice, idempotently.
+   * 4. The engine calls `open` with `from` null and `options.reconciled` true; the
+   *    connector resumes at the position it secured, with no backfill. Changes between the
+   *    new position and the diff's snapshot arrive twice and are applied twice, idempotently.
+   *    An `open(null)` without `reconciled` while a secured position waits (the process
+   *    stopped before the engine recorded the reconcile) answers `OUTFLOW_STREAM_STALE`
+   *    again, keeping that position: resuming it then would skip rows never delivered.
    */
-  open(ctx: ConnectorContext<C>, model: Model, from: Checkpoint | null, options?: { sync: string }): Promise<ChangeStream>;
+  open(ctx: ConnectorContext<C>, model: Model, from: Checkpoint | null, options?: { sync?: string; reconciled?: boolean }): Promise<ChangeStream>;
 }
 
 /**

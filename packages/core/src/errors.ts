@@ -23,6 +23,8 @@ export const ErrorCodes = {
   OUTFLOW_LOCKED: 'Another process is running this sync.',
   OUTFLOW_STREAM_STALE: 'The change stream fell behind its retention and must be reconciled.',
   OUTFLOW_ABORTED: 'The run was stopped before it finished.',
+  OUTFLOW_TOO_MANY_REJECTED: "More records were rejected than the sync's failWhen allows.",
+  OUTFLOW_DELETE_GUARD: "A run would delete or clear more of the records Outflow owns than the sync's maxDeletes allows.",
   OUTFLOW_EMULATOR: 'A sandbox emulator could not be started.',
   OUTFLOW_INTERNAL: 'An unexpected internal error.',
 } as const;

@@ -15,3 +15,4 @@ export { MAX_PAUSE_MS, unlimitedBudget } from './delivery/rate-budget.js';
 export { fingerprint } from './mapping/fingerprint.js';
 export * from './state/store.js';
 export { parseRetryAfter } from './retry-after.js';
+export { FAILPOINTS, failpoint, type FailpointName } from './failpoints.js';

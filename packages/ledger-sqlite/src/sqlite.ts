@@ -61,6 +61,13 @@ const MIGRATIONS: readonly string[] = [
     expires_at TEXT NOT NULL
   );
   `,
+  // Row errors say whether the row waits for a change or a retry (parked) or is sent again by
+  // the next run, and which version of the row their attempts count.
+  `
+  ALTER TABLE row_errors ADD COLUMN parked INTEGER NOT NULL DEFAULT 1 CHECK (parked IN (0, 1));
+  ALTER TABLE row_errors ADD COLUMN version TEXT;
+  UPDATE row_errors SET parked = 1 - retryable;
+  `,
 ];
 
 const ABANDONED = 'the process running it stopped before it finished';
@@ -92,6 +99,7 @@ interface RowErrorRow {
   reason: string;
   retryable: number;
   attempts: number;
+  parked: number;
   first_seen: string;
   last_seen: string;
 }
@@ -130,6 +138,7 @@ function toRowError(row: RowErrorRow): RowError {
     reason: row.reason,
     retryable: row.retryable === 1,
     attempts: row.attempts,
+    parked: row.parked === 1,
     firstSeen: row.first_seen,
     lastSeen: row.last_seen,
   };
@@ -183,13 +192,22 @@ function prepareStatements(db: Database.Database) {
        ON CONFLICT (sync) DO UPDATE SET checkpoint = excluded.checkpoint, updated_at = excluded.updated_at`,
     ),
     clearCheckpoint: db.prepare<[string]>('DELETE FROM checkpoints WHERE sync = ?'),
+    // A new version of the row starts its attempts again; parked follows the attempts.
     recordRowError: db.prepare<
-      [{ sync: string; key: string; op: string; reason: string; retryable: number; at: string }]
+      [{ sync: string; key: string; op: string; reason: string; retryable: number; version: string | null; max: number | null; at: string }],
+      RowErrorRow
     >(
-      `INSERT INTO row_errors (sync, key, op, reason, retryable, attempts, first_seen, last_seen)
-       VALUES (@sync, @key, @op, @reason, @retryable, 1, @at, @at)
+      `INSERT INTO row_errors (sync, key, op, reason, retryable, attempts, first_seen, last_seen, parked, version)
+       VALUES (@sync, @key, @op, @reason, @retryable, 1, @at, @at,
+         CASE WHEN @retryable = 0 OR 1 >= coalesce(@max, 9e18) THEN 1 ELSE 0 END, @version)
        ON CONFLICT (sync, key) DO UPDATE SET op = excluded.op, reason = excluded.reason,
-         retryable = excluded.retryable, attempts = row_errors.attempts + 1, last_seen = excluded.last_seen`,
+         retryable = excluded.retryable,
+         attempts = CASE WHEN row_errors.version IS excluded.version THEN row_errors.attempts + 1 ELSE 1 END,
+         parked = CASE WHEN excluded.retryable = 0
+           OR (CASE WHEN row_errors.version IS excluded.version THEN row_errors.attempts + 1 ELSE 1 END) >= coalesce(@max, 9e18)
+           THEN 1 ELSE 0 END,
+         version = excluded.version, last_seen = excluded.last_seen
+       RETURNING *`,
     ),
     deleteRowErrors: db.prepare<[string, string]>(
       'DELETE FROM row_errors WHERE sync = ? AND key IN (SELECT value FROM json_each(?))',
@@ -199,6 +217,7 @@ function prepareStatements(db: Database.Database) {
       'SELECT * FROM row_errors WHERE sync = ? ORDER BY last_seen DESC, key LIMIT ?',
     ),
     countRowErrors: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM row_errors WHERE sync = ?'),
+    countRowErrorsParked: db.prepare<[string, number], { n: number }>('SELECT count(*) AS n FROM row_errors WHERE sync = ? AND parked = ?'),
     kvGet: db.prepare<[string, string], { value: string }>('SELECT value FROM kv WHERE scope = ? AND key = ?'),
     kvSet: db.prepare<[string, string, string]>(
       'INSERT INTO kv (scope, key, value) VALUES (?, ?, ?) ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value',
@@ -355,18 +374,22 @@ export class SqliteLedger implements Ledger {
 
   recordRowError(
     sync: string,
-    error: { key: string; op: string; reason: string; retryable: boolean },
-  ): Promise<void> {
-    return this.run(`record a row error of sync "${sync}"`, () => {
-      this.stmt.recordRowError.run({
-        sync,
-        key: error.key,
-        op: error.op,
-        reason: redact(error.reason),
-        retryable: error.retryable ? 1 : 0,
-        at: now(),
-      });
-    });
+    error: { key: string; op: string; reason: string; retryable: boolean; version?: string | null; maxAttempts?: number },
+  ): Promise<RowError> {
+    return this.run(`record a row error of sync "${sync}"`, () =>
+      toRowError(
+        this.stmt.recordRowError.get({
+          sync,
+          key: error.key,
+          op: error.op,
+          reason: redact(error.reason),
+          retryable: error.retryable ? 1 : 0,
+          version: error.version ?? null,
+          max: error.maxAttempts ?? null,
+          at: now(),
+        })!,
+      ),
+    );
   }
 
   resolveRowErrors(sync: string, keys: string[]): Promise<void> {
@@ -384,8 +407,10 @@ export class SqliteLedger implements Ledger {
     );
   }
 
-  countRowErrors(sync: string): Promise<number> {
-    return this.run(`count row errors of sync "${sync}"`, () => this.stmt.countRowErrors.get(sync)?.n ?? 0);
+  countRowErrors(sync: string, options: { parked?: boolean } = {}): Promise<number> {
+    return this.run(`count row errors of sync "${sync}"`, () =>
+      (options.parked === undefined ? this.stmt.countRowErrors.get(sync) : this.stmt.countRowErrorsParked.get(sync, options.parked ? 1 : 0))?.n ?? 0,
+    );
   }
 
   kv(scope: string): KeyValueStore {

@@ -182,6 +182,55 @@ describe('SQLite ledger: row errors', () => {
     await l.resolveRowErrors('s', []);
     expect(await l.countRowErrors('s')).toBe(100);
   });
+
+  it('parks a retryable error once its attempts reach maxAttempts; a new version of the row starts again', async () => {
+    const l = ledger();
+    const fail = (version: string | null, retryable = true) =>
+      l.recordRowError('s', { key: 'k', op: 'upsert', reason: 'locked', retryable, version, maxAttempts: 3 });
+    expect(await fail('v1')).toMatchObject({ key: 'k', attempts: 1, parked: false });
+    expect(await fail('v1')).toMatchObject({ attempts: 2, parked: false });
+    expect(await fail('v1')).toMatchObject({ attempts: 3, parked: true });
+    expect(await l.countRowErrors('s', { parked: true })).toBe(1);
+    expect(await l.countRowErrors('s', { parked: false })).toBe(0);
+    expect(await fail('v2')).toMatchObject({ attempts: 1, parked: false });
+    expect(await fail(null)).toMatchObject({ attempts: 1, parked: false });
+    expect(await fail(null)).toMatchObject({ attempts: 2, parked: false });
+    // Refused for good: parked at once, whatever the attempts.
+    expect(await fail(null, false)).toMatchObject({ attempts: 3, parked: true });
+    expect(await l.recordRowError('s', { key: 'other', op: 'insert', reason: 'bad', retryable: false })).toMatchObject({ attempts: 1, parked: true });
+    // Without maxAttempts a retryable error is never parked.
+    const again = await l.recordRowError('s', { key: 'free', op: 'insert', reason: 'busy', retryable: true });
+    expect(again).toMatchObject({ attempts: 1, parked: false });
+    expect((await l.listRowErrors({ sync: 's' })).map((e) => [e.key, e.parked]).sort()).toEqual([
+      ['free', false],
+      ['k', true],
+      ['other', true],
+    ]);
+  });
+
+  it('upgrades a ledger of schema version 1: its row errors say whether they are parked', async () => {
+    const l = ledger();
+    await l.close();
+    const raw = new Database(l.file);
+    // Back to version 1, as an older Outflow left it.
+    raw.exec(`DROP TABLE row_errors;
+      CREATE TABLE row_errors (sync TEXT NOT NULL, key TEXT NOT NULL, op TEXT NOT NULL, reason TEXT NOT NULL,
+        retryable INTEGER NOT NULL CHECK (retryable IN (0, 1)), attempts INTEGER NOT NULL, first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL, PRIMARY KEY (sync, key));
+      DELETE FROM schema_version WHERE version > 1;
+      INSERT INTO row_errors VALUES ('s', 'refused', 'insert', 'bad email', 0, 2, 'a', 'a'), ('s', 'busy', 'update', 'locked', 1, 4, 'a', 'a');`);
+    raw.close();
+    const upgraded = ledger();
+    const errors = await upgraded.listRowErrors({ sync: 's' });
+    expect(errors.map((e) => [e.key, e.attempts, e.parked]).sort()).toEqual([
+      ['busy', 4, false],
+      ['refused', 2, true],
+    ]);
+    expect(await upgraded.recordRowError('s', { key: 'busy', op: 'update', reason: 'locked', retryable: true, maxAttempts: 5 })).toMatchObject({
+      attempts: 5,
+      parked: true,
+    });
+  });
 });
 
 describe('SQLite ledger: key-value store', () => {

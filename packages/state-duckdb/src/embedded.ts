@@ -206,6 +206,9 @@ export class EmbeddedDiffStore implements DiffStore {
   inDoubt() {
     return this.store.inDoubt();
   }
+  addresses(keys: string[]) {
+    return this.store.addresses(keys);
+  }
   deliveredCount() {
     return this.store.deliveredCount();
   }

@@ -6,7 +6,7 @@ import {
   type DuckDBConnection,
   type DuckDBValueConverter,
 } from '@duckdb/node-api';
-import { OutflowError, describeError, fingerprint, isOutflowError, type Ack, type DiffRow, type DiffStore, type Row, type Value } from '@outflow/core';
+import { OutflowError, describeError, failpoint, fingerprint, isOutflowError, type Ack, type RecordAddress, type DiffRow, type DiffStore, type Row, type Value } from '@outflow/core';
 
 /** How the model is seen by the diff: a relation, its key and the fingerprinted columns. */
 export interface SqlModel {
@@ -120,8 +120,13 @@ export class SqlDiffStore implements DiffStore {
       const kt = store.model.key.kind === 'int' ? 'BIGINT' : 'VARCHAR';
       if (!o.readOnly || !existsSync(o.stateFile)) {
         await conn.run(`CREATE TABLE IF NOT EXISTS st.meta (k VARCHAR PRIMARY KEY, v VARCHAR)`);
-        await conn.run(`CREATE TABLE IF NOT EXISTS st.delivered (k ${kt}, fp UBIGINT, dest_id VARCHAR, parked_fp UBIGINT, sent_fp UBIGINT)`);
-        await conn.run(`CREATE TABLE IF NOT EXISTS st.acks (seq BIGINT, k ${kt}, kind VARCHAR, fp UBIGINT, dest_id VARCHAR)`);
+        await conn.run(`CREATE TABLE IF NOT EXISTS st.delivered (k ${kt}, fp UBIGINT, dest_id VARCHAR, parked_fp UBIGINT, sent_fp UBIGINT, sent_match VARCHAR)`);
+        await conn.run(`CREATE TABLE IF NOT EXISTS st.acks (seq BIGINT, k ${kt}, kind VARCHAR, fp UBIGINT, dest_id VARCHAR, m VARCHAR)`);
+        // State written before the match of writes in doubt was kept.
+        if (!o.readOnly) {
+          await conn.run(`ALTER TABLE st.delivered ADD COLUMN IF NOT EXISTS sent_match VARCHAR`);
+          await conn.run(`ALTER TABLE st.acks ADD COLUMN IF NOT EXISTS m VARCHAR`);
+        }
       }
       const existing = await store.getMetaNow('key_kind');
       if (existing !== undefined && existing !== store.model.key.kind) {
@@ -274,7 +279,7 @@ export class SqlDiffStore implements DiffStore {
     // 3. The changed keys, then their rows: only changed rows are materialized.
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE ck AS
       SELECT CASE WHEN m.__k IS NULL THEN 'delete' WHEN d.fp IS NULL THEN 'insert' ELSE 'update' END AS __op,
-        coalesce(m.__k, d.k) AS __key, m.__fp AS __new_fp, d.fp AS __old_fp, d.dest_id AS __dest_id, d.sent_fp AS __sent_fp
+        coalesce(m.__k, d.k) AS __key, m.__fp AS __new_fp, d.fp AS __old_fp, d.dest_id AS __dest_id, d.sent_fp AS __sent_fp, d.sent_match AS __sent_match
       FROM (SELECT __k, __fp FROM ${keys}) m FULL OUTER JOIN ${state} d ON m.__k = d.k
       WHERE (m.__k IS NULL AND (d.fp IS NOT NULL OR d.sent_fp IS NOT NULL) AND d.parked_fp IS DISTINCT FROM ${PARKED_DELETE})
          OR (m.__k IS NOT NULL AND d.k IS NULL)
@@ -303,10 +308,10 @@ export class SqlDiffStore implements DiffStore {
   }
 
   async *changes(): AsyncGenerator<DiffRow[]> {
-    const hidden = new Set(['__n', '__op', '__key', '__new_fp', '__old_fp', '__dest_id', '__sent_fp']);
+    const hidden = new Set(['__n', '__op', '__key', '__new_fp', '__old_fp', '__dest_id', '__sent_fp', '__sent_match']);
     for (let from = 1; from <= this.rows; from += PAGE) {
       const reader = await this.locked(() => this.conn.runAndReadAll(
-        `SELECT __op, __key::VARCHAR, __new_fp::VARCHAR, __old_fp::VARCHAR, __dest_id, __sent_fp::VARCHAR, * EXCLUDE (__n, __op, __key, __new_fp, __old_fp, __dest_id, __sent_fp)
+        `SELECT __op, __key::VARCHAR, __new_fp::VARCHAR, __old_fp::VARCHAR, __dest_id, __sent_fp::VARCHAR, __sent_match, * EXCLUDE (__n, __op, __key, __new_fp, __old_fp, __dest_id, __sent_fp, __sent_match)
          FROM changes WHERE __n BETWEEN ${from} AND ${from + PAGE - 1} ORDER BY __n`,
       ));
       const names = reader.columnNames();
@@ -320,7 +325,7 @@ export class SqlDiffStore implements DiffStore {
         if (op !== 'delete') {
           row = {};
           const values = converted[i]!;
-          for (let c = 6; c < names.length; c++) if (!hidden.has(names[c]!)) row[names[c]!] = (values[c] ?? null) as Value;
+          for (let c = 7; c < names.length; c++) if (!hidden.has(names[c]!)) row[names[c]!] = (values[c] ?? null) as Value;
         }
         const oldFp = r[3] === null ? null : String(r[3]);
         out[i] = {
@@ -331,6 +336,7 @@ export class SqlDiffStore implements DiffStore {
           oldFp,
           destId: (r[4] as string | null) ?? null,
           sentFp: r[5] === null ? null : String(r[5]),
+          sentMatch: r[6] === null ? null : (JSON.parse(String(r[6])) as Row),
         };
       }
       yield out;
@@ -360,6 +366,8 @@ export class SqlDiffStore implements DiffStore {
         const dest = a.kind === 'delivered' ? (a.destId ?? null) : null;
         if (dest === null) appender.appendNull();
         else appender.appendVarchar(dest);
+        if (a.kind === 'sent' && a.match) appender.appendVarchar(JSON.stringify(a.match));
+        else appender.appendNull();
         appender.endRow();
       }
       appender.flushSync();
@@ -383,12 +391,14 @@ export class SqlDiffStore implements DiffStore {
     if (this.o.readOnly) return;
     const pending = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.acks`)).getRows()[0]![0]);
     if (pending === 0) return;
+    failpoint('state.before-fold');
     await this.conn.run('BEGIN TRANSACTION');
     try {
       await this.mergeAcks();
       await this.conn.run(`DELETE FROM st.delivered WHERE k IN (SELECT k FROM a)`);
-      await this.conn.run(`INSERT INTO st.delivered SELECT k, fp, dest_id, parked_fp, sent_fp FROM merged`);
+      await this.conn.run(`INSERT INTO st.delivered SELECT k, fp, dest_id, parked_fp, sent_fp, sent_match FROM merged`);
       await this.conn.run(`DELETE FROM st.acks`);
+      failpoint('state.inside-fold');
       await this.conn.run('COMMIT');
     } catch (err) {
       await this.conn.run('ROLLBACK').catch(() => undefined);
@@ -405,7 +415,7 @@ export class SqlDiffStore implements DiffStore {
         arg_max(kind, seq) AS last_kind,
         arg_max({'kind': kind, 'fp': fp}, seq) FILTER (WHERE kind IN ('delivered', 'deleted', 'forget')) AS fp_ack,
         arg_max({'kind': kind, 'fp': fp}, seq) FILTER (WHERE kind IN ('parked', 'delivered', 'deleted', 'forget')) AS parked_ack,
-        arg_max({'kind': kind, 'fp': fp}, seq) FILTER (WHERE kind IN ('sent', 'delivered', 'deleted', 'forget')) AS sent_ack,
+        arg_max({'kind': kind, 'fp': fp, 'm': m}, seq) FILTER (WHERE kind IN ('sent', 'delivered', 'deleted', 'forget')) AS sent_ack,
         max(seq) FILTER (WHERE kind IN ('deleted', 'forget')) AS reset_seq,
         arg_max(dest_id, seq) FILTER (WHERE kind = 'delivered' AND dest_id IS NOT NULL) AS dest_id,
         max(seq) FILTER (WHERE kind = 'delivered' AND dest_id IS NOT NULL) AS dest_seq
@@ -417,7 +427,8 @@ export class SqlDiffStore implements DiffStore {
         CASE WHEN a.fp_ack IS NULL THEN d.fp WHEN a.fp_ack['kind'] = 'delivered' THEN a.fp_ack['fp'] END AS fp,
         CASE WHEN a.dest_seq > coalesce(a.reset_seq, -1) THEN a.dest_id WHEN a.reset_seq IS NULL THEN d.dest_id END AS dest_id,
         CASE WHEN a.parked_ack IS NULL THEN d.parked_fp WHEN a.parked_ack['kind'] = 'parked' THEN a.parked_ack['fp'] END AS parked_fp,
-        CASE WHEN a.sent_ack IS NULL THEN d.sent_fp WHEN a.sent_ack['kind'] = 'sent' THEN a.sent_ack['fp'] END AS sent_fp
+        CASE WHEN a.sent_ack IS NULL THEN d.sent_fp WHEN a.sent_ack['kind'] = 'sent' THEN a.sent_ack['fp'] END AS sent_fp,
+        CASE WHEN a.sent_ack IS NULL THEN d.sent_match WHEN a.sent_ack['kind'] = 'sent' THEN a.sent_ack['m'] END AS sent_match
       FROM a LEFT JOIN st.delivered d ON d.k = a.k
       WHERE a.last_kind IN ('delivered', 'parked', 'sent')`);
   }
@@ -437,7 +448,7 @@ export class SqlDiffStore implements DiffStore {
       if (pending > 0) {
         await this.mergeAcks();
         await this.conn.run(`CREATE OR REPLACE TEMP TABLE delivered_now AS
-          SELECT * FROM st.delivered ANTI JOIN a USING (k) UNION ALL SELECT k, fp, dest_id, parked_fp, sent_fp FROM merged`);
+          SELECT * FROM st.delivered ANTI JOIN a USING (k) UNION ALL SELECT k, fp, dest_id, parked_fp, sent_fp, sent_match FROM merged`);
         this.readView = 'delivered_now';
       }
     }
@@ -485,13 +496,35 @@ export class SqlDiffStore implements DiffStore {
     });
   }
 
+  /** What the destination knows these keys by (see DiffStore.addresses). */
+  addresses(keys: string[]): Promise<Map<string, RecordAddress>> {
+    if (keys.length === 0) return Promise.resolve(new Map());
+    return this.locked(async () => {
+      const dl = await this.deliveredNow();
+      const out = new Map<string, RecordAddress>();
+      for (let i = 0; i < keys.length; i += 1000) {
+        const list = keys
+          .slice(i, i + 1000)
+          .map((k) => `'${k.replace(/'/g, "''")}'`)
+          .join(', ');
+        const rows = (
+          await this.conn.runAndReadAll(`SELECT k::VARCHAR, dest_id, sent_match FROM ${dl} WHERE (dest_id IS NOT NULL OR sent_match IS NOT NULL) AND k::VARCHAR IN (${list})`)
+        ).getRows();
+        for (const r of rows) {
+          out.set(String(r[0]), { destId: r[1] === null ? null : String(r[1]), match: r[2] === null ? null : (JSON.parse(String(r[2])) as Row) });
+        }
+      }
+      return out;
+    });
+  }
+
   deliveredCount(): Promise<number> {
     return this.locked(() => this.deliveredCountNow());
   }
 
   private async deliveredCountNow(): Promise<number> {
     const dl = await this.deliveredNow();
-    return Number((await this.conn.runAndReadAll(`SELECT count(*) FROM ${dl} WHERE fp IS NOT NULL`)).getRows()[0]![0]);
+    return Number((await this.conn.runAndReadAll(`SELECT count(*) FROM ${dl} WHERE fp IS NOT NULL OR sent_fp IS NOT NULL`)).getRows()[0]![0]);
   }
 
   /** Folds the ack log (unless read-only) and closes the database. */

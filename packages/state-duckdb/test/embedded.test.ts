@@ -48,7 +48,7 @@ describe('the embedded store', () => {
     // What a run that died after apply() leaves: acks logged, not yet folded.
     const db = await DuckDBInstance.create(stateFileOf(dir, 's'));
     const conn = await db.connect();
-    await conn.run(`INSERT INTO acks VALUES (1, '3', 'forget', NULL, NULL), (2, '4', 'sent', 77, NULL)`);
+    await conn.run(`INSERT INTO acks VALUES (1, '3', 'forget', NULL, NULL, NULL), (2, '4', 'sent', 77, NULL, NULL)`);
     conn.closeSync();
     db.closeSync();
 

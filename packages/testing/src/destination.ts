@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { isDeepStrictEqual } from 'node:util';
 import { describe } from 'vitest';
 import {
   describeError,
@@ -7,13 +6,46 @@ import {
   type AnyConnector,
   type Capabilities,
   type Destination,
+  type FieldInfo,
   type Idempotency,
   type Operation,
   type OperationKind,
+  type RateLimit,
   type RecordResult,
   type Row,
 } from '@outflow/core';
-import { differingFields, fail, openConnection, registerChecks, show, within, type Check, type ConnectionDriver } from './harness.js';
+import type { KitFaults } from '@outflow/core/emulator-kit';
+import { AcceptanceFailure, differingFields, fail, openConnection, registerChecks, show, within, type Check, type ConnectionDriver } from './harness.js';
+import {
+  BASE,
+  byIdOnly,
+  CHANGED,
+  changed,
+  chunks,
+  createKind,
+  creates,
+  creatingKinds,
+  declares,
+  deliver,
+  expectAllOk,
+  expectHeld,
+  expectId,
+  expectLanded,
+  heldOnce,
+  idOf,
+  opFor,
+  readAll,
+  records,
+  requireCreate,
+  requireIds,
+  sameFields,
+  updateKind,
+  write,
+  writeAll,
+  writeOk,
+} from './destination-kit.js';
+import { faultChecks, needsFaults, needsHold } from './destination-faults.js';
+import { limitChecks, needsLimits } from './destination-limits.js';
 import { specCheckList, type SpecHarness } from './spec.js';
 
 /** A record the driver makes up for the destination under test. */
@@ -46,11 +78,14 @@ export interface DestinationDriver<C = unknown> extends ConnectionDriver<C> {
   object: string;
   /**
    * Every record of `object` the destination holds, read through its API or an emulator's
-   * inspection API: one entry per record, so a record created twice shows up twice. Against
-   * a system that holds other data, return only the records whose keys carry this run's id.
+   * inspection API: one entry per record, so a record created twice shows up twice. Never
+   * read into a map by key, which hides duplicates; where the destination itself can hold
+   * only one record per key (a table with that primary key), say so beside the driver.
+   * Against a system that holds other data, return only the records whose keys carry this
+   * run's id.
    */
   readAll(): Promise<HeldRecord[]>;
-  /** A valid record for index `i`; the suite uses indexes up to about thirteen million. */
+  /** A valid record for index `i`; the suite uses indexes up to about twenty-two million. */
   record(i: number): TestRecord;
   /**
    * Whether the destination assigns ids to records. When it does, every `ok` insert and
@@ -60,10 +95,46 @@ export interface DestinationDriver<C = unknown> extends ConnectionDriver<C> {
   assignsIds: boolean;
   /** A record the destination rejects on its own (e.g. an invalid email). */
   badRecord?(): TestRecord;
-  /** Why the destination has no invalid input, when there is no `badRecord`; `bad-record` is then skipped with it. */
+  /**
+   * Why the destination has no invalid input, when there is no `badRecord`. Accepted only
+   * when discover() shows no constraint on the object's fields (required, read-only, a list
+   * of options, a type other than free text or JSON); otherwise `bad-record` fails.
+   */
   noBadRecord?: string;
   /** Why `capabilities().rateLimits` is empty, when it is (e.g. a database has no request limit). */
   noRateLimits?: string;
+  /**
+   * Sets the faults of the emulator the connection talks to, replacing those set before
+   * (`{}` clears them): the emulator kit's knobs — `status429Every`, `failRequests` (503),
+   * `errorRate` (5xx), `latencyMs`, and `lostAnswerRate` with `lostAnswer` (the write is
+   * applied, then its answer is lost). The fault checks (`throttle`, `server-error`,
+   * `timeout`, `abort`, `lost-answer`) drive the destination through it.
+   */
+  faults?(faults: KitFaults): void | Promise<void>;
+  /** Why there is no `faults()` (e.g. a database reached without an emulator); the fault checks are then skipped with it. */
+  noFaults?: string;
+  /**
+   * Without `faults()`: holds back every write the destination receives until the returned
+   * function is called — e.g. a lock on the table taken in another session. The `abort`
+   * check then stops a held write.
+   */
+  stall?(): Promise<() => Promise<void>>;
+  /**
+   * How long the connector, with the working config, waits for an answer before it gives
+   * up on a request. The `timeout` and `lost-answer` checks hold answers back beyond it, so
+   * set it short in the config (a second or two). Required with `faults()`.
+   */
+  requestTimeoutMs?: number;
+  /**
+   * The rate limits the service (or its emulator) enforces on this connection, in its
+   * requests: `rate-limits` compares the declared limits with them and probes the service.
+   */
+  enforcedLimits?(): RateLimit[] | Promise<RateLimit[]>;
+  /**
+   * Why the declared limits cannot be compared with enforced ones (e.g. the limit is the
+   * user's own setting and the emulator enforces none); `rate-limits` is then skipped with it.
+   */
+  noEnforcedLimits?: string;
 }
 
 /** A started destination under test. */
@@ -78,25 +149,13 @@ export interface DestinationHarness<C = unknown> extends SpecHarness<C> {
 const KINDS: readonly OperationKind[] = ['upsert', 'update', 'insert', 'delete'];
 const MODES = ['upsert', 'update', 'insert', 'mirror'];
 const IDEMPOTENCY: readonly Idempotency[] = ['key', 'match', 'none'];
+/** Field types a record cannot break: free text and JSON. */
+const FREE_FORM = /^(string|text|varchar|character varying|json|jsonb|object|any|variant)$/i;
 
-// Each check writes its own range of record indexes, so checks never touch each other's records.
-const BASE = {
-  create: 1_000_000,
-  update: 2_000_000,
-  delete: 3_000_000,
-  bad: 4_000_000,
-  idem: 5_000_000,
-  order: 6_000_000,
-  batch: 7_000_000,
-  missing: 8_000_000,
-  destinationId: 9_000_000,
-  precedence: 10_000_000,
-  insertExisting: 11_000_000,
-  lookup: 12_000_000,
-};
-const CHANGED = 500_000;
-
-/** Starts the driver's connection and reads the destination's capabilities for its object. */
+/**
+ * Starts the driver's connection and reads the destination's capabilities for its object.
+ * The harness's context keeps to the declared rate limits, as the engine's budget does.
+ */
 export async function startDestination<C>(driver: DestinationDriver<C>): Promise<DestinationHarness<C>> {
   const connector = driver.connector;
   const destination = connector.destination as Destination<C> | undefined;
@@ -108,6 +167,7 @@ export async function startDestination<C>(driver: DestinationDriver<C>): Promise
       connection.timeoutMs,
       'capabilities()',
     );
+    for (const limit of Array.isArray(capabilities?.rateLimits) ? capabilities.rateLimits : []) connection.ctx.rateBudget.addLimit(limit);
     const run = randomUUID();
     let seq = 0;
     return {
@@ -122,128 +182,6 @@ export async function startDestination<C>(driver: DestinationDriver<C>): Promise
     await connection.close();
     throw err;
   }
-}
-
-function declares(h: DestinationHarness, kind: OperationKind): boolean {
-  return h.capabilities.operations.includes(kind);
-}
-
-function creates(h: DestinationHarness): OperationKind | undefined {
-  return declares(h, 'upsert') ? 'upsert' : declares(h, 'insert') ? 'insert' : undefined;
-}
-
-function createKind(h: DestinationHarness): OperationKind {
-  return creates(h) ?? fail('the destination declares neither upsert nor insert');
-}
-
-function updateKind(h: DestinationHarness): OperationKind | undefined {
-  return declares(h, 'update') ? 'update' : declares(h, 'upsert') ? 'upsert' : undefined;
-}
-
-function opFor(h: DestinationHarness, kind: OperationKind, rec: TestRecord, destinationId?: string): Operation {
-  const op: Operation = { kind, key: rec.key, idempotencyKey: h.idempotencyKey(kind, rec.key) };
-  if (rec.match !== undefined) op.match = rec.match;
-  if (kind !== 'delete') op.fields = rec.fields;
-  if (destinationId !== undefined) op.destinationId = destinationId;
-  return op;
-}
-
-/** The operation addressed by its destinationId alone. */
-function byIdOnly(op: Operation): Operation {
-  const { match: _match, ...rest } = op;
-  return rest;
-}
-
-/** Calls write() and checks the answer's shape: one well-formed result per operation. */
-async function write(h: DestinationHarness, ops: Operation[], what: string): Promise<RecordResult[]> {
-  const results = await within(h.destination.write(h.ctx, h.driver.object, ops), h.timeoutMs, `write() of ${what}`);
-  if (!Array.isArray(results)) fail(`write() of ${what} returned ${show(results)}, not an array of results`);
-  if (results.length !== ops.length) fail(`write() of ${what} returned ${results.length} results for ${ops.length} operations`);
-  results.forEach((r, i) => {
-    const where = `write() of ${what}: result ${i} (key ${ops[i]!.key})`;
-    if (r === null || typeof r !== 'object' || typeof r.ok !== 'boolean') fail(`${where} is ${show(r)}, not { ok: boolean }`);
-    if (!r.ok) {
-      if (typeof r.reason !== 'string' || r.reason.trim() === '') fail(`${where} is a rejection without a reason`);
-      if (typeof r.retryable !== 'boolean') fail(`${where} is a rejection without a boolean retryable`);
-    }
-  });
-  return results;
-}
-
-function expectAllOk(results: RecordResult[], ops: Operation[], what: string): void {
-  const failed = results.flatMap((r, i) => (r.ok ? [] : [`${ops[i]!.kind} ${ops[i]!.key}: ${r.reason}`]));
-  if (failed.length > 0) fail(`write() of ${what} rejected ${failed.length} of ${ops.length} valid operations: ${failed.slice(0, 5).join('; ')}`);
-}
-
-/** Writes `ops` in batches of at most maxBatchSize and expects every one to succeed. */
-async function writeOk(h: DestinationHarness, ops: Operation[], what: string): Promise<RecordResult[]> {
-  const out: RecordResult[] = [];
-  for (let i = 0; i < ops.length; i += h.capabilities.maxBatchSize) {
-    const chunk = ops.slice(i, i + h.capabilities.maxBatchSize);
-    const results = await write(h, chunk, what);
-    expectAllOk(results, chunk, what);
-    out.push(...results);
-  }
-  return out;
-}
-
-/** The destinationId an ok result carries, if any. */
-function idOf(result: RecordResult): string | undefined {
-  return result.ok ? result.destinationId : undefined;
-}
-
-/** The id an ok result carries; fails when the destination assigns ids and this result has none. */
-function expectId(h: DestinationHarness, result: RecordResult, op: Operation, what: string): string | undefined {
-  const id = idOf(result);
-  if (h.driver.assignsIds && (typeof id !== 'string' || id === '')) {
-    fail(`${what}: the ok ${op.kind} of ${show(op.key)} carries no destinationId (${show(result)}), though the driver says the destination assigns ids`);
-  }
-  return id;
-}
-
-async function readAll(h: DestinationHarness): Promise<HeldRecord[]> {
-  const all = await within(h.driver.readAll(), h.timeoutMs, 'readAll()');
-  if (!Array.isArray(all)) fail(`readAll() returned ${show(all)}, not an array of records`);
-  return all;
-}
-
-/** The one record held for `key`; fails when the destination holds several. */
-function heldOnce(all: HeldRecord[], key: string, what: string): HeldRecord | undefined {
-  const copies = all.filter((r) => r.key === key);
-  if (copies.length > 1) {
-    fail(`${what}: the destination holds ${copies.length} records for key ${show(key)}, so it created the record more than once: ${show(copies)}`);
-  }
-  return copies[0];
-}
-
-function expectHeld(all: HeldRecord[], rec: TestRecord, what: string): HeldRecord {
-  const held = heldOnce(all, rec.key, what);
-  if (held === undefined) fail(`${what}: record ${show(rec.key)} was acknowledged but is not in the destination`);
-  const differing = differingFields(held.fields, rec.fields);
-  if (differing.length > 0) {
-    fail(`${what}: record ${show(rec.key)} reads back with ${differing.map((f) => `${f}=${show(held.fields[f])} (wrote ${show(rec.fields[f])})`).join(', ')}`);
-  }
-  return held;
-}
-
-async function expectLanded(h: DestinationHarness, recs: TestRecord[], what: string): Promise<HeldRecord[]> {
-  const all = await readAll(h);
-  return recs.map((rec) => expectHeld(all, rec, what));
-}
-
-function records(h: DestinationHarness, base: number, n: number): TestRecord[] {
-  return Array.from({ length: n }, (_, i) => h.driver.record(base + i));
-}
-
-/** Record `rec` with fields changed to another record's values, keeping its match fields. */
-function changed(h: DestinationHarness, rec: TestRecord, index: number): TestRecord {
-  const other = h.driver.record(index + CHANGED);
-  const kept = Object.fromEntries(Object.keys(rec.match ?? {}).filter((k) => k in rec.fields).map((k) => [k, rec.fields[k]!]));
-  const fields = { ...other.fields, ...kept };
-  if (differingFields(rec.fields, fields).length === 0) {
-    fail(`driver.record(${index}) and driver.record(${index + CHANGED}) have the same fields; records must differ so updates can be seen`);
-  }
-  return { ...rec, fields };
 }
 
 /** Creates `rec`, deletes it by its destinationId, and returns that id, now stale. */
@@ -271,6 +209,29 @@ function refusal(h: DestinationHarness): ((n: number) => Operation) | undefined 
   return undefined;
 }
 
+/** What a field's declaration lets a record break, if anything. */
+function constraintOf(f: FieldInfo): string | undefined {
+  if (f.required) return `${f.name} is required`;
+  if (f.readOnly) return `${f.name} is read-only`;
+  if (f.options !== undefined && f.options.length > 0) return `${f.name} takes one of ${f.options.length} options`;
+  if (!FREE_FORM.test(f.type)) return `${f.name} is of type ${f.type}`;
+  return undefined;
+}
+
+/** `noBadRecord` holds only for an object whose fields, as discover() lists them, constrain nothing. */
+async function expectNoConstraints(h: DestinationHarness, why: string): Promise<string> {
+  const catalog = await within(h.destination.discover(h.ctx), h.timeoutMs, 'discover()');
+  const object = catalog?.objects?.find((o) => o.name === h.driver.object) ?? catalog?.objects?.find((o) => o.name === '*');
+  const constraints = (object?.fields ?? []).flatMap((f) => constraintOf(f) ?? []);
+  if (constraints.length > 0) {
+    fail(
+      `the driver gives noBadRecord (${show(why)}) instead of badRecord(), but discover() shows that ${show(h.driver.object)} validates its input: ` +
+        `${constraints.slice(0, 5).join('; ')}; give badRecord() with a record that breaks one of these`,
+    );
+  }
+  return `no bad record: ${why} (discover() lists no constraint on ${show(h.driver.object)}'s fields)`;
+}
+
 /** lookup() answers `applied` for an operation it applied, `absent` for one never sent, and applies nothing. */
 async function checkLookup(h: DestinationHarness): Promise<void> {
   const lookup = h.destination.lookup!;
@@ -295,14 +256,6 @@ async function checkLookup(h: DestinationHarness): Promise<void> {
   if (heldOnce(await readAll(h), unsent.key, 'after lookup()') !== undefined) {
     fail(`lookup() applied the operation it was asked about: record ${show(unsent.key)} is now in the destination`);
   }
-}
-
-function requireCreate(h: DestinationHarness): string | undefined {
-  return creates(h) === undefined ? 'the destination declares neither upsert nor insert, so records cannot be created' : undefined;
-}
-
-function requireIds(h: DestinationHarness): string | undefined {
-  return h.driver.assignsIds ? requireCreate(h) : 'the driver says the destination assigns no ids: records are addressed by match key only';
 }
 
 /** The destination checks, as plain async functions over a {@link DestinationHarness}. */
@@ -362,23 +315,30 @@ export const destinationChecks = {
     }
   },
 
-  /** Created records (by upsert, else insert) read back once each, with the fields written. */
+  /**
+   * Records created by each declared creating kind — upserts of new records, and inserts
+   * when insert is declared beside upsert — read back once each, with the fields written.
+   */
   async create(h: DestinationHarness): Promise<void> {
-    const kind = createKind(h);
-    const recs = records(h, BASE.create, 5);
-    await writeOk(h, recs.map((r) => opFor(h, kind, r)), `5 ${kind}s`);
-    await expectLanded(h, recs, `after ${kind}`);
+    for (const [n, kind] of creatingKinds(h).entries()) {
+      const recs = records(h, BASE.create + 100 * n, 5);
+      await writeOk(h, recs.map((r) => opFor(h, kind, r)), `5 ${kind}s of new records`);
+      await expectLanded(h, recs, `after ${kind}s of new records`);
+    }
   },
 
-  /** An update (or, without update, an upsert) of a created record changes its fields. */
+  /** An update, and an upsert, of a created record (carrying its destinationId) change its fields. */
   async update(h: DestinationHarness): Promise<void> {
-    const kind = updateKind(h) ?? fail('the destination declares neither update nor upsert');
-    const rec = h.driver.record(BASE.update);
-    const [created] = await writeOk(h, [opFor(h, createKind(h), rec)], 'a create before an update');
-    await expectLanded(h, [rec], 'before the update');
-    const next = changed(h, rec, BASE.update);
-    await writeOk(h, [opFor(h, kind, next, idOf(created!))], `an ${kind}`);
-    await expectLanded(h, [next], `after the ${kind}`);
+    const kinds = (['update', 'upsert'] as const).filter((k) => declares(h, k));
+    for (const [n, kind] of kinds.entries()) {
+      const index = BASE.update + n;
+      const rec = h.driver.record(index);
+      const [created] = await writeOk(h, [opFor(h, createKind(h), rec)], `a create before an ${kind}`);
+      await expectLanded(h, [rec], `before the ${kind}`);
+      const next = changed(h, rec, index);
+      await writeOk(h, [opFor(h, kind, next, idOf(created!))], `an ${kind} of a created record`);
+      await expectLanded(h, [next], `after the ${kind} of a created record`);
+    }
   },
 
   /** A delete removes a created record. */
@@ -532,18 +492,46 @@ export const destinationChecks = {
     expectHeld(await readAll(h), rec, 'after a refused insert over it');
   },
 
-  /** A bad record in a batch of five is rejected with a reason; the other four land. */
-  async badRecord(h: DestinationHarness): Promise<void> {
-    const bad =
-      h.driver.badRecord?.() ?? fail('the driver gives no badRecord(); give one, or `noBadRecord` saying why the destination has no invalid input');
+  /**
+   * A bad record is rejected alone, for good, with a reason, while the rest of its batch
+   * lands: in a batch of up to five (fewer when maxBatchSize is smaller), the bad record in
+   * the middle. A batch refused as a whole with a non-retryable error is bisected, as the
+   * engine does. Without badRecord(), `noBadRecord` must say why, and discover() must show
+   * nothing a record could break.
+   */
+  async badRecord(h: DestinationHarness): Promise<string | void> {
+    const bad = h.driver.badRecord?.();
+    if (bad === undefined) {
+      const why = h.driver.noBadRecord ?? fail('the driver gives no badRecord(); give one, or `noBadRecord` saying why the destination has no invalid input');
+      return expectNoConstraints(h, why);
+    }
     const kind = createKind(h);
     const good = records(h, BASE.bad, 4);
-    const batch = [good[0]!, good[1]!, bad, good[2]!, good[3]!];
-    if (h.capabilities.maxBatchSize < batch.length) fail(`maxBatchSize ${h.capabilities.maxBatchSize} is below 5; a batch of five cannot be sent`);
-    const ops = batch.map((r) => opFor(h, kind, r));
-    const results = await write(h, ops, 'a batch with one bad record');
-    if (results[2]!.ok) fail(`the bad record ${show(bad.key)} (${show(bad.fields)}) was accepted`);
-    expectAllOk([...results.slice(0, 2), ...results.slice(3)], [...ops.slice(0, 2), ...ops.slice(3)], 'the good records beside a bad one');
+    const size = Math.min(5, h.capabilities.maxBatchSize);
+    const at = Math.floor(size / 2);
+    const inBatch = [...good.slice(0, at), bad, ...good.slice(at, size - 1)];
+    const ops = inBatch.map((r) => opFor(h, kind, r));
+    const what = `a batch of ${size} with a bad record at position ${at}`;
+    const first = await write(h, ops, what).then(
+      (results) => ({ results }),
+      (error: unknown) => ({ error }),
+    );
+    if ('error' in first && !(isOutflowError(first.error) && !first.error.retryable)) {
+      fail(
+        `${what} failed as a whole (${describeError(first.error)}); a bad record is the record's fault: reject it alone with a result, ` +
+          'or refuse the batch with a non-retryable OutflowError (the engine then bisects it) — a retryable error is sent again forever',
+      );
+    }
+    if ('results' in first) {
+      const r = first.results[at]!;
+      if (!r.ok && r.retryable) fail(`the bad record ${show(bad.key)} was rejected as retryable (${show(r.reason)}); invalid input does not become valid by waiting, so retryable must be false`);
+    }
+    const outcomes = await deliver(h, ops, what, first);
+    if (outcomes[at]!.state === 'ok') fail(`the bad record ${show(bad.key)} (${show(bad.fields)}) was accepted`);
+    outcomes.forEach((o, i) => {
+      if (i !== at && o.state !== 'ok') fail(`beside a bad record, the valid ${kind} of ${show(ops[i]!.key)} was not applied: ${show(o)}`);
+    });
+    await writeOk(h, good.slice(size - 1).map((r) => opFor(h, kind, r)), `${kind}s after a bad record`);
     const all = await readAll(h);
     for (const rec of good) expectHeld(all, rec, 'beside a rejected record');
     const landed = heldOnce(all, bad.key, 'after the rejection');
@@ -583,7 +571,7 @@ export const destinationChecks = {
     for (const step of steps) {
       const first = await writeOk(h, step.ops, step.what);
       const before = await readAll(h);
-      const again = await write(h, step.ops, `${step.what} sent again`);
+      const again = await writeAll(h, step.ops, `${step.what} sent again`);
       again.forEach((r, i) => {
         const op = step.ops[i]!;
         const earlier = first[i]!;
@@ -600,7 +588,7 @@ export const destinationChecks = {
       for (const rec of recs) {
         const was = heldOnce(before, rec.key, `before sending ${step.what} again`);
         const is = heldOnce(after, rec.key, `after sending ${step.what} again`);
-        if (!isDeepStrictEqual(is?.fields, was?.fields)) {
+        if (!sameFields(is, was)) {
           fail(`sending ${step.what} again changed record ${show(rec.key)}: ${show(was?.fields)} became ${show(is?.fields)}`);
         }
       }
@@ -629,12 +617,21 @@ export const destinationChecks = {
         [[...good.slice(size - 1), refused(1)], size - 1],
       ];
       for (const [ops, badAt] of batches) {
-        const results = await write(h, ops, `a batch with a refused operation at position ${badAt}`);
-        results.forEach((r, i) => {
+        const what = `a batch with a refused operation at position ${badAt}`;
+        const answer = await write(h, ops, what).then(
+          (results) => ({ results }),
+          (error: unknown) => ({ error }),
+        );
+        // A destination that refuses such a batch as a whole answers no per-record results to order.
+        if ('error' in answer) {
+          if (isOutflowError(answer.error) && !answer.error.retryable) break;
+          throw answer.error;
+        }
+        answer.results.forEach((r, i) => {
           if (r.ok === (i === badAt)) fail(`results are out of order: with the refused operation at position ${badAt}, result ${i} is ${show(r)}`);
         });
+        checked = true;
       }
-      checked = true;
     }
     if (h.driver.assignsIds) {
       const n = Math.min(4, max);
@@ -659,8 +656,99 @@ export const destinationChecks = {
       checked = true;
     }
     if (!checked) {
-      fail('result order cannot be checked: the driver gives no badRecord(), the destination declares no update (whose refusal of a missing record would do) and assigns no ids');
+      fail(
+        'result order cannot be checked: no operation is refused on its own (the driver gives no badRecord(), or the destination refuses its batch as a whole, ' +
+          'and it declares no update, whose refusal of a missing record would do) and the destination assigns no ids',
+      );
     }
+  },
+
+  /**
+   * Operations on one key are applied in the order of the write() calls that carry them:
+   * several keys go through create, updates, a delete and a create again (as declared),
+   * staggered so that every call holds one operation per key at a different step, each
+   * call acknowledged before the next (the engine never has two operations of one key in
+   * flight, so never two in one batch). Each key ends up held once, with its last fields.
+   */
+  async keyOrder(h: DestinationHarness): Promise<void> {
+    const create = createKind(h);
+    const update = updateKind(h);
+    const steps: OperationKind[] = [create];
+    if (update !== undefined) steps.push(update, update);
+    if (declares(h, 'delete')) steps.push('delete', create);
+    if (update !== undefined) steps.push(update);
+    const keys = records(h, BASE.keyOrder, 3);
+    const version = (k: number, step: number): TestRecord => (step === 0 ? keys[k]! : changed(h, keys[k]!, BASE.keyOrder + k, 100_000 * step));
+    const ids = new Map<number, string>();
+    const calls = steps.length + keys.length - 1;
+    for (let call = 0; call < calls; call++) {
+      const due = keys.flatMap((_, k) => (call - k >= 0 && call - k < steps.length ? [{ k, step: call - k }] : []));
+      for (const part of chunks(due, h.capabilities.maxBatchSize)) {
+        const ops = part.map(({ k, step }) => {
+          // As the engine does: the id of the key's record, when it has one (none after its delete).
+          return opFor(h, steps[step]!, version(k, step), ids.get(k));
+        });
+        const results = await write(h, ops, `write call ${call + 1} of ${calls} (one operation per key)`);
+        results.forEach((r, i) => {
+          const { k, step } = part[i]!;
+          const op = ops[i]!;
+          if (!r.ok) fail(`the ${op.kind} of ${show(op.key)} (its operation ${step + 1} of ${steps.length}: ${steps.join(', ')}) was rejected: ${show(r.reason)}`);
+          if (op.kind === 'delete') ids.delete(k);
+          else if (op.kind !== 'update') {
+            const id = expectId(h, r, op, `operation ${step + 1} of ${show(op.key)}`);
+            if (id !== undefined) ids.set(k, id);
+          }
+        });
+      }
+    }
+    const all = await readAll(h);
+    keys.forEach((rec, k) => {
+      const last = version(k, steps.length - 1);
+      const copies = all.filter((r) => r.key === rec.key);
+      const sequence = `${steps.join(', ')}, each in its own write() call`;
+      if (copies.length !== 1) {
+        fail(`after ${sequence}, the destination holds ${copies.length} records for key ${show(rec.key)}; expected exactly one: ${show(copies)}`);
+      }
+      const differing = differingFields(copies[0]!.fields, last.fields);
+      if (differing.length > 0) {
+        fail(
+          `after ${sequence}, record ${show(rec.key)} reads back with ${differing.map((f) => `${f}=${show(copies[0]!.fields[f])} (its last ${steps[steps.length - 1]} wrote ${show(last.fields[f])})`).join(', ')}: ` +
+            'operations on one key must be applied in the order of the calls that carry them, and acknowledged only once applied',
+        );
+      }
+    });
+  },
+
+  /**
+   * An upsert (carrying no destinationId, as on a first sync) of records that already exist
+   * — created by an earlier write with a different idempotency key, by insert when declared
+   * — updates them: the number of records does not change, each key is held once with the
+   * new fields, and the answer carries the existing record's id.
+   */
+  async upsertExisting(h: DestinationHarness): Promise<void> {
+    const before = declares(h, 'insert') ? 'insert' : 'upsert';
+    const recs = records(h, BASE.upsertExisting, 2);
+    const created = await writeOk(h, recs.map((r) => opFor(h, before, r)), `${before}s of records that exist before the sync`);
+    const count = (await readAll(h)).length;
+    const next = recs.map((r, i) => changed(h, r, BASE.upsertExisting + i));
+    const ops = next.map((r) => opFor(h, 'upsert', r));
+    const results = await writeOk(h, ops, 'upserts of records that already exist (no destinationId)');
+    results.forEach((r, i) => {
+      const id = expectId(h, r, ops[i]!, 'an upsert of a record that already exists');
+      const existing = idOf(created[i]!);
+      if (id !== undefined && existing !== undefined && id !== existing) {
+        fail(`the upsert of ${show(ops[i]!.key)}, whose record already existed with id ${show(existing)}, answered id ${show(id)}: it created another record instead of updating the one with its match key`);
+      }
+    });
+    const all = await readAll(h);
+    for (const rec of next) {
+      const copies = all.filter((r) => r.key === rec.key);
+      if (copies.length > 1) {
+        fail(`the upsert of ${show(rec.key)}, whose record already existed, created a second one: the destination holds ${copies.length} records for the key: ${show(copies)}`);
+      }
+      expectHeld(all, rec, 'after an upsert of a record that already existed');
+    }
+    if (all.length !== count) fail(`upserts of 2 records that already existed changed the number of records from ${count} to ${all.length}; an upsert of an existing record must update it`);
   },
 
   /** A batch of exactly maxBatchSize operations is accepted. */
@@ -669,24 +757,37 @@ export const destinationChecks = {
     const n = h.capabilities.maxBatchSize;
     const recs = records(h, BASE.batch, n);
     const ops = recs.map((r) => opFor(h, kind, r));
-    expectAllOk(await write(h, ops, `a full batch of ${n}`), ops, `a full batch of ${n}`);
+    const what = `a full batch of ${n} (maxBatchSize)`;
+    const results = await write(h, ops, what).catch((err: unknown) => {
+      if (err instanceof AcceptanceFailure) throw err;
+      return fail(`${what} was refused as a whole: ${describeError(err)}; capabilities().maxBatchSize must be a batch write() accepts`);
+    });
+    expectAllOk(results, ops, what);
     await expectLanded(h, [...new Set([0, Math.floor(n / 2), n - 1])].map((i) => recs[i]!), 'in a full batch');
   },
+  ...faultChecks,
+  ...limitChecks,
 };
 
 /** The destination checks, in the order they run. */
 export function destinationCheckList<C>(): Check<DestinationHarness<C>>[] {
-  const declared = (kind: OperationKind) => (h: DestinationHarness) => (declares(h, kind) ? undefined : `the destination does not declare ${kind}`);
+  const declared = (kind: OperationKind) => (h: DestinationHarness) => (declares(h, kind) ? undefined : `the destination declares no ${kind}`);
   const has = (kind: OperationKind) => (h: DestinationHarness) => declared(kind)(h) ?? requireCreate(h);
+  const faulty = (h: DestinationHarness) => requireCreate(h) ?? needsFaults(h);
   const list: Check<DestinationHarness>[] = [
     { id: 'check', title: 'check() passes with the working config', run: destinationChecks.check },
     { id: 'bad-configs', title: 'check() refuses each bad config with an OutflowError', run: destinationChecks.badConfigs },
     { id: 'discover', title: 'discover() lists well-formed objects', run: destinationChecks.discover },
     { id: 'capabilities', title: 'capabilities() declares operations, batch size, rate limits, concurrency', run: destinationChecks.capabilities },
-    { id: 'create', title: 'created records read back once each with the fields written', notApplicable: requireCreate, run: destinationChecks.create },
+    {
+      id: 'create',
+      title: 'records created by upsert, and by insert, read back once each with the fields written',
+      notApplicable: requireCreate,
+      run: destinationChecks.create,
+    },
     {
       id: 'update',
-      title: 'an update changes the fields of a record',
+      title: 'an update, and an upsert, change the fields of a created record',
       notApplicable: (h) => (updateKind(h) === undefined ? 'the destination declares neither update nor upsert' : requireCreate(h)),
       run: destinationChecks.update,
     },
@@ -728,9 +829,15 @@ export function destinationCheckList<C>(): Check<DestinationHarness<C>>[] {
       run: destinationChecks.insertExisting,
     },
     {
+      id: 'upsert-existing',
+      title: 'an upsert of a record that exists before the sync updates it, creating nothing',
+      notApplicable: has('upsert'),
+      run: destinationChecks.upsertExisting,
+    },
+    {
       id: 'bad-record',
-      title: 'a bad record is rejected with a reason while the rest of its batch lands',
-      notApplicable: (h) => requireCreate(h) ?? (h.driver.badRecord === undefined ? h.driver.noBadRecord : undefined),
+      title: 'a bad record is rejected alone, for good, with a reason, while the rest of its batch lands',
+      notApplicable: requireCreate,
       run: destinationChecks.badRecord,
     },
     { id: 'idempotency', title: 'the declared idempotency holds (re-sends leave one record per key; lookup tells applied from absent)', run: destinationChecks.idempotency },
@@ -740,15 +847,59 @@ export function destinationCheckList<C>(): Check<DestinationHarness<C>>[] {
       notApplicable: (h) => requireCreate(h) ?? (h.capabilities.maxBatchSize < 2 ? 'maxBatchSize is 1, so every result is alone in its batch' : undefined),
       run: destinationChecks.order,
     },
+    {
+      id: 'key-order',
+      title: 'operations on one key, in successive write() calls, are applied in order',
+      notApplicable: (h) =>
+        requireCreate(h) ?? (updateKind(h) === undefined && !declares(h, 'delete') ? 'the destination only creates, so a key has no second operation' : undefined),
+      run: destinationChecks.keyOrder,
+    },
     { id: 'max-batch', title: 'a batch of exactly maxBatchSize is accepted', notApplicable: requireCreate, run: destinationChecks.maxBatch },
+    {
+      id: 'throttle',
+      title: 'a 429 surfaces as retryable, never as a permanent rejection, and sent again every record is held once',
+      notApplicable: faulty,
+      run: destinationChecks.throttle,
+    },
+    {
+      id: 'server-error',
+      title: 'a 503 and a 500 surface as retryable, never as permanent rejections, and sent again every record is held once',
+      notApplicable: faulty,
+      run: destinationChecks.serverError,
+    },
+    {
+      id: 'timeout',
+      title: 'a request left unanswered is given up as retryable, and sent again every record is held once',
+      notApplicable: faulty,
+      run: destinationChecks.timeout,
+    },
+    {
+      id: 'abort',
+      title: 'an abort stops write() promptly with OUTFLOW_ABORTED, and sent again every record is held once',
+      notApplicable: (h) => requireCreate(h) ?? needsHold(h),
+      run: destinationChecks.abort,
+    },
+    {
+      id: 'lost-answer',
+      title: 'a write applied whose answer is lost is in doubt, and sent again per the idempotency no record is lost or duplicated',
+      notApplicable: faulty,
+      run: destinationChecks.lostAnswer,
+    },
+    {
+      id: 'rate-limits',
+      title: 'the declared rate limits are what the service enforces: paced at them nothing is refused, and little capacity is left unused',
+      notApplicable: (h) => requireCreate(h) ?? needsLimits(h),
+      run: destinationChecks.rateLimits,
+    },
   ];
   return list as Check<DestinationHarness<C>>[];
 }
 
 /**
  * Registers the destination acceptance suite for a connector as vitest tests: the spec
- * checks, then check(), discover(), capabilities() and writes of every declared operation,
- * read back through `driver.readAll`. Call it at the top level of a test file.
+ * checks, then check(), discover(), capabilities(), writes of every declared operation,
+ * read back through `driver.readAll`, the faults the emulator injects, and the declared
+ * rate limits. Call it at the top level of a test file.
  */
 export function destinationAcceptance<C>(driver: DestinationDriver<C>): void {
   describe(`destination acceptance: ${driver.connector.name}`, () => {
@@ -758,4 +909,44 @@ export function destinationAcceptance<C>(driver: DestinationDriver<C>): void {
       driver.skip,
     );
   });
+}
+
+/** The outcome of one check run by {@link runDestinationChecks}. */
+export interface CheckReport {
+  id: string;
+  status: 'passed' | 'failed' | 'skipped';
+  /** The failure (starting with the check's id in brackets), why the check was skipped, or a note on a pass. */
+  message?: string;
+}
+
+/**
+ * Runs destination checks without vitest, on one harness started from `driver`, and
+ * reports each instead of throwing: all of them in order, or those named in `ids`. For
+ * trying a connector by hand, and for the suite's own tests of broken connectors.
+ */
+export async function runDestinationChecks<C>(driver: DestinationDriver<C>, ids?: string[]): Promise<CheckReport[]> {
+  const all = destinationCheckList<C>();
+  const unknown = (ids ?? []).filter((id) => !all.some((c) => c.id === id));
+  if (unknown.length > 0) throw new TypeError(`no destination check has the id ${unknown.join(', ')}`);
+  const checks = ids === undefined ? all : all.filter((c) => ids.includes(c.id));
+  const h = await startDestination(driver);
+  const reports: CheckReport[] = [];
+  try {
+    for (const check of checks) {
+      const why = driver.skip?.includes(check.id) ? 'skipped by the driver' : check.notApplicable?.(h);
+      if (why !== undefined) {
+        reports.push({ id: check.id, status: 'skipped', message: why });
+        continue;
+      }
+      try {
+        const note = await check.run(h);
+        reports.push(typeof note === 'string' ? { id: check.id, status: 'passed', message: note } : { id: check.id, status: 'passed' });
+      } catch (err) {
+        reports.push({ id: check.id, status: 'failed', message: `[${check.id}] ${describeError(err)}` });
+      }
+    }
+  } finally {
+    await h.close();
+  }
+  return reports;
 }

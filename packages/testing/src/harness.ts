@@ -3,6 +3,7 @@ import { afterAll, beforeAll, it } from 'vitest';
 import type { AnyConnector, Row, TSchema } from '@outflow/core';
 import { checkConfig } from './config.js';
 import { createTestContext, type TestContext } from './context.js';
+import { instrument, SecretWatch, withoutLeaks } from './secrets.js';
 
 /** Thrown by the acceptance checks when a connector breaks the contract. */
 export class AcceptanceFailure extends Error {
@@ -72,6 +73,11 @@ export interface ConnectionDriver<C> {
    * host …), or a function building them from the working config.
    */
   badConfigs?: BadConfig[] | BadConfigFactory<C>;
+  /**
+   * Why no config can make the connection fail (e.g. a local file with no credentials), when
+   * the driver gives no `badConfigs`; `bad-configs` is then skipped with it.
+   */
+  noBadConfigs?: string;
   /** Check ids (as shown in brackets in the test names) to leave out, each with a reason in your test. */
   skip?: string[];
   /** How long a single call may take before the suite calls it a hang; 15 000 ms by default. */
@@ -85,7 +91,11 @@ export interface Connection<C> {
   config: C;
   ctx: TestContext<C>;
   badConfigs: BadConfig[];
+  /** The driver's reason why there are no bad configs, if it gives one. */
+  noBadConfigs?: string;
   timeoutMs: number;
+  /** Searches everything the connector emits through this connection's contexts for secrets. */
+  watch: SecretWatch;
   /** Disposes of every context made, then runs the driver's teardown. */
   close(): Promise<void>;
   /** A fresh context for `config` (schema defaults applied, validity not required). */
@@ -94,8 +104,12 @@ export interface Connection<C> {
 
 export async function openConnection<C>(connector: AnyConnector, driver: ConnectionDriver<C>): Promise<Connection<C>> {
   const contexts: TestContext<unknown>[] = [];
+  const watch = new SecretWatch(connector.config);
   const context = <X>(config: X): TestContext<X> => {
-    const ctx = createTestContext(checkConfig<X>(connector.config as TSchema, config).config, { connection: `${connector.name}-acceptance` });
+    const resolved = checkConfig<X>(connector.config as TSchema, config).config;
+    watch.addConfig(resolved);
+    const ctx = createTestContext(resolved, { connection: `${connector.name}-acceptance`, logger: watch.logger });
+    watch.attach(ctx as TestContext<unknown>);
     contexts.push(ctx as TestContext<unknown>);
     return ctx;
   };
@@ -104,11 +118,14 @@ export async function openConnection<C>(connector: AnyConnector, driver: Connect
   else if (driver.config !== undefined) config = driver.config;
   else fail(`the driver for connector "${connector.name}" gives neither config nor setup()`);
   const bad = typeof driver.badConfigs === 'function' ? driver.badConfigs(config) : (driver.badConfigs ?? []);
+  for (const b of bad) watch.addConfig(b.config);
   return {
     config,
     ctx: context(config),
     badConfigs: bad,
+    ...(driver.noBadConfigs === undefined ? {} : { noBadConfigs: driver.noBadConfigs }),
     timeoutMs: driver.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    watch,
     context,
     async close() {
       await Promise.all(contexts.map((c) => c.dispose()));
@@ -130,7 +147,9 @@ export interface Check<H> {
 /**
  * Registers `checks` as vitest tests inside the current describe block, around a harness
  * started in beforeAll and closed in afterAll. Checks named in `skip` are reported skipped;
- * a check's note is added to its test as an annotation.
+ * a check's note is added to its test as an annotation. Every call a check makes through the
+ * harness's `source`, `stream` or `destination` is watched, and a check during which the
+ * connector emitted a secret fails (see {@link SecretWatch}).
  */
 export function registerChecks<H extends { close(): Promise<void> }>(
   start: () => Promise<H>,
@@ -139,7 +158,7 @@ export function registerChecks<H extends { close(): Promise<void> }>(
 ): () => H {
   let harness: H | undefined;
   beforeAll(async () => {
-    harness = await start();
+    harness = instrument(await start());
   });
   afterAll(async () => {
     await harness?.close();
@@ -158,7 +177,7 @@ export function registerChecks<H extends { close(): Promise<void> }>(
         t.skip(why);
         return;
       }
-      const note = await check.run(h);
+      const note = await withoutLeaks(h, () => check.run(h));
       if (typeof note === 'string') await t.annotate(note);
     });
   }

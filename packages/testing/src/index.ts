@@ -13,12 +13,15 @@ export {
   destinationAcceptance,
   destinationCheckList,
   destinationChecks,
+  runDestinationChecks,
   startDestination,
+  type CheckReport,
   type DestinationDriver,
   type DestinationHarness,
   type HeldRecord,
   type TestRecord,
 } from './destination.js';
+export { capabilityCheckList, capabilityChecks } from './capabilities.js';
 export { sourceAcceptance, sourceCheckList, sourceChecks, startSource, type SourceDriver, type SourceHarness } from './source.js';
 export { startStream, streamAcceptance, streamCheckList, streamChecks, type StreamDriver, type StreamHarness } from './stream.js';
 export {

@@ -1,9 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import semver from 'semver';
 import { describe } from 'vitest';
-import { CORE_VERSION, isOutflowError, redact, registerSecret, secretPaths, type AnyConnector, type TSchema } from '@outflow/core';
+import {
+  CORE_VERSION,
+  secretPaths,
+  type AnyConnector,
+  type Capabilities,
+  type Model,
+  type OperationKind,
+  type Stream,
+  type TSchema,
+} from '@outflow/core';
+import { capabilityCheckList, WRONG_CONFIG_RECORDS } from './capabilities.js';
 import { checkConfig } from './config.js';
+import type { TestRecord } from './destination.js';
 import { fail, openConnection, registerChecks, show, within, type BadConfig, type Check, type Connection } from './harness.js';
+import { getAt, leakFailure, leaksOf, secretValues, setAt, urlPassword } from './secrets.js';
 
 type Schema = Record<string, unknown>;
 
@@ -15,7 +27,7 @@ export interface SpecHarness<C = unknown> extends Connection<C> {
 export interface SpecOptions<C> {
   /** A config that passes schema validation (it need not reach a live system). */
   validConfig: C;
-  /** Configs `check()` refuses; errors they cause are searched for their secret values. */
+  /** Configs `check()` refuses; what the connector emits with them is searched for secrets. */
   badConfigs?: BadConfig[];
   skip?: string[];
 }
@@ -41,22 +53,6 @@ function walk(schema: unknown, path: string, visit: (s: Schema, path: string, is
   }
 }
 
-function getAt(value: unknown, path: string[]): unknown {
-  let v = value;
-  for (const k of path) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<string, unknown>)[k];
-  }
-  return v;
-}
-
-function setAt(value: unknown, path: string[], to: unknown): void {
-  const parent = getAt(value, path.slice(0, -1)) as Record<string, unknown>;
-  const last = path[path.length - 1]!;
-  if (to === undefined) delete parent[last];
-  else parent[last] = to;
-}
-
 /**
  * Every required key without a default, in every object schema nested through
  * `properties`, as paths. A default fills a missing key, so only these can be missing.
@@ -71,30 +67,134 @@ function requiredPaths(schema: Schema, parent: string[] = []): string[][] {
   return out;
 }
 
-/** Every string an error shows: message, stack head, JSON form and its causes. */
-function errorText(err: unknown): string {
-  const parts: string[] = [];
-  let e: unknown = err;
-  for (let depth = 0; depth < 6 && e !== undefined && e !== null; depth++) {
-    if (e instanceof Error) {
-      parts.push(e.message, String(e));
-      if (isOutflowError(e)) parts.push(JSON.stringify(e.toJSON()));
-      e = e.cause;
-    } else {
-      parts.push(typeof e === 'string' ? e : (JSON.stringify(e) ?? String(e)));
-      break;
-    }
-  }
-  return parts.join('\n');
+/** A config property name that says it holds a secret: its last word is one, like `accessToken` or `privateKey`. */
+export function namedLikeSecret(name: string): boolean {
+  const words = name
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+  const last = words[words.length - 1];
+  const before = words[words.length - 2];
+  if (last === undefined) return false;
+  if (['password', 'passwd', 'passphrase', 'secret', 'token', 'credential', 'credentials', 'apikey'].includes(last)) return true;
+  return last === 'key' && before !== undefined && ['api', 'private', 'access', 'secret', 'signing', 'client', 'auth', 'encryption', 'master', 'ssh', 'shared', 'hmac'].includes(before);
 }
 
-function checksOf(connector: AnyConnector): { name: string; check: (ctx: never) => Promise<void> }[] {
-  const roles: { name: string; check: (ctx: never) => Promise<void> }[] = [];
-  if (connector.source) roles.push({ name: 'source', check: connector.source.check.bind(connector.source) as (ctx: never) => Promise<void> });
-  if (connector.destination) {
-    roles.push({ name: 'destination', check: connector.destination.check.bind(connector.destination) as (ctx: never) => Promise<void> });
+/** Every string in `value` with its dot path. */
+function strings(value: unknown, path: string[] = []): { path: string; value: string }[] {
+  if (typeof value === 'string') return [{ path: path.join('.'), value }];
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) => strings(v, [...path, k]));
+}
+
+/**
+ * A wrong value for a secret: random, or, for a URL (a connection string), the same URL with
+ * a wrong password, so the connector gets as far as authenticating at the same host.
+ */
+function wrongSecret(working: unknown, minLength: number): string {
+  const wrong = `wrong-${randomBytes(Math.max(8, minLength)).toString('hex')}`;
+  if (typeof working === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(working)) {
+    try {
+      const url = new URL(working);
+      if (url.username === '') url.username = 'outflow';
+      url.password = wrong;
+      return url.toString();
+    } catch {
+      // not a URL after all
+    }
   }
-  return roles;
+  return wrong;
+}
+
+/** Secrets shorter than this cannot be told apart from other text the connector emits. */
+const DISTINCTIVE = 8;
+let wrongConfigRecords = 0;
+
+/** What a role suite's harness adds that the secret checks use to call more methods. */
+interface RoleParts {
+  driver?: { model?: Model; object?: string; record?(i: number): TestRecord };
+  stream?: Stream;
+  capabilities?: Capabilities;
+}
+
+/**
+ * Calls every method of the connector that a config can reach without changing data in the
+ * source (check, discover, capabilities, the first batch of read, open → health → close of
+ * the stream suite's model), through the connection's secret watch; with a wrong or bad
+ * config (`wrong`), a destination also gets one write (and lookup) of a record. Failures of
+ * the calls are expected and ignored; a secret any of them emits fails with `what`.
+ */
+async function exercise(h: SpecHarness, config: unknown, what: string, wrong: boolean): Promise<void> {
+  const parts = h as SpecHarness & RoleParts;
+  const ctx = h.context(config) as never;
+  const { watch } = h;
+  const model = parts.driver?.model;
+  const calls: { method: string; run: () => Promise<unknown> }[] = [];
+  const source = h.connector.source && watch.source(h.connector.source);
+  if (source) {
+    calls.push({ method: 'source.check()', run: () => source.check(ctx) });
+    calls.push({ method: 'source.discover()', run: () => source.discover(ctx) });
+    if (model !== undefined) {
+      calls.push({
+        method: 'source.read()',
+        run: async () => {
+          const it = source.read(ctx, model)[Symbol.asyncIterator]();
+          try {
+            await it.next();
+          } finally {
+            await it.return?.();
+          }
+        },
+      });
+    }
+  }
+  const stream = h.connector.stream && watch.stream(h.connector.stream);
+  if (stream && model !== undefined && parts.stream !== undefined) {
+    calls.push({
+      method: 'stream.open()',
+      run: async () => {
+        const opened = await stream.open(ctx, model, null);
+        try {
+          await within(opened.health(), h.timeoutMs, `stream.health() ${what}`);
+        } finally {
+          await within(opened.close(), h.timeoutMs, `stream.close() ${what}`);
+        }
+      },
+    });
+  }
+  const destination = h.connector.destination && watch.destination(h.connector.destination);
+  if (destination) {
+    calls.push({ method: 'destination.check()', run: () => destination.check(ctx) });
+    let object = parts.driver?.object;
+    calls.push({
+      method: 'destination.discover()',
+      run: async () => {
+        const catalog = await destination.discover(ctx);
+        object ??= catalog?.objects?.[0]?.name;
+      },
+    });
+    calls.push({ method: 'destination.capabilities()', run: async () => object !== undefined && (await destination.capabilities(ctx, object)) });
+    const record = parts.driver?.record;
+    const kind: OperationKind | undefined = parts.capabilities?.operations.find((k) => k === 'upsert' || k === 'insert');
+    if (wrong && record && kind && object !== undefined) {
+      const rec = record.call(parts.driver, WRONG_CONFIG_RECORDS + (wrongConfigRecords++ % 100_000));
+      const op = { kind, key: rec.key, fields: rec.fields, idempotencyKey: `acceptance-secrets:${randomBytes(8).toString('hex')}`, ...(rec.match ? { match: rec.match } : {}) };
+      calls.push({ method: 'destination.write()', run: () => destination.write(ctx, object!, [op]) });
+      if (destination.lookup) calls.push({ method: 'destination.lookup()', run: () => destination.lookup!(ctx, object!, [op]) });
+    }
+  }
+  for (const call of calls) {
+    try {
+      await within(call.run(), h.timeoutMs, `${call.method} ${what}`);
+    } catch (err) {
+      const leaks = leaksOf(err);
+      if (leaks !== undefined) throw leakFailure(leaks, what);
+      // Any other failure is another check's business (or, with a failing config, expected).
+    }
+  }
+  const late = h.watch.takeUnreported();
+  if (late.length > 0) throw leakFailure(late, what);
 }
 
 /** The spec checks, as plain async functions over a {@link SpecHarness}. */
@@ -177,58 +277,80 @@ export const specChecks = {
     if (!problems.some((p) => p.keyword === 'additionalProperties')) fail('a config with an unknown key still validates');
   },
 
-  /** Every secret in the working config is masked by `redact()` once registered. */
-  async secretsRedacted(h: SpecHarness): Promise<void> {
-    for (const path of secretPaths(h.connector.config)) {
-      const value = getAt(h.config, path.split('.'));
-      if (value === undefined) continue;
-      if (typeof value !== 'string') fail(`secret "${path}" holds a ${typeof value}, not a string`);
-      if (value.length < 4) fail(`secret "${path}" in the working config is shorter than 4 characters, too short to redact; use a realistic value`);
-      registerSecret(value);
-      const line = `connecting with ${value} failed`;
-      if (redact(line).includes(value)) fail(`secret "${path}" is still visible after registerSecret()`);
+  /**
+   * What the connector treats as secret is marked secret: every property named like one
+   * (`password`, `accessToken`, `privateKey` …) and every value that is a URL with a password
+   * is marked `secret: true`, and the working config's secrets are strings.
+   */
+  async secretsDeclared(h: SpecHarness): Promise<void> {
+    const schema = h.connector.config;
+    const secret = new Set(secretPaths(schema));
+    const problems: string[] = [];
+    walk(schema, '', (s, path, isProperty) => {
+      const name = /([^.[\]*]+)(\[\d*\])*$/.exec(path)?.[1];
+      if (isProperty && s['secret'] !== true && name !== undefined && namedLikeSecret(name)) {
+        problems.push(`property "${path}" is named like a secret but is not marked secret: true (declare it with Secret())`);
+      }
+    });
+    for (const { path, value } of strings(h.config)) {
+      if (!secret.has(path) && urlPassword(value) !== undefined) problems.push(`property "${path}" holds a URL with a password but is not marked secret: true`);
     }
+    for (const path of secret) {
+      const value = getAt(h.config, path.split('.'));
+      if (value !== undefined && typeof value !== 'string') problems.push(`secret "${path}" holds a ${typeof value}, not a string`);
+    }
+    if (problems.length > 0) fail(`config schema of "${h.connector.name}": ${problems.join('; ')}`);
   },
 
   /**
-   * Errors thrown by `check()` with a wrong secret, and with each bad config, never contain
-   * a secret value.
+   * Nothing the connector emits with the working config carries a secret: its logs (every
+   * level), metric names and labels, ctx.kv entries, errors (message, JSON form, causes) and
+   * results of check, discover, capabilities, the first batch of read, and (in the stream
+   * suite) open, health and close. The working config's secrets must be distinctive for a
+   * leak to be told apart.
+   */
+  async secretsRedacted(h: SpecHarness): Promise<void> {
+    const values = secretValues(h.connector.config, h.config);
+    const secret = new Set(secretPaths(h.connector.config));
+    const others = strings(h.config).filter((s) => !secret.has(s.path));
+    for (const { path, value } of values) {
+      if (value.length < DISTINCTIVE) {
+        fail(`secret "${path}" in the working config has ${value.length} characters; give one of ${DISTINCTIVE} or more, so that a leak can be told apart from other text`);
+      }
+      const shared = others.find((o) => o.value.includes(value));
+      if (shared !== undefined) fail(`secret "${path}" in the working config also appears in "${shared.path}"; give a distinctive value, so that a leak can be told apart`);
+    }
+    await exercise(h, h.config, 'with the working config', false);
+  },
+
+  /**
+   * With a wrong value for each secret, and with each bad config, nothing the connector emits
+   * carries a secret (the wrong value, the working one, or a bad config's): the errors and
+   * logs of every method the secret checks call, and of a write (and lookup) of a destination.
    */
   async secretsNotInErrors(h: SpecHarness): Promise<void> {
     const schema = h.connector.config;
-    const paths = secretPaths(schema);
     const attempts: { what: string; config: unknown }[] = [];
-    for (const path of paths) {
+    for (const path of secretPaths(schema)) {
       const config = structuredClone(h.config);
       if (getAt(config, path.split('.').slice(0, -1)) === undefined) continue;
       const property = getAt(schema, path.split('.').flatMap((k) => ['properties', k])) as Schema | undefined;
       const minLength = Number(property?.['minLength'] ?? 0);
-      const wrong = `wrong-${randomBytes(Math.max(8, minLength)).toString('hex')}`;
-      setAt(config, path.split('.'), wrong);
-      attempts.push({ what: `a wrong "${path}"`, config });
+      setAt(config, path.split('.'), wrongSecret(getAt(config, path.split('.')), minLength));
+      attempts.push({ what: `with a wrong "${path}"`, config });
     }
-    for (const bad of h.badConfigs) attempts.push({ what: `bad config "${bad.name}"`, config: bad.config });
-    const known = paths.map((p) => getAt(h.config, p.split('.'))).filter((v): v is string => typeof v === 'string' && v.length >= 4);
-    for (const { what, config } of attempts) {
-      const values = [...known, ...paths.map((p) => getAt(config, p.split('.'))).filter((v): v is string => typeof v === 'string' && v.length >= 4)];
-      // The runner registers every config secret when it resolves the config; so does this check.
-      values.forEach((v) => registerSecret(v));
-      for (const role of checksOf(h.connector)) {
-        let text: string | undefined;
-        try {
-          await within(role.check(h.context(config) as never), h.timeoutMs, `${role.name}.check() with ${what}`);
-        } catch (err) {
-          text = errorText(err);
-        }
-        const leaked = text === undefined ? undefined : values.find((v) => text.includes(v));
-        if (leaked !== undefined) fail(`${role.name}.check() with ${what} threw an error that shows a secret value: ${redact(text!).slice(0, 300)}`);
-      }
-    }
+    for (const bad of h.badConfigs) attempts.push({ what: `with bad config "${bad.name}"`, config: bad.config });
+    for (const { what, config } of attempts) await exercise(h, config, what, true);
   },
 };
 
-/** The spec checks that apply to `connector`, as registered by every acceptance suite. */
-export function specCheckList(connector: AnyConnector): Check<SpecHarness<unknown>>[] {
+/**
+ * The spec checks that apply to `connector`, as registered by every acceptance suite. `suite`
+ * names the suite they run in: the capability checks are listed for the destination suite
+ * (and, left out, for a connector with a destination, each then skipping itself on a harness
+ * that is not a destination suite's).
+ */
+export function specCheckList(connector: AnyConnector, suite?: 'spec' | 'source' | 'stream' | 'destination'): Check<SpecHarness<unknown>>[] {
   const schema = connector.config as unknown as Schema;
   const hasSecrets = secretPaths(connector.config).length > 0;
   const hasRequired = requiredPaths(schema).length > 0;
@@ -238,15 +360,24 @@ export function specCheckList(connector: AnyConnector): Check<SpecHarness<unknow
     { id: 'spec-valid-config', title: 'the working config validates against the schema', run: specChecks.validConfig },
     hasRequired && { id: 'spec-required-keys', title: 'removing each required key fails validation naming it', run: specChecks.requiredKeys },
     { id: 'spec-unknown-key', title: 'an unknown config key fails validation', run: specChecks.unknownKey },
-    hasSecrets && { id: 'spec-secrets-redacted', title: 'secrets are masked by redact() once registered', run: specChecks.secretsRedacted },
-    checksOf(connector).length > 0 &&
-      hasSecrets && {
-        id: 'spec-secrets-not-in-errors',
-        title: 'check() errors never show a secret value',
-        run: specChecks.secretsNotInErrors,
-      },
+    {
+      id: 'spec-secrets-declared',
+      title: 'every property named like a secret, and every URL with a password, is marked secret',
+      run: specChecks.secretsDeclared,
+    },
+    hasSecrets && {
+      id: 'spec-secrets-redacted',
+      title: 'with the working config, nothing the connector logs, reports, stores or throws shows a secret',
+      run: specChecks.secretsRedacted,
+    },
+    hasSecrets && {
+      id: 'spec-secrets-not-in-errors',
+      title: 'with a wrong secret and with each bad config, no error, log line or metric shows a secret',
+      run: specChecks.secretsNotInErrors,
+    },
   ];
-  return list.filter((c): c is Check<SpecHarness<unknown>> => c !== false);
+  const capabilities = connector.destination !== undefined && (suite === undefined || suite === 'destination') ? capabilityCheckList<SpecHarness<unknown>>() : [];
+  return [...list.filter((c): c is Check<SpecHarness<unknown>> => c !== false), ...capabilities];
 }
 
 /**
@@ -261,7 +392,7 @@ export function specAcceptance<C>(connector: AnyConnector, options: SpecOptions<
         connector,
         ...(await openConnection<C>(connector, { config: options.validConfig, ...(options.badConfigs ? { badConfigs: options.badConfigs } : {}) })),
       }),
-      specCheckList(connector) as Check<SpecHarness<C>>[],
+      specCheckList(connector, 'spec') as Check<SpecHarness<C>>[],
       options.skip,
     );
   });

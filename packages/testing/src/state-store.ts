@@ -535,6 +535,25 @@ export const stateStoreChecks = {
     });
   },
 
+  /** deliveredCount() counts keys delivered or sent and never acknowledged, not parked or deleted ones, read-only too. */
+  async deliveredCount(h: StateStoreHarness): Promise<void> {
+    const sync = h.sync('delivered-count');
+    const count = async (store: DiffStore, want: number, what: string) => {
+      const n = await within(store.deliveredCount(), h.timeoutMs, 'deliveredCount()');
+      if (n !== want) fail(`deliveredCount() ${what} returned ${show(n)}, expected ${want}`);
+    };
+    await session(h, sync, rowsOf(ids(1, 6)), {}, async (s) => {
+      await count(s.store, 0, 'before anything was delivered');
+      await settle(h, s, (c) => (c.key === '5' ? 'rejected' : c.key === '6' ? 'crash' : 'delivered'));
+      await count(s.store, 5, 'after rows 1–4 were delivered, 5 parked and 6 sent and never acknowledged');
+    });
+    await session(h, sync, rowsOf([2, 3, 4, 5, 6]), {}, async (s) => {
+      await deliverAll(h, s);
+      await count(s.store, 4, 'after delivered row 1 was deleted and row 6 acknowledged (5 stays parked, never delivered)');
+    });
+    await session(h, sync, rowsOf([2, 3, 4, 5, 6]), { readOnly: true }, (s) => count(s.store, 4, 'of a read-only store'));
+  },
+
   /** Every kind of acknowledgement, and metadata, survive closing and reopening the store. */
   async durable(h: StateStoreHarness): Promise<void> {
     const sync = h.sync('durable');
@@ -852,6 +871,7 @@ export function stateStoreCheckList(): Check<StateStoreHarness>[] {
     { id: 'undelivered', title: 'a row never delivered that left the model yields nothing', run: c.undelivered },
     { id: 'parked', title: 'a parked version is not yielded again until it changes; a parked delete is not repeated', run: c.parked },
     { id: 'in-doubt', title: 'a write sent and never acknowledged is yielded again (or deleted) and listed by inDoubt()', run: c.inDoubt },
+    { id: 'delivered-count', title: 'deliveredCount() counts the records a run could delete', run: c.deliveredCount },
     { id: 'durable', title: 'acknowledgements and metadata survive a reopen', run: c.durable },
     { id: 'read-only', title: 'a read-only open reads the state (a missing one as empty) and writes nothing', run: c.readOnly },
     { id: 'mark-all-stale', title: 'after markAllStale() every delivered row is an update', run: c.markAllStale },

@@ -186,6 +186,10 @@ class MemoryDiffStore implements DiffStore {
     return [...this.state.delivered].filter(([, e]) => e.sentFp !== null).map(([key, e]) => ({ key, fp: e.sentFp! }));
   }
 
+  async deliveredCount() {
+    return [...this.state.delivered.values()].filter((e) => e.fp !== null || e.sentFp !== null).length;
+  }
+
   async tidy() {
     this.writable();
     if (this.model === null) return [];

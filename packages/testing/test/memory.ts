@@ -14,6 +14,7 @@ import {
   type ChangeOp,
   type ChangeStream,
   type Checkpoint,
+  type ConnectorContext,
   type Destination,
   type Idempotency,
   type LookupResult,
@@ -263,6 +264,9 @@ export function memorySource(faults: SourceFaults = {}) {
   return defineConnector({ name: 'memory-source', version: '0.1.0', coreVersion: '^1.0.0', config: memoryConfig, source });
 }
 
+/** The ctx.kv key where the memory stream remembers the position it secured when it went stale. */
+export const SECURED = 'memory-stream:secured';
+
 export interface StreamFaults {
   /** Resume from the start of the log whatever checkpoint is given. */
   ignoreCheckpoint?: boolean;
@@ -271,6 +275,9 @@ export interface StreamFaults {
 /**
  * The reference change stream: a change log with numbered positions. A checkpoint is the
  * position of the last change in its batch; open(from) yields what comes after it.
+ * `makeStale()` loses the log so far to retention: an open stream then secures the end of the
+ * log (in ctx.kv) and reports stale, open() of an earlier checkpoint does the same, and the
+ * next open(null) resumes at the secured position (the stale-stream handshake).
  */
 export function memoryStream(faults: StreamFaults = {}) {
   const table = new Map<string, Row>();
@@ -278,6 +285,26 @@ export function memoryStream(faults: StreamFaults = {}) {
   const waiters = new Set<() => void>();
   const committed: Checkpoint[] = [];
   const primaryKey = ['id'];
+  /** Positions before this one can no longer be resumed from. */
+  let lostBefore = 0;
+  /** Counts makeStale() calls: a stream opened before the latest one is stale. */
+  let epoch = 0;
+
+  function wakeAll(): void {
+    for (const wake of waiters) wake();
+    waiters.clear();
+  }
+
+  async function makeStale(): Promise<void> {
+    lostBefore = log.length + 1;
+    epoch++;
+    wakeAll();
+  }
+
+  /** Step 1 of the handshake: keep every change from the end of the log on, and remember it. */
+  async function secure(ctx: ConnectorContext<MemoryConfig>): Promise<void> {
+    await ctx.kv.set(SECURED, String(log.length));
+  }
 
   async function mutate(op: ChangeOp, row: Row): Promise<void> {
     const key = keyOf(row, primaryKey)!;
@@ -286,16 +313,26 @@ export function memoryStream(faults: StreamFaults = {}) {
     else table.set(key, row);
     const change: Change = { op, key, ...(op === 'delete' ? {} : { after: row }), ...(before ? { before } : {}) };
     log.push({ position: log.length + 1, change: { ...change, position: String(log.length + 1) } });
-    for (const wake of waiters) wake();
-    waiters.clear();
+    wakeAll();
   }
 
-  function openAt(from: number, signal: AbortSignal): ChangeStream {
+  function openAt(from: number, ctx: ConnectorContext<MemoryConfig>): ChangeStream {
     let closed = false;
     let wakeClosed: (() => void) | undefined;
+    const opened = epoch;
+    let stale = false;
+    const goneStale = async (): Promise<boolean> => {
+      if (opened === epoch) return false;
+      if (!stale) {
+        stale = true;
+        await secure(ctx);
+      }
+      return true;
+    };
     async function* batches(): AsyncGenerator<ChangeBatch> {
       let position = from;
-      while (!closed && !signal.aborted) {
+      while (!closed && !ctx.signal.aborted) {
+        if (await goneStale()) throw new OutflowError('OUTFLOW_STREAM_STALE', 'the memory log was lost to retention');
         const pending = log.filter((e) => e.position > position);
         if (pending.length > 0) {
           position = pending[pending.length - 1]!.position;
@@ -315,7 +352,7 @@ export function memoryStream(faults: StreamFaults = {}) {
         committed.push(checkpoint);
       },
       async health() {
-        return { stale: false, lagMs: 0 };
+        return (await goneStale()) ? { stale: true } : { stale: false, lagMs: 0 };
       },
       async close() {
         closed = true;
@@ -328,14 +365,21 @@ export function memoryStream(faults: StreamFaults = {}) {
     async open(ctx, _model, from) {
       authorize(ctx.config);
       if (from !== null && !/^\d+$/.test(from)) throw new OutflowError('OUTFLOW_STREAM_STALE', `checkpoint ${from} is not a log position`);
-      const start = from === null ? log.length : faults.ignoreCheckpoint ? 0 : Number(from);
-      return openAt(start, ctx.signal);
+      if (from !== null && Number(from) < lostBefore) {
+        await secure(ctx);
+        throw new OutflowError('OUTFLOW_STREAM_STALE', `checkpoint ${from} was lost to retention`);
+      }
+      const secured = from === null ? await ctx.kv.get(SECURED) : undefined;
+      if (secured !== undefined) await ctx.kv.delete(SECURED);
+      const start = from === null ? Number(secured ?? log.length) : faults.ignoreCheckpoint ? 0 : Number(from);
+      return openAt(start, ctx);
     },
   };
   const connector = defineConnector({ name: 'memory-stream', version: '1.0.0', coreVersion: '>=1.0.0 <2', config: memoryConfig, stream });
   return {
     connector,
     mutate,
+    makeStale,
     committed,
     row: (i: number, version: number): Row => ({ id: i, name: `Row ${i} v${version}`, version }),
   };

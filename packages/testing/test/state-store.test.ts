@@ -21,6 +21,7 @@ function delegate(s: OpenedStore): OpenedStore {
     changes: () => s.changes(),
     apply: (acks) => s.apply(acks),
     inDoubt: () => s.inDoubt(),
+    deliveredCount: () => s.deliveredCount(),
     tidy: () => s.tidy(),
     close: () => s.close(),
   };
@@ -220,6 +221,21 @@ const variants: Variant[] = [
     what: 'deletes only what was delivered, not what was sent',
     driver: () => broken(({ inner }) => without(inner, (c) => c.op === 'delete' && c.oldFp === null)),
     message: /key 5: expected delete, got no change/,
+  },
+  {
+    check: 'deliveredCount',
+    what: 'counts only acknowledged records, not writes in doubt',
+    driver: () =>
+      broken(({ inner }) => ({
+        deliveredCount: async () => (await inner.deliveredCount()) - (await inner.inDoubt()).filter((d) => d.key === '6').length,
+      })),
+    message: /deliveredCount\(\) after rows 1–4 were delivered, 5 parked and 6 sent and never acknowledged returned 4, expected 5/,
+  },
+  {
+    check: 'deliveredCount',
+    what: 'counts parked rows as owned',
+    driver: () => broken(({ inner }) => ({ deliveredCount: async () => (await inner.deliveredCount()) + 1 })),
+    message: /deliveredCount\(\) before anything was delivered returned 1, expected 0/,
   },
   {
     check: 'durable',

@@ -9,6 +9,8 @@ function driverFor(memory: ReturnType<typeof memoryStream>): StreamDriver<Memory
     model: { table: 'items', primaryKey: ['id'] },
     row: memory.row,
     mutate: memory.mutate,
+    makeStale: memory.makeStale,
+    badConfigs: [{ name: 'a wrong token', config: { token: 'not-the-memory-token' } }],
     timeoutMs: 5_000,
   };
 }

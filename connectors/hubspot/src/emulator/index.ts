@@ -1,10 +1,11 @@
 /**
- * A HubSpot CRM v3 server on 127.0.0.1 that answers the way HubSpot documents: objects
- * (batch create / read / update / upsert / archive, get, list, search), properties and
- * custom object schemas, bearer-token auth, batch and rate limits with HubSpot's headers and
- * 429 bodies, per-input validation errors as 207 multi-status, and unique-property upserts.
- * It can misbehave on request (latency, 5xx, 429, connection resets) and keeps its records
- * in a JSON-lines log in `dataDir`.
+ * A HubSpot CRM v3 server on 127.0.0.1 that answers the way HubSpot does: objects (batch
+ * create / read / update / upsert / archive, get, list, search), properties and custom
+ * object schemas, bearer-token auth, batch and rate limits with HubSpot's headers and 429
+ * bodies, invalid values and unique-value conflicts refusing a batch as a whole, missing
+ * records answered per input in a 207, and unique-property upserts. It can misbehave on
+ * request (latency, 5xx, 429, connection resets, answers lost after the write was applied)
+ * and keeps its records in a JSON-lines log in `dataDir`.
  */
 import type { EmulatorOptions, RunningEmulator } from '@outflow/core';
 import { closeServer, createEmulatorServer, FaultInjector, jsonLinesLog, listenOnLoopback, type KitFaults } from '@outflow/core/emulator-kit';
@@ -19,7 +20,7 @@ export { MAX_BATCH_INPUTS } from './batch.js';
 export type { HubSpotLimits } from './limits.js';
 export { defineProperty, type PropertyDefinition, type PropertySpec, type PropertyType } from './properties.js';
 export { RECORDS_PATH, type EmulatorStats } from './server.js';
-export type { CustomObjectSpec, StoredRecord } from './store.js';
+export type { AppliedWrite, CustomObjectSpec, StoredRecord } from './store.js';
 
 /** The private-app token the emulator accepts unless told otherwise. */
 export const SANDBOX_TOKEN = 'pat-sandbox-outflow-0000';
@@ -30,6 +31,11 @@ export const LOG_FILE = 'hubspot-emulator.jsonl';
  * Ways to make the emulator misbehave: `failRequests` answers the next N API requests 503,
  * `status429Every` answers every Nth one 429 TEN_SECONDLY_ROLLING whatever the counts say,
  * `errorRate` answers 502, `resetRate` drops the connection, each after auth and limits.
+ * `loseAnswers` (the next N) and `lostAnswerRate` (a seeded fraction) apply a write that
+ * succeeded and then lose its answer as `lostAnswer` says: `reset` drops the connection
+ * (the default), `timeout` never answers (until the client gives up or the emulator stops),
+ * `error` answers 502, `mixed` picks one each time. Only writes count: reads (GET, search,
+ * batch read) and refused requests are answered.
  */
 export type HubSpotFaults = KitFaults;
 
@@ -50,7 +56,7 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
 
   private readonly limits: RateLimits;
   private readonly faults: FaultInjector;
-  private readonly counters: EmulatorStats;
+  private readonly counters: Omit<EmulatorStats, 'writes'>;
   private stopped = false;
 
   private constructor(
@@ -63,7 +69,7 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
     this.config = { accessToken: options.accessToken ?? SANDBOX_TOKEN, basePath: this.url };
     this.limits = new RateLimits(options.limits);
     this.faults = new FaultInjector(options.faults);
-    this.counters = { requests: 0, byStatus: {}, rateLimited: {}, batches: { requests: 0, inputs: 0 } };
+    this.counters = { requests: 0, byStatus: {}, rateLimited: {}, batches: { requests: 0, inputs: 0 }, lostAnswers: 0 };
   }
 
   /** Starts an emulator; with `dataDir`, replays the log kept there first. */
@@ -91,7 +97,7 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
     return emulator;
   }
 
-  /** Replaces the active faults (pass `{}` to clear them); `failRequests` restarts its count. */
+  /** Replaces the active faults (pass `{}` to clear them); `failRequests` and `loseAnswers` restart their counts. */
   setFaults(faults: HubSpotFaults): void {
     this.faults.set(faults);
   }
@@ -128,9 +134,9 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
     return [...(this.store.object(objectType)?.props.values() ?? [])].map((d) => structuredClone(d));
   }
 
-  /** Counters since start. */
+  /** Counters since start, and the log of every write applied through the API. */
   stats(): EmulatorStats {
-    return structuredClone(this.counters);
+    return { ...structuredClone(this.counters), writes: structuredClone(this.store.applied) };
   }
 
   /** Requests counted against the daily limit since its last reset. */

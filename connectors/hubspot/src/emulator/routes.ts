@@ -8,7 +8,7 @@ import { batch, type BatchCounters } from './batch.js';
 import { errorBody, HttpError } from './errors.js';
 import { defineProperty } from './properties.js';
 import { search } from './search.js';
-import { view, viewWith, type CrmStore, type ObjectStore } from './store.js';
+import { singularOf, view, viewWith, type CrmStore, type ObjectStore } from './store.js';
 import { checkProperties, isObject, propertySpec, validationFailure } from './validation.js';
 
 export interface RouteRequest {
@@ -100,7 +100,7 @@ export function createRoutes(store: CrmStore, counters: BatchCounters, baseUrl: 
     const checked = checkProperties(object, isObject(body) ? body['properties'] : undefined);
     if ('problems' in checked) throw validationFailure(checked.problems);
     const clash = store.uniqueClash(object, checked.values);
-    if (clash !== undefined) throw new HttpError(409, 'CONFLICT', `Object already exists. Existing ID: ${clash.id}`);
+    if (clash !== undefined) throw new HttpError(409, 'CONFLICT', `${singularOf(object)} already exists. Existing ID: ${clash.id}`);
     return { status: 201, body: view(store.insert(object, checked.values)) };
   });
 
@@ -118,7 +118,7 @@ export function createRoutes(store: CrmStore, counters: BatchCounters, baseUrl: 
     const checked = checkProperties(object, isObject(body) ? body['properties'] : undefined);
     if ('problems' in checked) throw validationFailure(checked.problems);
     const clash = store.uniqueClash(object, checked.values, existing.id);
-    if (clash !== undefined) throw new HttpError(409, 'CONFLICT', `Object already exists. Existing ID: ${clash.id}`);
+    if (clash !== undefined) throw new HttpError(409, 'CONFLICT', `${singularOf(object)} already exists. Existing ID: ${clash.id}`);
     return { status: 200, body: view(store.patch(object, existing, checked.values)) };
   });
 

@@ -1,22 +1,25 @@
 /**
  * The request pipeline, in HubSpot's order: bearer auth, rate limits, faults, then the
- * body and the route. Every API answer carries the X-HubSpot-RateLimit-* headers; the
+ * body and the route; after a write was applied (and logged), a lost-answer fault may
+ * drop its answer. Every API answer carries the X-HubSpot-RateLimit-* headers; the
  * inspection path needs no token and counts against nothing.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readJsonBody, resetConnection, sendJson, type FaultInjector, type Router } from '@outflow/core/emulator-kit';
+import { loseAnswer, readJsonBody, resetConnection, sendJson, type FaultInjector, type Router } from '@outflow/core/emulator-kit';
 import type { BatchCounters } from './batch.js';
 import { errorBody, HttpError } from './errors.js';
 import { retryAfterSeconds, type RateLimits } from './limits.js';
 import type { RouteHandler } from './routes.js';
-import type { CrmStore, StoredRecord } from './store.js';
+import type { AppliedWrite, CrmStore, StoredRecord } from './store.js';
 
 /** `GET` this path (with `?object=`) for the records of an object type as JSON; no auth. */
 export const RECORDS_PATH = '/_emulator/records';
 
 const MAX_BODY_BYTES = 20 * 1024 * 1024;
 const SEARCH_PATH = /^\/crm\/v3\/objects\/[^/]+\/search\/?$/;
+/** POSTs that only read. */
+const READ_PATHS = [SEARCH_PATH, /^\/crm\/v3\/objects\/[^/]+\/batch\/read\/?$/];
 
 /** Counters since start, for tests and benchmarks. */
 export interface EmulatorStats {
@@ -28,6 +31,10 @@ export interface EmulatorStats {
   rateLimited: Record<string, number>;
   /** Batch write requests (create, update, upsert, archive) accepted, and their inputs. */
   batches: BatchCounters;
+  /** Writes applied whose answer was then lost (faults `loseAnswers`, `lostAnswerRate`). */
+  lostAnswers: number;
+  /** Every record created, changed or archived through the API, in order. */
+  writes: AppliedWrite[];
 }
 
 /** What the pipeline works on; the emulator owns it. */
@@ -37,7 +44,7 @@ export interface ServerState {
   limits: RateLimits;
   faults: FaultInjector;
   routes: Router<RouteHandler>;
-  stats: EmulatorStats;
+  stats: Omit<EmulatorStats, 'writes'>;
   stopped(): boolean;
   records(objectType: string): StoredRecord[];
 }
@@ -62,6 +69,15 @@ function rateLimited(state: ServerState, res: ServerResponse, policy: string, me
     ...headers,
     'retry-after': retryAfterSeconds(retryAfterMs),
   });
+}
+
+/** The 5xx a fault answers, in HubSpot's shape. */
+function badGateway(state: ServerState, res: ServerResponse, headers: Record<string, string>): void {
+  reply(state, res, 502, errorBody('INTERNAL_ERROR', 'Bad gateway (test fault).'), headers);
+}
+
+function isWrite(method: string | undefined, path: string): boolean {
+  return method !== 'GET' && !(method === 'POST' && READ_PATHS.some((p) => p.test(path)));
 }
 
 /** Answers a failure of the pipeline itself: a 500 in HubSpot's shape. */
@@ -99,7 +115,7 @@ export async function handle(state: ServerState, req: IncomingMessage, res: Serv
     case 'throttled':
       return rateLimited(state, res, 'TEN_SECONDLY_ROLLING', 'You have reached your ten_secondly_rolling limit. (test fault)', 1000, headers);
     case 'error':
-      return reply(state, res, 502, errorBody('INTERNAL_ERROR', 'Bad gateway (test fault).'), headers);
+      return badGateway(state, res, headers);
   }
   if (!body.ok) {
     const message = body.status === 413 ? `The request body is larger than ${MAX_BODY_BYTES} bytes.` : `Invalid input JSON: ${body.message}.`;
@@ -111,6 +127,12 @@ export async function handle(state: ServerState, req: IncomingMessage, res: Serv
   try {
     const answer = route.handler({ params: route.params, query: route.query, body: body.value });
     state.store.flush();
+    // The write is applied and logged; only now may its answer be lost.
+    const lost = answer.status < 300 && isWrite(req.method, url.pathname) ? state.faults.afterApply() : undefined;
+    if (lost !== undefined) {
+      state.stats.lostAnswers++;
+      return loseAnswer(req, lost, () => badGateway(state, res, headers));
+    }
     reply(state, res, answer.status, answer.body, headers);
   } catch (err) {
     state.store.flush();

@@ -62,11 +62,30 @@ export interface ObjectStore {
   unique: Map<string, Map<string, string>>;
 }
 
+/**
+ * One write the emulator applied through the API, in order: a record created, changed or
+ * archived. Writes replayed from `dataDir` are not in it, and a write that changed nothing
+ * is not either, so a record created twice shows as two `create`s.
+ */
+export interface AppliedWrite {
+  op: 'create' | 'update' | 'archive';
+  /** The object type's name (`contacts`, or a custom object's name). */
+  object: string;
+  id: string;
+  /** For `create`: the values the record was created with. */
+  properties?: Record<string, string>;
+}
+
 type LogEntry =
   | { t: 'put'; o: string; r: StoredRecord }
   | { t: 'del'; o: string; id: string }
   | { t: 'prop'; o: string; d: PropertyDefinition }
   | { t: 'schema'; name: string; objectTypeId: string; primaryDisplayProperty: string };
+
+/** How HubSpot names one record of a type in messages: `Contact`, `Company`, `Deal`, `Ticket`; `Object` for custom objects. */
+export function singularOf(object: ObjectStore): string {
+  return object.custom ? 'Object' : object.name.replace(/ies$/, 'y').replace(/s$/, '').replace(/^\w/, (c) => c.toUpperCase());
+}
 
 /** Unique values compare as HubSpot compares them: emails without regard to case. */
 export function normalise(property: string, value: string): string {
@@ -79,6 +98,8 @@ export class CrmStore {
   private nextId = 1;
   private nextCustomId = 1;
   private pending: LogEntry[] = [];
+  /** Every write applied through the API since start; see {@link AppliedWrite}. */
+  readonly applied: AppliedWrite[] = [];
 
   private constructor(private readonly logPath: string | undefined) {
     for (const [name, specs] of Object.entries(STANDARD_OBJECTS)) {
@@ -92,6 +113,7 @@ export class CrmStore {
     const store = new CrmStore(logPath);
     if (logPath !== undefined) jsonLinesLog.replay<LogEntry>(logPath, 'hubspot', (entry) => store.apply(entry));
     store.pending = [];
+    store.applied.length = 0;
     for (const custom of customObjects) {
       if (!store.objects.has(custom.name)) store.createSchema(custom.name, custom.properties, custom.primaryDisplayProperty);
     }
@@ -162,6 +184,7 @@ export class CrmStore {
     properties[modifiedProperty(store.custom ? '' : store.name)] = at;
     const record: StoredRecord = { id, properties, createdAt: at, updatedAt: at };
     this.save(store, record);
+    this.applied.push({ op: 'create', object: store.name, id, properties: { ...properties } });
     return record;
   }
 
@@ -185,6 +208,7 @@ export class CrmStore {
     properties[modifiedProperty(store.custom ? '' : store.name)] = at;
     const record = { ...existing, properties, updatedAt: at };
     this.save(store, record, existing);
+    this.applied.push({ op: 'update', object: store.name, id: record.id });
     return record;
   }
 
@@ -197,6 +221,7 @@ export class CrmStore {
     }
     store.records.delete(id);
     this.pending.push({ t: 'del', o: store.name, id });
+    this.applied.push({ op: 'archive', object: store.name, id });
   }
 
   private addObject(name: string, objectTypeId: string, custom: boolean, primaryDisplayProperty: string, specs: PropertySpec[]): ObjectStore {

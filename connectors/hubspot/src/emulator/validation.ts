@@ -1,9 +1,10 @@
 /**
- * Validation as HubSpot does it: each input's property values are checked against the
- * property definitions, and each refused input gets its own error in a 207 multi-status
- * answer, while the rest of the batch is applied.
+ * Validation as HubSpot does it: property values are checked against the property
+ * definitions. A batch with any refused value is refused as a whole (400
+ * VALIDATION_ERROR, nothing applied), with one detail per refused value naming its
+ * property; see batch.ts for the sources.
  */
-import { batchError, HttpError, type StandardError } from './errors.js';
+import { HttpError } from './errors.js';
 import { PROPERTY_TYPES, type PropertyDefinition, type PropertySpec, type PropertyType } from './properties.js';
 import type { ObjectStore } from './store.js';
 
@@ -103,21 +104,17 @@ export function checkProperties(store: ObjectStore, properties: unknown): { valu
   return problems.length > 0 ? { problems } : { values };
 }
 
-/** The batch error for an input whose property values were refused. */
-export function validationError(problems: PropertyProblem[], context: Record<string, string[]>): StandardError {
-  const error = batchError(
-    'VALIDATION_ERROR',
-    `Property values were not valid: ${JSON.stringify(problems.map((p) => ({ isValid: false, message: p.message, error: p.code, name: p.name })))}`,
-    context,
-  );
-  error.errors = problems.map((p) => ({ message: p.message, code: p.code, context: { propertyName: [p.name] } }));
-  return error;
-}
-
-/** The same refusal for a single-object request, which HubSpot answers 400. */
+/**
+ * HubSpot's refusal of property values, for one object or a whole batch: 400
+ * VALIDATION_ERROR whose message lists every refused value as JSON (`isValid`, `message`,
+ * `error`, `name`) and whose `errors` hold one detail per value with its code and
+ * `context.propertyName`. Nothing names the input a value came from.
+ */
 export function validationFailure(problems: PropertyProblem[]): HttpError {
-  const e = validationError(problems, {});
-  return new HttpError(400, 'VALIDATION_ERROR', e.message, { errors: e.errors });
+  const listed = problems.map((p) => ({ isValid: false, message: p.message, error: p.code, name: p.name }));
+  return new HttpError(400, 'VALIDATION_ERROR', `Property values were not valid: ${JSON.stringify(listed)}`, {
+    errors: problems.map((p) => ({ message: p.message, code: p.code, context: { propertyName: [p.name] } })),
+  });
 }
 
 /** Reads a property definition from a properties-API or schemas-API request body. */

@@ -6,6 +6,8 @@ import type { SyncDelivery } from '../delivery/deliverer.js';
 import { fingerprint } from '../mapping/fingerprint.js';
 import { assertColumns, mapFields, mapMatch } from '../mapping/mapper.js';
 import type { RunScope } from '../engine/scope.js';
+import { failpoint } from '../failpoints.js';
+import { deleteGuard, deleteGuardError } from '../delivery/guards.js';
 
 /**
  * Gets the model ready to diff: a store with `ingest` is handed every row read from the
@@ -94,8 +96,10 @@ function checkColumns(known: Set<string>, row: Row, n: number, where: string): v
 
 /**
  * A diff run's capture: snapshot the model, diff it with the delivered state and deliver
- * every change. After a complete run, parked rows that left the model or went back to their
- * delivered version are tidied and their row errors resolved.
+ * every change — unless it would delete more of the records Outflow owns than the sync's
+ * `maxDeletes.pct` allows, which fails the run before anything is sent. After a complete
+ * run, parked rows that left the model or went back to their delivered version are tidied
+ * and their row errors resolved.
  */
 export async function captureDiff(run: RunScope, state: DiffStore, delivery: SyncDelivery): Promise<void> {
   let read = 0;
@@ -108,20 +112,31 @@ export async function captureDiff(run: RunScope, state: DiffStore, delivery: Syn
   if (run.signal.aborted) return;
   progress('diffing');
   const c = await state.computeChanges();
+  failpoint('diff.after-snapshot');
+  const guard = deleteGuard(run.sync, c, c.delete > 0 ? await state.deliveredCount() : 0);
+  if (guard.exceeded && !run.allowDeletes) throw deleteGuardError(run.sync, guard);
+  if (guard.exceeded) run.logger.warn({ sync: run.sync.name, ...guard }, 'deleting more than maxDeletes.pct allows, as --allow-deletes permits');
   const total = c.insert + c.update + c.delete;
   run.total = total;
   progress('delivering', total);
-  for await (const chunk of state.changes()) {
-    if (run.signal.aborted) break;
-    for (const d of chunk) {
-      await delivery.push({
-        change: { op: d.op, key: d.key, ...(d.row ? { after: d.row } : {}) },
-        fp: d.fp,
-        oldFp: d.oldFp,
-        destId: d.destId,
-        sentFp: d.sentFp ?? null,
-      });
+  try {
+    for await (const chunk of state.changes()) {
+      if (run.signal.aborted) break;
+      for (const d of chunk) {
+        await delivery.push({
+          change: { op: d.op, key: d.key, ...(d.row ? { after: d.row } : {}) },
+          fp: d.fp,
+          oldFp: d.oldFp,
+          destId: d.destId,
+          sentFp: d.sentFp ?? null,
+          sentMatch: d.sentMatch ?? null,
+        });
+      }
     }
+  } catch (err) {
+    // Delivery failed (e.g. failWhen): the batches in flight settle and are recorded first.
+    await delivery.close().catch(() => undefined);
+    throw err;
   }
   await delivery.close();
   if (!run.signal.aborted) {

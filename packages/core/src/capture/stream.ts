@@ -5,6 +5,8 @@ import type { SyncDelivery } from '../delivery/deliverer.js';
 import { fingerprint } from '../mapping/fingerprint.js';
 import { mapFields, mapMatch } from '../mapping/mapper.js';
 import type { RunScope } from '../engine/scope.js';
+import { failpoint } from '../failpoints.js';
+import { RECONCILE_PENDING, RECONCILED } from './reconcile.js';
 
 const HEALTH_EVERY_MS = 30_000;
 
@@ -60,10 +62,16 @@ export async function captureStream(run: RunScope, state: DiffStore, delivery: S
   if (!source) {
     throw new OutflowError('OUTFLOW_CONNECTOR_ROLE', `connection "${sync.from.connection}" (${run.from.connector.name}) has no change stream`);
   }
-  const checkpoint = (await run.ledger.getCheckpoint(sync.name)) ?? null;
-  const stream: ChangeStream = await source.open(run.from.ctx, run.model, checkpoint, { sync: sync.name });
+  const saved = (await run.ledger.getCheckpoint(sync.name)) ?? null;
+  const reconciled = saved === RECONCILED;
+  const checkpoint = reconciled ? null : saved;
+  if (checkpoint === RECONCILE_PENDING) {
+    throw new OutflowError('OUTFLOW_STREAM_STALE', `sync "${sync.name}": a reconcile of the change stream did not finish; it must be reconciled by a diff first`);
+  }
+  const stream: ChangeStream = await source.open(run.from.ctx, run.model, checkpoint, { sync: sync.name, ...(reconciled ? { reconciled } : {}) });
   const tracker = new CheckpointTracker(async (cp) => {
     await run.ledger.setCheckpoint(sync.name, cp);
+    failpoint('stream.checkpoint-saved');
     await stream.commit(cp);
   });
   delivery.onBatchSettled = (batch) => tracker.settled(batch);
@@ -91,11 +99,13 @@ export async function captureStream(run: RunScope, state: DiffStore, delivery: S
   try {
     for await (const batch of stream) {
       const index = tracker.add(batch.checkpoint, batch.changes.length);
+      const known = state.addresses ? await state.addresses([...new Set(batch.changes.map((c) => c.key))]) : undefined;
       for (const change of batch.changes) {
         read++;
         const sentFp = doubt.get(change.key) ?? null;
         if (sentFp !== null) doubt.delete(change.key);
-        await delivery.push({ change, fp: change.after ? fpOf(change.after) : null, oldFp: null, destId: null, sentFp, batch: index });
+        const at = known?.get(change.key);
+        await delivery.push({ change, fp: change.after ? fpOf(change.after) : null, oldFp: null, destId: at?.destId ?? null, sentFp, sentMatch: at?.match ?? null, batch: index });
       }
       tracker.advance();
       await delivery.flush();

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import formats from 'ajv-formats';
@@ -10,6 +11,8 @@ import { redact, registerSecret } from '../redact.js';
 import { secretPaths } from '../schema.js';
 import { loadConnector } from './connectors.js';
 import { OutflowConfigSchema, type OutflowConfig, type SyncConfig } from './schema.js';
+import { MAX_INTERVAL_MS, parseInterval } from './interval.js';
+import { MAX_CONFIG_BYTES, MAX_DEPTH, configText, firstAlias, yamlProblems } from './yaml.js';
 
 /** A JSON Schema document. */
 export type JsonSchema = Record<string, unknown>;
@@ -91,29 +94,56 @@ export async function loadConfig(file: string, options: LoadConfigOptions = {}):
   const abs = resolve(file);
   const dir = dirname(abs);
 
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(abs, 'utf8');
+    // A device or a pipe (-c /dev/zero) would be read forever: only a regular file is read.
+    const info = await stat(abs);
+    if (!info.isFile()) throw Object.assign(new Error('not a regular file'), { code: info.isDirectory() ? 'EISDIR' : 'ENOTREG' });
+    if (info.size > MAX_CONFIG_BYTES) {
+      throw new OutflowError('OUTFLOW_CONFIG_PARSE', `${file} is ${(info.size / 1024 / 1024).toFixed(1)} MB; a configuration file is at most ${MAX_CONFIG_BYTES / 1024 / 1024} MB`, {
+        details: { file: abs },
+      });
+    }
+    bytes = await readFile(abs);
   } catch (err) {
+    if (isOutflowError(err)) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : code === 'EISDIR' ? 'is a folder, not a file' : `could not be read (${describeError(err)})`;
+    const why =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EISDIR'
+          ? 'is a folder, not a file'
+          : code === 'ENOTREG'
+            ? 'is not a regular file (a device, a pipe or a socket)'
+            : `could not be read (${describeError(err)})`;
     throw new OutflowError('OUTFLOW_CONFIG_NOT_FOUND', `configuration file ${file} ${why} (looked at ${abs})`, {
       details: { file: abs },
       cause: err,
     });
   }
 
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    const lines = doc.errors.map((e) => {
-      const { line, col } = lineCounter.linePos(e.pos[0]);
-      return `${file}:${line}:${col} ${e.message}`;
-    });
-    throw new OutflowError('OUTFLOW_CONFIG_PARSE', `${file} is not valid YAML:\n${lines.join('\n')}`, {
-      details: { file: abs, problems: doc.errors.map((e) => ({ file, ...pos(lineCounter, e.pos[0]), message: e.message })) },
+  const decoded = configText(bytes);
+  if ('problem' in decoded) {
+    const { line, column, message } = decoded.problem;
+    throw new OutflowError('OUTFLOW_CONFIG_PARSE', `${file} is not valid YAML:\n${file}:${line}:${column} ${message}`, {
+      details: { file: abs, problems: [{ file, line, column, message }] },
     });
   }
+  const text = decoded.text;
+
+  // YAML 1.2 core schema; `<<` stays a plain key (and is refused below); warnings are problems, not console output.
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: false, logLevel: 'error' });
+  // Unresolved tags are reported by yamlProblems(), with the path.
+  const yamlErrors = [...doc.errors, ...doc.warnings.filter((w) => w.code !== 'TAG_RESOLVE_FAILED')];
+  if (yamlErrors.length > 0) {
+    const problems = yamlErrors.map((e) => ({ file, ...pos(lineCounter, e.pos[0]), message: yamlMessage(e) }));
+    throw new OutflowError('OUTFLOW_CONFIG_PARSE', `${file} is not valid YAML:\n${capped(problems.map((p) => `${file}:${p.line}:${p.column} ${p.message}`))}`, {
+      details: { file: abs, problems },
+    });
+  }
+  const structural = yamlProblems(doc, text).map((p) => ({ file, ...pos(lineCounter, p.offset), path: pointer(p.segs), message: p.message }));
+  if (structural.length > 0) throw invalid(file, abs, structural);
 
   const where = new Locator(doc, lineCounter, file);
   const problems: ConfigProblem[] = [];
@@ -127,7 +157,19 @@ export async function loadConfig(file: string, options: LoadConfigOptions = {}):
     report(segs, message, 'OUTFLOW_ENV_MISSING');
   });
 
-  const data = (doc.toJS() ?? null) as unknown;
+  let data: unknown;
+  try {
+    data = (doc.toJS() ?? null) as unknown;
+  } catch (err) {
+    // An alias expansion too large to be a configuration (a "billion laughs" file).
+    const problem = { file, ...pos(lineCounter, firstAlias(doc)), path: '/', message: `the anchors and aliases of this file expand too far: ${describeError(err)}` };
+    throw invalid(file, abs, [problem]);
+  }
+  if (!isRecord(data)) {
+    const got = data === null ? 'nothing (the file is empty, or null)' : Array.isArray(data) ? 'a list' : `a ${typeof data} (${show(data)})`;
+    throw invalid(file, abs, [{ ...where.at([], false), path: '/', message: `must hold a map of version: 1, connections and syncs, not ${got}` }]);
+  }
+
   const connections = isRecord(data) && isRecord(data['connections']) ? data['connections'] : {};
   for (const conn of Object.values(connections)) {
     // Connector schemas can only apply their defaults to a config object that exists.
@@ -174,7 +216,7 @@ export async function loadConfig(file: string, options: LoadConfigOptions = {}):
     if (issue.key === undefined) report(segs, issue.message);
     else problems.push({ ...where.at([...segs, issue.key], true), path: pointer(segs), message: issue.message });
   }
-  crossCheck(data, byConnection, report);
+  crossCheck(data, byConnection, report, dir);
 
   if (problems.length > 0) {
     const seen = new Set<string>();
@@ -185,15 +227,30 @@ export async function loadConfig(file: string, options: LoadConfigOptions = {}):
         return seen.has(id) ? false : (seen.add(id), true);
       })
       .sort((a, b) => a.line - b.line || a.column - b.column || a.path.localeCompare(b.path));
-    const lines = unique.map((p) => `${p.file}:${p.line}:${p.column} ${p.path}: ${p.message}`);
-    throw new OutflowError(
-      'OUTFLOW_CONFIG_INVALID',
-      `${file} has ${unique.length} problem${unique.length === 1 ? '' : 's'}:\n${lines.join('\n')}`,
-      { details: { file: abs, problems: unique } },
-    );
+    throw invalid(file, abs, unique);
   }
 
   return { file: abs, dir, config: deepFreeze(data as OutflowConfig), connectors: byConnection, schema };
+}
+
+/** The error listing a file's problems, each as `file:line:col /path: message` (the first 50 in the message). */
+function invalid(file: string, abs: string, problems: ConfigProblem[]): OutflowError {
+  const lines = problems.map((p) => `${p.file}:${p.line}:${p.column} ${p.path}: ${p.message}`);
+  return new OutflowError('OUTFLOW_CONFIG_INVALID', `${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n${capped(lines)}`, {
+    details: { file: abs, problems },
+  });
+}
+
+function capped(lines: string[], max = 50): string {
+  return lines.length <= max ? lines.join('\n') : `${lines.slice(0, max).join('\n')}\n… and ${lines.length - max} more`;
+}
+
+/** A YAML parse error in the reader's terms. */
+function yamlMessage(e: { code: string; message: string }): string {
+  if (e.code === 'MULTIPLE_DOCS') return 'the file holds more than one YAML document (a line "---" starts another); a configuration file holds exactly one';
+  if (e.code === 'RESOURCE_EXHAUSTION' || /call stack/i.test(e.message)) return `the file is nested too deeply to read (a configuration needs far fewer than ${MAX_DEPTH} levels)`;
+  if (e.code === 'BAD_DIRECTIVE') return `${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')} (only %YAML and %TAG directives exist)`;
+  return e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
 }
 
 /** The primary key columns of a sync's model, as a list. */
@@ -418,15 +475,20 @@ function distance(a: string, b: string): number {
 
 type Report = (segs: readonly string[], message: string, code?: ErrorCode) => void;
 
-function crossCheck(data: unknown, byConnection: Map<string, AnyConnector>, report: Report): void {
+function crossCheck(data: unknown, byConnection: Map<string, AnyConnector>, report: Report, dir: string): void {
   if (!isRecord(data)) return;
+  const state = data['state'];
+  if (isRecord(state) && typeof state['dir'] === 'string' && state['dir'] !== '') {
+    const problem = folderProblem(resolve(dir, state['dir']));
+    if (problem) report(['state', 'dir'], problem);
+  }
   const connections = isRecord(data['connections']) ? data['connections'] : {};
   const syncs = Array.isArray(data['syncs']) ? data['syncs'] : [];
   const names = new Map<string, number>();
 
   const checkConnection = (segs: string[], name: unknown, role: 'source' | 'stream' | 'destination'): void => {
     if (typeof name !== 'string') return;
-    if (!(name in connections)) {
+    if (!Object.hasOwn(connections, name)) {
       const known = Object.keys(connections);
       const guess = closest(name, known);
       const hint = guess ? `did you mean "${guess}"?` : known.length > 0 ? `connections: ${known.join(', ')}` : 'no connections are defined';
@@ -474,12 +536,34 @@ function crossCheck(data: unknown, byConnection: Map<string, AnyConnector>, repo
     if (sync['schedule'] !== undefined && capture === 'stream') {
       report([...at, 'schedule'], 'a schedule applies only to capture: diff; a stream sync runs continuously, so remove schedule');
     }
+    const every = isRecord(sync['schedule']) ? sync['schedule']['every'] : undefined;
+    if (typeof every === 'string' && /^[0-9]+(ms|s|m|h|d)$/.test(every)) {
+      const ms = parseInterval(every);
+      if (ms === 0 || ms > MAX_INTERVAL_MS) report([...at, 'schedule', 'every'], `must be more than 0 and at most 24d (got "${every}")`);
+    }
   });
 }
 
 // ---------------------------------------------------------------------------------------
 // Small helpers
 // ---------------------------------------------------------------------------------------
+
+/** Why `path` cannot be the state folder (it, or a folder above it, is a file), if it cannot. */
+function folderProblem(path: string): string | undefined {
+  for (let p = path; ; p = dirname(p)) {
+    let info: ReturnType<typeof statSync> | undefined;
+    try {
+      info = statSync(p);
+    } catch {
+      info = undefined;
+    }
+    if (info !== undefined) {
+      if (info.isDirectory()) return undefined;
+      return p === path ? `${path} is a file, not a folder` : `${path} cannot be a folder: ${p} is a file`;
+    }
+    if (dirname(p) === p) return undefined;
+  }
+}
 
 /** Finds the line and column of the closest YAML node that exists for a JSON path. */
 class Locator {

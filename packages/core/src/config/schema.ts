@@ -65,9 +65,54 @@ export const DeliverySchema = Type.Object(
   {
     batchSize: Type.Optional(Type.Integer({ minimum: 1, description: "Operations per write call; capped at the destination's maximum." })),
     concurrency: Type.Optional(Type.Integer({ minimum: 1, description: "Write calls in flight; capped at the destination's maximum." })),
-    maxAttempts: Type.Optional(Type.Integer({ minimum: 1, default: 6, description: 'Attempts per record before a retryable failure is parked.' })),
+    maxAttempts: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        default: 6,
+        description: 'Tries per record (and per batch refused as a whole) within one run for a retryable failure, with backoff, before the run gives up on it.',
+      }),
+    ),
+    maxRowAttempts: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        default: 5,
+        description:
+          'Runs that may try a record that keeps failing with a retryable error. After that many, the record is parked: it waits until its row changes or a person runs `outflow retry`. A stream parks such a record at once (no later run would send it).',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'Delivery tuning; the defaults suit most destinations.' },
+);
+
+export const FailWhenSchema = Type.Object(
+  {
+    rejectedPct: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 100,
+        description:
+          'Fail the run when more than this percentage of the records it sent were rejected. A diff run stops early once the share is certain to be exceeded whatever the rest does; a stream run is judged once it has sent 100 records.',
+      }),
+    ),
+    rejected: Type.Optional(Type.Integer({ minimum: 0, description: 'Fail the run when more than this many records were rejected; it stops as soon as that happens.' })),
+  },
+  {
+    additionalProperties: false,
+    description: 'When rejected records fail a run (exit code 1) instead of only being parked. Without it, rejections never fail a run.',
+  },
+);
+
+export const MaxDeletesSchema = Type.Object(
+  {
+    pct: Type.Number({
+      minimum: 0,
+      maximum: 100,
+      default: 50,
+      description:
+        'Largest share (percent) of the records Outflow owns in the destination that one diff run may delete or clear. A run that would remove more stops before sending anything, unless run with `--allow-deletes`. 100 turns the guard off. Default: 50.',
+    }),
+  },
+  { additionalProperties: false, description: 'The blast-radius guard against mass deletes (an empty or broken model).' },
 );
 
 export const SyncSchema = Type.Object(
@@ -91,6 +136,8 @@ export const SyncSchema = Type.Object(
       }),
     ),
     delivery: Type.Optional(DeliverySchema),
+    failWhen: Type.Optional(FailWhenSchema),
+    maxDeletes: Type.Optional(MaxDeletesSchema),
   },
   { additionalProperties: false, description: 'One sync: a model kept in step with a destination object.' },
 );

@@ -1,4 +1,4 @@
-import type { Capabilities, Change, LookupResult, Operation, RecordResult } from '../contracts.js';
+import type { Capabilities, Change, LookupResult, Operation, RecordResult, Row } from '../contracts.js';
 import { describeError } from '../errors.js';
 import type { SyncConfig } from '../config/schema.js';
 import type { Ack, DiffStore } from '../state/store.js';
@@ -10,6 +10,7 @@ import type { Ledger, RunCounts } from '../ledger/ledger.js';
 import type { Logger } from '../logger.js';
 import { redact } from '../redact.js';
 import { Delivery, outcomeUnknown, type DeliveryOutcome } from './pipeline.js';
+import { DEFAULT_MAX_ROW_ATTEMPTS, tooManyRejected } from './guards.js';
 
 /** Caller data carried with each operation through the pipeline. */
 interface Tag {
@@ -30,6 +31,8 @@ export interface Pending {
   destId: string | null;
   /** Fingerprint of a write whose outcome is unknown (see DiffRow.sentFp). */
   sentFp: string | null;
+  /** The match key of that write, when the store kept it (see DiffRow.sentMatch). */
+  sentMatch?: Row | null;
   /** The stream batch the change came in. */
   batch?: number;
 }
@@ -50,6 +53,15 @@ export interface SyncDeliveryOptions {
   /** Keys a person asked to send again (`outflow retry`): writes in doubt among them are sent. */
   resend: boolean | ReadonlySet<string>;
   backoff?: { baseMs: number; maxMs: number };
+  /** The changes a diff run delivers, once known (for `failWhen`); undefined for a stream. */
+  total?(): number | undefined;
+  /**
+   * A stream run, or a stream's reconciling diff: no later run sends a record again, so one
+   * still failing with a retryable error after its tries is parked at once.
+   */
+  followsStream?: boolean;
+  /** Called when the destination answered a batch, before its outcomes are recorded. */
+  afterWrite?(): void;
   onSettled?(settled: number): void;
 }
 
@@ -91,8 +103,16 @@ export class SyncDelivery {
       onExhausted: (sync.capture ?? 'diff') === 'stream' ? 'retry-forever' : 'fail',
       ...(o.backoff ? { backoff: o.backoff } : {}),
       signal: o.signal,
-      onOutcomes: (outcomes) => this.record(outcomes),
+      // Too many rejections (failWhen) stop the pipeline: what is in flight settles, the rest is not sent.
+      onOutcomes: async (outcomes) => {
+        await this.record(outcomes);
+        const total = o.total?.();
+        const final = total !== undefined && this.settled >= total;
+        const tooMany = tooManyRejected(sync, this.counts, total === undefined ? { final } : { final, total });
+        if (tooMany) throw tooMany;
+      },
       beforeWrite: (items) => this.logSent(items),
+      ...(o.afterWrite ? { afterWrite: o.afterWrite } : {}),
       onRetry: (reason, delayMs) => o.logger.debug({ sync: sync.name, reason: redact(reason), delayMs: Math.round(delayMs) }, 'retrying'),
     });
   }
@@ -135,7 +155,9 @@ export class SyncDelivery {
       idempotencyKey: idempotencyKey(this.o.sync.name, change.key, kind, fromFp, toFp),
     };
     const source = change.after ?? change.before;
-    const match = source ? mapMatch(this.o.mapper, source) : undefined;
+    // A record whose id never came back (a write in doubt) is found by the match key it was
+    // written with.
+    const match = source ? mapMatch(this.o.mapper, source) : (p.sentMatch ?? undefined);
     if (match) op.match = match;
     if (kind === 'clear') op.fields = clearedFields(this.o.sync.mappings ?? {});
     else if (kind !== 'delete') op.fields = mapFields(this.o.mapper, change.after ?? change.before ?? {});
@@ -218,7 +240,9 @@ export class SyncDelivery {
   /** Logs the records of a batch as sent before it is written (see DiffStore). */
   private logSent(items: { op: Operation; tag: Tag }[]): Promise<void> {
     const acks: Ack[] = [];
-    for (const { op, tag } of items) if (tag.fp !== null && tag.kind !== 'delete') acks.push({ key: op.key, kind: 'sent', fp: tag.fp });
+    for (const { op, tag } of items) {
+      if (tag.fp !== null && tag.kind !== 'delete') acks.push({ key: op.key, kind: 'sent', fp: tag.fp, ...(op.match ? { match: op.match } : {}) });
+    }
     if (acks.length === 0) return Promise.resolve();
     const next = this.serial.then(() => this.o.state.apply(acks));
     this.serial = next.catch(() => undefined);
@@ -262,8 +286,8 @@ export class SyncDelivery {
         }
       } else {
         counts.rejected++;
-        await this.recordError(key, tag, result);
-        if (!result.retryable) acks.push({ key, kind: 'parked', fp: tag.op === 'delete' ? null : tag.fp });
+        const parked = await this.recordError(key, tag, result);
+        if (!result.retryable || parked) acks.push({ key, kind: 'parked', fp: tag.op === 'delete' ? null : tag.fp });
       }
       if (tag.batch !== undefined) this.onBatchSettled?.(tag.batch);
     }
@@ -274,7 +298,22 @@ export class SyncDelivery {
     this.o.onSettled?.(this.settled);
   }
 
-  private async recordError(key: string, tag: Tag, result: Extract<RecordResult, { ok: false }>): Promise<void> {
-    await this.o.ledger.recordRowError(this.o.sync.name, { key, op: tag.kind, reason: redact(result.reason), retryable: result.retryable });
+  /**
+   * Records a rejection; true when the row is now parked: refused for good, or failing with
+   * a retryable error for the sync's maxRowAttempts-th run of this version. A stream parks
+   * it at once (see {@link SyncDeliveryOptions.followsStream}).
+   */
+  private async recordError(key: string, tag: Tag, result: Extract<RecordResult, { ok: false }>): Promise<boolean> {
+    const { sync } = this.o;
+    const maxAttempts = this.o.followsStream ? 1 : (sync.delivery?.maxRowAttempts ?? DEFAULT_MAX_ROW_ATTEMPTS);
+    const e = await this.o.ledger.recordRowError(sync.name, {
+      key,
+      op: tag.kind,
+      reason: redact(result.reason),
+      retryable: result.retryable,
+      version: tag.fp,
+      maxAttempts,
+    });
+    return e.parked;
   }
 }

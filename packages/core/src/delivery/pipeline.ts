@@ -60,6 +60,8 @@ export interface DeliveryOptions<T> {
    * is not mistaken for "never sent".
    */
   beforeWrite?(items: DeliveryItem<T>[]): Promise<void>;
+  /** Called when the destination answered a batch, before its outcomes are recorded (crash points). */
+  afterWrite?(): void;
   /** Called once per settled batch, in settlement order, never concurrently. */
   onOutcomes(outcomes: DeliveryOutcome<T>[]): Promise<void>;
   /** Called when a record waits for a retry (for metrics). */
@@ -82,6 +84,8 @@ interface Entry<T> {
 export class Delivery<T> {
   private readonly ready: Entry<T>[] = [];
   private readonly byKey = new Map<string, Entry<T>[]>();
+  /** Destination ids learned from answers while later operations of the key wait (null: deleted). */
+  private readonly learned = new Map<string, string | null>();
   private inFlight = 0;
   private outstanding = 0;
   private partialOk = false;
@@ -176,7 +180,12 @@ export class Delivery<T> {
       release?.();
       return this.drop(batch);
     }
-    for (const e of batch) e.attempts++;
+    for (const e of batch) {
+      e.attempts++;
+      const id = this.learned.get(e.item.op.key);
+      if (id === null) delete e.item.op.destinationId;
+      else if (id !== undefined) e.item.op.destinationId = id;
+    }
     let results: RecordResult[];
     try {
       if (this.o.beforeWrite) {
@@ -189,6 +198,7 @@ export class Delivery<T> {
         }
       }
       results = await this.o.write(batch.map((e) => e.item.op));
+      this.o.afterWrite?.();
       if (!Array.isArray(results) || results.length !== batch.length) {
         throw new OutflowError(
           'OUTFLOW_DESTINATION',
@@ -294,6 +304,14 @@ export class Delivery<T> {
 
   private settle(outcomes: DeliveryOutcome<T>[]): void {
     if (outcomes.length === 0) return;
+    // A key's next operation was made before this one's answer came back: it learns the
+    // record's id (or that the record is gone) now, so an update does not create the record
+    // again and a delete can address it.
+    for (const { item, result } of outcomes) {
+      if (!result.ok || (this.byKey.get(item.op.key)?.length ?? 0) < 2) continue;
+      if (item.op.kind === 'delete') this.learned.set(item.op.key, null);
+      else if (result.destinationId !== undefined) this.learned.set(item.op.key, result.destinationId);
+    }
     this.release(outcomes.map((o) => o.item.op.key));
     // Acknowledged records are recorded even after a fatal error: the destination has them.
     this.outcomeChain = this.outcomeChain.then(async () => {
@@ -313,8 +331,10 @@ export class Delivery<T> {
       this.outstanding--;
       if (!queue) continue;
       queue.shift();
-      if (queue.length === 0) this.byKey.delete(key);
-      else this.ready.push(queue[0]!);
+      if (queue.length === 0) {
+        this.byKey.delete(key);
+        this.learned.delete(key);
+      } else this.ready.push(queue[0]!);
     }
     this.wake();
   }

@@ -7,9 +7,26 @@ export interface KitFaults extends Faults {
   failRequests?: number;
   /** Every Nth request is answered 429. */
   status429Every?: number;
-  /** Seed of the random faults (errorRate, resetRate), so a test sees the same faults every run. */
+  /** Seed of the random faults (errorRate, resetRate, lostAnswerRate), so a test sees the same faults every run. */
   seed?: number;
+  /**
+   * The next N requests that reach their route are applied, and then their answer is lost
+   * (see {@link lostAnswer}): the vendor has the write, the client never learns it.
+   */
+  loseAnswers?: number;
+  /** Fraction (0–1) of requests applied and then left without their answer. */
+  lostAnswerRate?: number;
+  /**
+   * How an answer is lost: `reset` drops the connection, `timeout` never answers (the
+   * request hangs until the client gives up or the emulator stops), `error` answers a 5xx
+   * in the vendor's shape; `mixed` picks one of the three at random. `reset` by default.
+   */
+  lostAnswer?: LostAnswer | 'mixed';
 }
+
+/** How a write's answer is lost after the write was applied. */
+export type LostAnswer = 'reset' | 'timeout' | 'error';
+const LOST: readonly LostAnswer[] = ['reset', 'timeout', 'error'];
 
 /**
  * What a request gets instead of its answer; the emulator renders each in its vendor's
@@ -49,6 +66,7 @@ export class FaultInjector<F extends KitFaults = KitFaults, V = never> {
   private current: F;
   private random: () => number;
   private failRemaining: number;
+  private loseRemaining: number;
   private requests = 0;
 
   constructor(
@@ -58,6 +76,7 @@ export class FaultInjector<F extends KitFaults = KitFaults, V = never> {
     this.current = { ...faults };
     this.random = seededRandom(faults.seed ?? Math.floor(Math.random() * 2 ** 32));
     this.failRemaining = faults.failRequests ?? 0;
+    this.loseRemaining = faults.loseAnswers ?? 0;
   }
 
   /** The active faults. */
@@ -67,12 +86,13 @@ export class FaultInjector<F extends KitFaults = KitFaults, V = never> {
 
   /**
    * Replaces the active faults (`{}` clears them). `failRequests` starts counting again;
-   * the random sequence restarts only when a `seed` is given.
+   * `loseAnswers` too; the random sequence restarts only when a `seed` is given.
    */
   set(faults: F): void {
     this.current = { ...faults };
     if (faults.seed !== undefined) this.random = seededRandom(faults.seed);
     this.failRemaining = faults.failRequests ?? 0;
+    this.loseRemaining = faults.loseAnswers ?? 0;
   }
 
   /** Waits the configured latency, if any. */
@@ -99,4 +119,31 @@ export class FaultInjector<F extends KitFaults = KitFaults, V = never> {
     if (f.errorRate && this.random() < f.errorRate) return { kind: 'error' };
     return undefined;
   }
+
+  /**
+   * Asked after a request's write was applied, before it is answered: whether its answer is
+   * lost, and how (see {@link KitFaults.loseAnswers}).
+   */
+  afterApply(): LostAnswer | undefined {
+    const f = this.current;
+    let lose = false;
+    if (this.loseRemaining > 0) {
+      this.loseRemaining--;
+      lose = true;
+    } else if (f.lostAnswerRate && this.random() < f.lostAnswerRate) lose = true;
+    if (!lose) return undefined;
+    const how = f.lostAnswer ?? 'reset';
+    return how === 'mixed' ? LOST[Math.floor(this.random() * LOST.length)]! : how;
+  }
+}
+
+/**
+ * Loses the answer to a request whose write was applied: drops the connection (`reset`),
+ * never answers (`timeout`: the request stays open until the client gives up or the
+ * server closes), or answers through `renderError` (`error`: the vendor's 5xx).
+ */
+export function loseAnswer(req: IncomingMessage, how: LostAnswer, renderError: () => void): void {
+  if (how === 'reset') resetConnection(req);
+  else if (how === 'error') renderError();
+  // 'timeout': nothing is written; the socket closes with the client or with the server.
 }

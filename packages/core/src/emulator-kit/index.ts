@@ -5,7 +5,7 @@
  * that never starts an emulator never loads it.
  */
 export { readBody, readJsonBody, parseJson, type BodyResult } from './body.js';
-export { FaultInjector, resetConnection, seededRandom, type Fault, type KitFaults, type VendorFaults } from './faults.js';
+export { FaultInjector, loseAnswer, resetConnection, seededRandom, type Fault, type KitFaults, type LostAnswer, type VendorFaults } from './faults.js';
 export { jsonLinesLog } from './log.js';
 export { sendJson, sendText } from './reply.js';
 export { Router, type HttpMethod, type RouteMatch, type RouteMiss, type RouterOptions } from './router.js';

@@ -5,10 +5,12 @@ import { mapFields, mapMatch } from '../mapping/mapper.js';
 import { clearedFields, planKind, type PlannedKind } from '../mapping/operations.js';
 import { openState, zeroCounts, type PlannedChange, type RunOptions, type RunSummary } from './run.js';
 import type { RunScope } from './scope.js';
+import { deleteGuard, type DeleteGuard } from '../delivery/guards.js';
 
 /**
  * A dry run: the changes a run would send, computed against the delivered state opened
- * read-only. Nothing is sent and nothing is written — not the ledger, not the state.
+ * read-only, and what the blast-radius guard would say of them. Nothing is sent and nothing
+ * is written — not the ledger, not the state.
  */
 export async function planRun(scope: RunScope, stateStore: StateStore, options: RunOptions): Promise<RunSummary> {
   const started = Date.now();
@@ -18,11 +20,13 @@ export async function planRun(scope: RunScope, stateStore: StateStore, options: 
   const counts = { upsert: 0, update: 0, insert: 0, delete: 0, clear: 0, skip: 0, forget: 0 } as Record<PlannedKind, number>;
   const byOp = zeroCounts();
   const changes: PlannedChange[] = [];
+  let guard: DeleteGuard;
   try {
     const previousMapping = await state.getMeta('mapping');
     const stale = previousMapping !== undefined && previousMapping !== mapper.hash;
     await prepareSnapshot(scope, state, () => undefined);
-    await state.computeChanges();
+    const c = await state.computeChanges();
+    guard = deleteGuard(sync, c, c.delete > 0 ? await state.deliveredCount() : 0);
     for await (const chunk of state.changes()) {
       for (const d of chunk) {
         const kind = planKind(d.op, d.oldFp !== null || d.op !== 'insert', sync.to, caps);
@@ -52,6 +56,6 @@ export async function planRun(scope: RunScope, stateStore: StateStore, options: 
     status: 'succeeded',
     ...byOp,
     durationMs: Date.now() - started,
-    plan: { counts, changes, truncated: Object.values(counts).reduce((a, b) => a + b, 0) - counts.forget > changes.length },
+    plan: { counts, changes, truncated: Object.values(counts).reduce((a, b) => a + b, 0) - counts.forget > changes.length, deletes: guard },
   };
 }

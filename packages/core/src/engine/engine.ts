@@ -135,6 +135,7 @@ export function createEngine(o: EngineOptions): Engine {
       ledger: ledger(),
       logger,
       signal: stopping.signal,
+      allowDeletes: options.allowDeletes === true,
       progress: (p) => options.onProgress?.({ sync: sync.name, ...p }),
     };
   };
@@ -183,7 +184,13 @@ export function createEngine(o: EngineOptions): Engine {
     async run(s, options = {}) {
       const sync = syncOf(s);
       if ((sync.capture ?? 'diff') === 'stream') {
-        return followStream({ runOnce: (x) => runOne(x, options), ledger: ledger(), logger, signal: stopping.signal, ...(options.onRun ? { onRun: options.onRun } : {}) }, sync);
+        // `retry` sends the parked rows once, in the first run; the runs after a reconcile do not.
+        let runs = 0;
+        const optionsOf = (reconcile?: boolean): RunOptions => {
+          const o = runs++ === 0 ? options : { ...options, unpark: false };
+          return reconcile ? { ...o, reconcile } : o;
+        };
+        return followStream({ runOnce: (x, reconcile) => runOne(x, optionsOf(reconcile)), ledger: ledger(), logger, signal: stopping.signal, ...(options.onRun ? { onRun: options.onRun } : {}) }, sync);
       }
       const summary = await runOne(sync, options);
       options.onRun?.(summary);

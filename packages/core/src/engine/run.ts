@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { captureDiff } from '../capture/diff.js';
 import { captureStream } from '../capture/stream.js';
+import { resendParked } from '../capture/resend.js';
+import { tooManyRejected, type DeleteGuard } from '../delivery/guards.js';
 import type { DiffStore, StateStore } from '../state/store.js';
 import { SyncDelivery } from '../delivery/deliverer.js';
 import { describeError, isOutflowError, OutflowError } from '../errors.js';
@@ -11,6 +13,7 @@ import type { Mapper } from '../mapping/mapper.js';
 import type { PlannedKind } from '../mapping/operations.js';
 import type { Progress, RunScope } from './scope.js';
 import type { Row } from '../contracts.js';
+import { failpoint } from '../failpoints.js';
 
 export interface RunOptions {
   /** Most planned changes to return in `plan` (dry runs). */
@@ -20,9 +23,17 @@ export interface RunOptions {
   backoff?: { baseMs: number; maxMs: number };
   /**
    * Before running, clear parked rejections so they are sent again (`outflow retry`): all,
-   * or the rows of these keys. Writes in doubt among them are sent again too.
+   * or the rows of these keys. Writes in doubt among them are sent again too. A stream sync
+   * first sends those rows as the model has them now (its stream would not send them again).
    */
   unpark?: boolean | string[];
+  /**
+   * Let a diff run delete or clear more of the records Outflow owns than the sync's
+   * `maxDeletes.pct` (`outflow run --allow-deletes`).
+   */
+  allowDeletes?: boolean;
+  /** This run is the reconciling diff of a stale stream. */
+  reconcile?: boolean;
   /** Called with the summary of every run, reconciling diffs of a stream included. */
   onRun?(summary: RunSummary): void;
 }
@@ -43,7 +54,13 @@ export interface RunSummary extends RunCounts {
   error?: { code: string; message: string };
   /** Rows parked with errors in total for this sync after the run. */
   parked?: number;
-  plan?: { counts: Record<PlannedKind, number>; changes: PlannedChange[]; truncated: boolean };
+  plan?: {
+    counts: Record<PlannedKind, number>;
+    changes: PlannedChange[];
+    truncated: boolean;
+    /** The blast-radius guard: what a run would delete of what Outflow owns, and whether it would stop. */
+    deletes: DeleteGuard;
+  };
 }
 
 const LEASE_MS = 60_000;
@@ -92,26 +109,39 @@ export async function runOnce(scope: RunScope, stateStore: StateStore, options: 
       logger.info({ sync: sync.name, rows: n }, 'mappings changed: every delivered row will be sent again');
     }
     await state.setMeta('mapping', scope.mapper.hash);
-    const delivery = new SyncDelivery({
+    const opened = state;
+    const deliver = (): SyncDelivery => new SyncDelivery({
       sync,
       to: scope.to,
       budget: scope.budget,
       caps: scope.caps,
       mapper: scope.mapper,
-      state,
+      state: opened,
       ledger,
       logger,
       runId,
       counts,
       signal: scope.signal,
       resend: options.unpark === true ? true : new Set(options.unpark || []),
+      total: () => scope.total,
+      followsStream: capture === 'stream' || options.reconcile === true,
+      afterWrite: () => {
+        failpoint('delivery.after-write');
+        if (options.reconcile) failpoint('reconcile.after-write');
+      },
       ...(options.backoff ? { backoff: options.backoff } : {}),
       onSettled: (settled) =>
         scope.progress({ phase: capture === 'stream' ? 'streaming' : 'delivering', read: 0, settled, counts, ...(scope.total === undefined ? {} : { total: scope.total }) }),
     });
-    if (capture === 'stream') await captureStream(scope, state, delivery);
-    else await captureDiff(scope, state, delivery);
+    const delivery = deliver();
+    if (capture === 'stream') {
+      // A stream re-sends nothing by itself: `outflow retry` sends the parked rows first.
+      if (options.unpark) await resendParked(scope, state, deliver(), options.unpark);
+      await captureStream(scope, state, delivery);
+    } else await captureDiff(scope, state, delivery);
     const aborted = scope.signal.aborted;
+    const tooMany = aborted ? undefined : tooManyRejected(sync, counts, { final: true });
+    if (tooMany) throw tooMany;
     const parked = await ledger.countRowErrors(sync.name);
     const status: RunSummary['status'] = aborted ? 'aborted' : counts.rejected > 0 ? 'partial' : 'succeeded';
     await ledger.finishRun(runId, status, counts, aborted ? 'stopped by a signal before it finished' : undefined);
@@ -122,6 +152,7 @@ export async function runOnce(scope: RunScope, stateStore: StateStore, options: 
     await ledger.finishRun(runId, 'failed', counts, message).catch(() => undefined);
     const code = isOutflowError(err) ? err.code : 'OUTFLOW_INTERNAL';
     logger.error({ sync: sync.name, code, err: message }, 'sync failed');
+    const parked = await ledger.countRowErrors(sync.name).catch(() => undefined);
     return {
       sync: sync.name,
       capture,
@@ -129,6 +160,7 @@ export async function runOnce(scope: RunScope, stateStore: StateStore, options: 
       ...counts,
       durationMs: Date.now() - started,
       runId,
+      ...(parked === undefined ? {} : { parked }),
       error: { code, message: isOutflowError(err) ? redact(err.message) : message },
     };
   } finally {

@@ -30,7 +30,13 @@ export interface RowError {
   op: string;
   reason: string;
   retryable: boolean;
+  /** Runs that tried this version of the row and failed (a new version starts again at 1). */
   attempts: number;
+  /**
+   * True: the row waits until it changes or a person sends it again (`outflow retry`).
+   * False: the next run sends it again (a retryable error under the sync's maxRowAttempts).
+   */
+  parked: boolean;
   firstSeen: string;
   lastSeen: string;
 }
@@ -58,12 +64,21 @@ export interface Ledger {
   setCheckpoint(sync: string, checkpoint: string): Promise<void>;
   clearCheckpoint(sync: string): Promise<void>;
 
-  /** Adds or refreshes a row error: attempts + 1, lastSeen now. */
-  recordRowError(sync: string, error: { key: string; op: string; reason: string; retryable: boolean }): Promise<void>;
+  /**
+   * Adds or refreshes a row error: attempts + 1 (back to 1 when `version`, the fingerprint
+   * of the row tried, differs from the one recorded), lastSeen now. The row is parked when
+   * the error is not retryable, or when its attempts reach `maxAttempts` (never, without
+   * it). Returns the row error as recorded.
+   */
+  recordRowError(
+    sync: string,
+    error: { key: string; op: string; reason: string; retryable: boolean; version?: string | null; maxAttempts?: number },
+  ): Promise<RowError>;
   /** Removes the row errors of these keys (they were delivered, or left the model). */
   resolveRowErrors(sync: string, keys: string[]): Promise<void>;
   listRowErrors(options?: { sync?: string; limit?: number }): Promise<RowError[]>;
-  countRowErrors(sync: string): Promise<number>;
+  /** Row errors of a sync; with `parked`, only the parked ones (true) or the ones the next run sends again (false). */
+  countRowErrors(sync: string, options?: { parked?: boolean }): Promise<number>;
 
   /** A key-value store scoped to `scope` (a connection name). */
   kv(scope: string): KeyValueStore;

@@ -17,12 +17,26 @@ export interface DiffRow {
    * have applied it (a crash, a lost answer). Null when no write of this key is in doubt.
    */
   sentFp: string | null;
+  /**
+   * The match key of that write in doubt, so a delete can still find a record whose id
+   * never came back (optional: a store that does not keep it leaves it out).
+   */
+  sentMatch?: Row | null;
+}
+
+/** What the destination knows a key's record by: its id, or the match key of a write in doubt. */
+export interface RecordAddress {
+  destId: string | null;
+  match: Row | null;
 }
 
 /** What to record for one settled record. */
 export type Ack =
-  /** About to be written (logged before the write): until acknowledged, possibly written. */
-  | { key: string; kind: 'sent'; fp: string }
+  /**
+   * About to be written (logged before the write): until acknowledged, possibly written.
+   * `match` is the write's match key, kept while the write is in doubt.
+   */
+  | { key: string; kind: 'sent'; fp: string; match?: Row }
   | { key: string; kind: 'delivered'; fp: string; destId?: string | null }
   | { key: string; kind: 'deleted' }
   | { key: string; kind: 'parked'; fp: string | null }
@@ -72,6 +86,21 @@ export interface DiffStore {
    * as in doubt.
    */
   inDoubt(): Promise<{ key: string; fp: string }[]>;
+  /**
+   * Optional: what the destination knows these keys by — the destination id delivered, or
+   * the match key of a write in doubt (keys with neither are absent). Stream syncs read it
+   * for each batch, so an update or delete reaches a record the destination addresses by
+   * its own id (a HubSpot contact) even when the change carries no match key (a PostgreSQL
+   * delete carries only the primary key).
+   */
+  addresses?(keys: string[]): Promise<Map<string, RecordAddress>>;
+  /**
+   * The records Outflow owns in the destination: keys delivered (and not deleted since) or
+   * sent and never acknowledged — every key a run could delete or clear. As of every ack;
+   * read-only stores count too. The blast-radius guard (`maxDeletes`) compares a run's
+   * deletes with it.
+   */
+  deliveredCount(): Promise<number>;
   /**
    * After a complete run: drops parked rows whose key left the model and clears parking of
    * rows that went back to their delivered version; returns those keys (their row errors
