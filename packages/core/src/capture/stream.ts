@@ -102,8 +102,9 @@ export async function captureStream(run: RunScope, state: DiffStore, delivery: S
       const known = state.addresses ? await state.addresses([...new Set(batch.changes.map((c) => c.key))]) : undefined;
       for (const change of batch.changes) {
         read++;
+        // Every change of a key in doubt stays in doubt for this run: a later update could not
+        // address a record whose create may or may not exist, and would create it again.
         const sentFp = doubt.get(change.key) ?? null;
-        if (sentFp !== null) doubt.delete(change.key);
         const at = known?.get(change.key);
         await delivery.push({ change, fp: change.after ? fpOf(change.after) : null, oldFp: null, destId: at?.destId ?? null, sentFp, sentMatch: at?.match ?? null, batch: index });
       }
