@@ -119,24 +119,22 @@ export class SyncDelivery {
 
   /** Queues one change; resolves when there is room for more. */
   async push(p: Pending): Promise<void> {
-    if (p.sentFp !== null && this.o.caps.idempotency === 'none' && !this.resendAsked(p.change.key) && p.change.op === 'delete' && p.oldFp === null && p.destId === null && !p.sentMatch) {
-      // The row left the model while its last write is in doubt, and nothing addresses the
-      // record that write may have made: the doubt stays visible rather than being replaced
-      // by a refused delete.
-      const tag: Tag = { kind: this.kindOf(p), op: 'delete', fp: null, ...(p.batch === undefined ? {} : { batch: p.batch }) };
-      await this.record([
-        {
-          item: { op: this.operationOf(p, tag.kind, p.oldFp, null), tag },
-          result: { ok: false, retryable: false, reason: outcomeUnknown('a write was sent before the process stopped and its answer was never recorded, and the row has since left the model') },
-          attempts: 0,
-        },
-      ]);
-      return;
-    }
-    if (p.sentFp !== null && this.o.caps.idempotency === 'none' && !this.resendAsked(p.change.key) && p.change.op !== 'delete') {
-      this.doubt.push(p);
-      if (this.doubt.length >= LOOKUP_EVERY) await this.resolveDoubts();
-      return;
+    // A write in doubt at a destination that cannot dedupe is never re-sent blindly.
+    if (p.sentFp !== null && this.o.caps.idempotency === 'none' && !this.resendAsked(p.change.key)) {
+      if (p.change.op !== 'delete') {
+        this.doubt.push(p);
+        if (this.doubt.length >= LOOKUP_EVERY) await this.resolveDoubts();
+        return;
+      }
+      if (p.oldFp === null && p.destId === null && !p.sentMatch) {
+        // The row left the model while its only write is in doubt, and nothing addresses the
+        // record that write may have made: the doubt stays visible rather than being
+        // replaced by a refused delete.
+        const tag: Tag = { kind: this.kindOf(p), op: 'delete', fp: null, ...(p.batch === undefined ? {} : { batch: p.batch }) };
+        const reason = outcomeUnknown('a write was sent before the process stopped and its answer was never recorded, and the row has since left the model');
+        await this.record([{ item: { op: this.operationOf(p, tag.kind, p.oldFp, null), tag }, result: { ok: false, retryable: false, reason }, attempts: 0 }]);
+        return;
+      }
     }
     await this.send(p);
   }
