@@ -21,8 +21,8 @@ async function snapshot() {
   const env = await benchEngine({ warehouse: { connector: snowflake, config: emu.config } });
   try {
     await emu.sql(`CREATE TABLE "ANALYTICS"."PUBLIC"."CUSTOMERS" AS
-      SELECT range AS ID, 'customer' || range || '@example.com' AS EMAIL, 'Customer ' || range AS NAME, range % 97 AS SCORE, range % 3 <> 0 AS ACTIVE
-      FROM range(0, ${SNAPSHOT_ROWS})`);
+      SELECT n AS ID, 'customer' || n || '@example.com' AS EMAIL, 'Customer ' || n AS NAME, n % 97 AS SCORE, n % 3 <> 0 AS ACTIVE
+      FROM (SELECT SEQ4() AS n FROM TABLE(GENERATOR(ROWCOUNT => ${SNAPSHOT_ROWS})))`);
     // The context the engine opens for the connection, as every sync reading it gets.
     const { ctx } = await env.engine.connection('warehouse');
     globalThis.gc?.();

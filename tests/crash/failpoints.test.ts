@@ -132,14 +132,11 @@ async function crashAndRestart(cell: Cell, src: Source, dst: Sink): Promise<Outc
     for (const [id, item] of await src.rows()) if (!firstSeen.has(id)) firstSeen.set(id, item);
   };
   let round = 0;
-  // A stream resumed after a crash replays the changes after its last checkpoint, and a
-  // replayed update of a record deleted later in that window creates it again for a moment
-  // (replays are not yet skipped by position; see the notes). Until they are, the
-  // changes a stream replays are inserts and updates; deletes reach streams in the reconcile
-  // cells (made before the stream's position is secured, so the diff carries them), the diff
-  // cells, and connectors/postgres/test/crash.test.ts.
+  // A stream resumed after a crash replays the changes after its last checkpoint: with
+  // updates and deletes in every round, a replayed update of a record deleted later in that
+  // window would create it again unless the replay is skipped by position.
   const changeRound = async () => {
-    await src.change(++round, appendOnly ? 'inserts' : src.capture === 'stream' ? 'no-deletes' : 'all');
+    await src.change(++round, appendOnly ? 'inserts' : 'all');
     await remember();
   };
 

@@ -63,7 +63,7 @@ export interface Sink {
   close(): Promise<void>;
 }
 
-export type Workload = 'all' | 'no-deletes' | 'inserts';
+export type Workload = 'all' | 'inserts';
 
 export type SourceKind = 'diff-embedded' | 'diff-pushdown' | 'stream-postgres' | 'stream-snowflake';
 export type SinkKind = 'webhook' | 'postgres' | 'hubspot';
@@ -106,7 +106,6 @@ function roundSql(t: string, round: number, what: Workload): string[] {
   const inserts = `INSERT INTO ${t} (id, name, score) SELECT ${base} + i, 'new ' || (${base} + i), i FROM generate_series(1, 15) AS i`;
   if (what === 'inserts') return [inserts];
   const updates = `UPDATE ${t} SET score = score + 1000, name = name || '+' WHERE id % 7 = ${round % 7}`;
-  if (what === 'no-deletes') return [updates, inserts];
   return [updates, inserts, `DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} WHERE id < 10000 AND id % 11 = ${round % 11} ORDER BY id LIMIT 3)`];
 }
 
@@ -156,14 +155,13 @@ export async function snowflakeSource(): Promise<Source> {
     env: { SF_PASSWORD: sf.config.password! },
     async seed(n) {
       await sf.sql(`CREATE TABLE ${t} (ID INTEGER PRIMARY KEY, NAME VARCHAR NOT NULL, SCORE INTEGER NOT NULL, EMAIL VARCHAR)`);
-      await sf.sql(`INSERT INTO ${t} SELECT i, 'item ' || i, i, 'item' || i || '@example.com' FROM range(1, ${n + 1}) AS r(i)`);
+      await sf.sql(`INSERT INTO ${t} SELECT i, 'item ' || i, i, 'item' || i || '@example.com' FROM (SELECT SEQ4() + 1 AS i FROM TABLE(GENERATOR(ROWCOUNT => ${n})))`);
     },
     async change(round, what) {
       const base = 10_000 * round;
-      await sf.sql(`INSERT INTO ${t} SELECT ${base} + i, 'new ' || (${base} + i), i, 'item' || (${base} + i) || '@example.com' FROM range(1, 16) AS r(i)`);
+      await sf.sql(`INSERT INTO ${t} SELECT ${base} + i, 'new ' || (${base} + i), i, 'item' || (${base} + i) || '@example.com' FROM (SELECT SEQ4() + 1 AS i FROM TABLE(GENERATOR(ROWCOUNT => 15)))`);
       if (what === 'inserts') return;
       await sf.sql(`UPDATE ${t} SET SCORE = SCORE + 1000, NAME = NAME || '+' WHERE ID % 7 = ${round % 7}`);
-      if (what === 'no-deletes') return;
       await sf.sql(`DELETE FROM ${t} WHERE ID IN (SELECT ID FROM ${t} WHERE ID < 10000 AND ID % 11 = ${round % 11} ORDER BY ID LIMIT 3)`);
     },
     async rows() {

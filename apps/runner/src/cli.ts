@@ -10,6 +10,10 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+// Everything the CLI creates (the state folder, the ledger, delivered state, sandbox logs
+// holding row data) is readable by its owner only.
+process.umask(0o077);
+
 const controller = new AbortController();
 let signals = 0;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {

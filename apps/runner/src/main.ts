@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import {
   MAX_CONFIG_BYTES,
@@ -10,6 +10,7 @@ import {
   describeError,
   isOutflowError,
   loadConnector,
+  MAX_INTERVAL_MS,
   parseInterval,
   redact,
   redactValue,
@@ -36,6 +37,21 @@ interface GlobalOptions {
   config: string;
 }
 
+const DEFAULT_GRACE = 30_000;
+const GRACE_HELP =
+  'on SIGINT/SIGTERM, how long calls in flight may take to finish before they are cancelled (their outcome is then in doubt), e.g. 10s';
+
+function graceOption(value: string): number {
+  let ms: number;
+  try {
+    ms = parseInterval(value);
+  } catch {
+    throw new InvalidArgumentError('expected an interval such as 10s, 500ms or 2m');
+  }
+  if (ms > MAX_INTERVAL_MS) throw new InvalidArgumentError('must be at most 24d');
+  return ms;
+}
+
 /** Runs the `outflow` CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: string[], io: MainIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const out: Out = { write: (s: string) => void io.stdout.write(redact(s)) };
@@ -52,10 +68,11 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
     .showHelpAfterError();
 
   const globals = () => program.opts<GlobalOptions>();
-  const withWorkspace = async (fn: (ws: Workspace) => Promise<number>): Promise<number> => {
+  const withWorkspace = async (fn: (ws: Workspace) => Promise<number>, stop: { graceMs?: number } = {}): Promise<number> => {
     const ws = await openWorkspace({ configFile: globals().config, logger, chdir: io.chdir ?? false });
-    // A stop signal drains: reading stops, batches in flight settle and are recorded.
-    const onStop = () => ws.engine.stop();
+    // A stop signal drains: reading stops, batches in flight settle and are recorded; calls
+    // still in flight after the grace period are cancelled.
+    const onStop = () => ws.engine.stop(stop);
     if (signal.aborted) onStop();
     signal.addEventListener('abort', onStop, { once: true });
     try {
@@ -193,9 +210,10 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
     .option('--json', 'print one JSON object per sync run on standard output')
     .option('--watch', 'keep running diff syncs on their schedules')
     .option('--allow-deletes', "let runs delete or clear more of the records Outflow owns than a sync's maxDeletes.pct (50% by default) allows")
+    .option('--grace <interval>', GRACE_HELP, graceOption, DEFAULT_GRACE)
     .action(
-      action((names: string[], opts: { json?: boolean; watch?: boolean; allowDeletes?: boolean }) =>
-        withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: false }, out, err, io, logger)),
+      action((names: string[], opts: { json?: boolean; watch?: boolean; allowDeletes?: boolean; grace: number }) =>
+        withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: false }, out, err, io, logger), { graceMs: opts.grace }),
       ),
     );
 
@@ -207,9 +225,10 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
     .argument('[syncs...]', 'sync names (default: all)')
     .option('--json', 'print one JSON object per sync run on standard output')
     .option('--allow-deletes', "let runs delete or clear more of the records Outflow owns than a sync's maxDeletes.pct allows")
+    .option('--grace <interval>', GRACE_HELP, graceOption, DEFAULT_GRACE)
     .action(
-      action((names: string[], opts: { json?: boolean; allowDeletes?: boolean }) =>
-        withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: true }, out, err, io, logger)),
+      action((names: string[], opts: { json?: boolean; allowDeletes?: boolean; grace: number }) =>
+        withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: true }, out, err, io, logger), { graceMs: opts.grace }),
       ),
     );
 

@@ -127,7 +127,8 @@ export async function assertReadableFile(location: string, code: ErrorCode): Pro
   }
 }
 
-function openError(location: string, err: unknown, code: ErrorCode): OutflowError {
+/** The error of a failed open of a DuckDB file: a lock held by another process is retryable. */
+export function openError(location: string, err: unknown, code: ErrorCode): OutflowError {
   const message = describeError(err);
   if (/Could not set lock|Conflicting lock/i.test(message)) {
     return new OutflowError(

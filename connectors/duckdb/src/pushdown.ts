@@ -1,10 +1,9 @@
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OutflowError, describeError, type ConnectorContext, type DiffStore, type Model, type PushdownDiff } from '@outflow/core';
-import { SqlDiffStore, type SqlModel } from '@outflow/state-duckdb';
+import { assertNoReservedColumns, SqlDiffStore, withPlanTempDir, type SqlModel } from '@outflow/state-duckdb';
 import type { DuckDBConfig } from './config.js';
 import { modelQuery } from './model.js';
-import { assertReadableFile, databaseLocation } from './open.js';
+import { assertReadableFile, databaseLocation, openError } from './open.js';
 import { toValue } from './values.js';
 
 const INTEGER_TYPES = new Set(['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'UTINYINT', 'USMALLINT', 'UINTEGER']);
@@ -25,7 +24,10 @@ export const pushdown: PushdownDiff<DuckDBConfig> = {
     let describe: { name: string; type: string }[] = [];
     const setup = async (conn: import('@duckdb/node-api').DuckDBConnection) => {
       if (location !== ':memory:') {
-        await conn.run(`ATTACH '${location.replaceAll("'", "''")}' AS wh (READ_ONLY)`);
+        // A failure here concerns the warehouse file, not the diff state the store opens.
+        await conn.run(`ATTACH '${location.replaceAll("'", "''")}' AS wh (READ_ONLY)`).catch((err: unknown) => {
+          throw openError(location, err, 'OUTFLOW_SOURCE');
+        });
         await conn.run(`USE wh`);
       }
       const rows = (await conn.runAndReadAll(query.describe)).getRowObjectsJS();
@@ -33,22 +35,31 @@ export const pushdown: PushdownDiff<DuckDBConfig> = {
     };
     const sqlModel: SqlModel = { relation: query.sql, key: { kind: 'text', expr: 'NULL' }, fingerprint: [] };
     let store: SqlDiffStore;
-    try {
-      store = await SqlDiffStore.open(sqlModel, {
+    const openStore = (tempDir: string) =>
+      SqlDiffStore.open(sqlModel, {
         stateFile: join(ctx.stateDir, `diff-${safe}.duckdb`),
         readOnly: options.readOnly,
-        tempDir: options.readOnly ? join(tmpdir(), `outflow-plan-${process.pid}`) : join(ctx.stateDir, 'tmp'),
+        tempDir,
         ...(ctx.config.memoryLimit ? { memoryLimit: ctx.config.memoryLimit } : {}),
         ...(ctx.config.threads ? { threads: ctx.config.threads } : {}),
         setup,
         convert: toValue as never,
         keyKind: () => keyOf(model.primaryKey, describe, query.label),
       });
+    try {
+      // A dry run spills to a private temp folder of its own, removed when the store closes.
+      store = await (options.readOnly ? withPlanTempDir(openStore) : openStore(join(ctx.stateDir, 'tmp')));
     } catch (err) {
       if (err instanceof OutflowError) throw err;
       throw new OutflowError('OUTFLOW_SOURCE', `DuckDB could not diff ${query.label}: ${describeError(err)}`, { cause: err });
     }
     const names = new Set(describe.map((c) => c.name));
+    try {
+      assertNoReservedColumns(names, query.label);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
     const missing = (options.columns ?? []).filter((c) => !names.has(c));
     if (missing.length) {
       await store.close();

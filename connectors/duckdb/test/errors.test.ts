@@ -164,6 +164,12 @@ describe('the database file', () => {
 
     const checkErr = await source.check(context({ path: f.db })).catch((e: unknown) => e);
     expect(isOutflowError(checkErr, 'OUTFLOW_CHECK_FAILED'), String(checkErr)).toBe(true);
+
+    // A pushed-down diff names the warehouse file too, not its own diff state.
+    const diffErr = await duckdb.source!.diff!.open(context({ path: f.db }), model({ table: 'numbers' }), { sync: 'locked', columns: null, readOnly: false }).catch((e: unknown) => e);
+    expect(isOutflowError(diffErr, 'OUTFLOW_SOURCE'), String(diffErr)).toBe(true);
+    expect((diffErr as Error).message).toContain(`"${f.db}" is open for writing in another process`);
+    expect((diffErr as { retryable: boolean }).retryable).toBe(true);
   });
 
   it('can be read by several processes at once when all open it read-only', async () => {

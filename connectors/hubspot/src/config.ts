@@ -32,9 +32,19 @@ export const configSchema = Type.Object(
     timeoutMs: Type.Optional(
       Type.Integer({
         minimum: 100,
+        // A timer cannot wait longer than about 24.8 days; a day is more than any answer needs.
+        maximum: 86_400_000,
         default: 60_000,
         description:
-          'How long one HubSpot request may go without an answer, in milliseconds, before it is abandoned and retried (a write whose answer never came is then in doubt).',
+          'How long one HubSpot request may go without an answer, in milliseconds, before it is cancelled and retried (a write whose answer never came is then in doubt).',
+      }),
+    ),
+    maxResponseBytes: Type.Optional(
+      Type.Integer({
+        minimum: 65_536,
+        default: 16 * 1024 * 1024,
+        description:
+          'The largest answer body read from HubSpot, in bytes. A larger answer is not read further: the call fails as retryable ("answer too large").',
       }),
     ),
     basePath: Type.Optional(
@@ -51,6 +61,9 @@ export type HubSpotConfig = Static<typeof configSchema>;
 
 /** How long a request may go unanswered when `timeoutMs` is not set. */
 export const DEFAULT_TIMEOUT_MS = 60_000;
+
+/** The largest answer body read when `maxResponseBytes` is not set. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
 /** The documented per-10-second and daily limits of a private app at each tier. */
 export const TIER_LIMITS = {

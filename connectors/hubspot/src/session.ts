@@ -1,8 +1,11 @@
-import http from 'node:http';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import diagnostics from 'node:diagnostics_channel';
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { Client } from '@hubspot/api-client';
 import {
+  answerTooLarge,
   destinationError,
   isOutflowError,
   OutflowError,
@@ -12,7 +15,7 @@ import {
   type RateLimit,
 } from '@outflow/core';
 import type { HubSpotConfig } from './config.js';
-import { DEFAULT_TIMEOUT_MS, limitsOf } from './config.js';
+import { DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_MS, limitsOf } from './config.js';
 import type { PropertyInfo } from './values.js';
 
 /** Property definitions are read again after this long (new properties, new options). */
@@ -38,6 +41,24 @@ export interface HubSpotErrorBody {
   errors?: { message?: string; code?: string; context?: Record<string, string[]> }[];
   context?: Record<string, string[]>;
 }
+
+/**
+ * The HTTP requests one {@link Session.call} made (see {@link watch}): the SDK takes no
+ * abort signal and no size limit, so the call cancels its requests and meters their
+ * answers itself.
+ */
+interface CallRequests {
+  readonly requests: Set<ClientRequest>;
+  /** The most answer bytes read. */
+  readonly limit: number;
+  /** Ends the call with `err` and cancels its requests; set when the call starts. */
+  cancel?: (err: unknown) => void;
+  /** The last request's method and path (without the query), and the status it was answered with. */
+  endpoint?: string;
+  status?: number;
+}
+
+const current = new AsyncLocalStorage<CallRequests>();
 
 function isApiException(err: unknown): err is { code: number; body: unknown; headers: Record<string, string> } {
   return err instanceof Error && typeof (err as { code?: unknown }).code === 'number' && 'headers' in err;
@@ -129,11 +150,13 @@ export class Session {
   readonly origin: string;
   private readonly agent: http.Agent;
   private readonly timeoutMs: number;
+  private readonly maxResponseBytes: number;
 
   constructor(readonly config: Readonly<HubSpotConfig>) {
     const basePath = config.basePath ?? 'https://api.hubapi.com';
     this.origin = new URL(basePath).origin;
     this.timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.maxResponseBytes = config.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.agent = agentFor(basePath, this.timeoutMs);
     this.client = new Client({
       accessToken: config.accessToken,
@@ -154,6 +177,7 @@ export class Session {
    */
   async call<T>(ctx: ConnectorContext<HubSpotConfig>, what: string, fn: () => Promise<Reply<T>>): Promise<Reply<T>> {
     this.throwIfPaused();
+    const made: CallRequests = { requests: new Set(), limit: this.maxResponseBytes };
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     try {
@@ -163,22 +187,31 @@ export class Session {
         // The daily limit may have run out while this call waited its turn.
         this.throwIfPaused();
         const gaveUp = new Promise<never>((_, reject) => {
+          made.cancel = (err) => {
+            made.cancel = () => undefined;
+            for (const req of made.requests) req.destroy();
+            reject(err);
+          };
           timer = setTimeout(
-            () => reject(destinationError(`HubSpot did not answer ${what} within ${this.timeoutMs} ms`, { retryable: true })),
+            () => made.cancel?.(destinationError(`HubSpot did not answer ${what} within ${this.timeoutMs} ms; the request was cancelled`, { retryable: true })),
             this.timeoutMs,
           );
-          // The run is stopping: the answer is not waited for (the request may still be applied).
-          onAbort = () => reject(new OutflowError('OUTFLOW_ABORTED', `the run is stopping; HubSpot's answer to ${what} was not waited for`, { retryable: true }));
+          // The run is stopping for good: the request is cancelled (HubSpot may have applied it).
+          onAbort = () =>
+            made.cancel?.(new OutflowError('OUTFLOW_ABORTED', `the run is stopping; the request for ${what} was cancelled before HubSpot answered`, { retryable: true }));
           if (ctx.signal.aborted) onAbort();
           else ctx.signal.addEventListener('abort', onAbort, { once: true });
         });
-        return Promise.race([fn(), gaveUp]);
+        const sent = current.run(made, fn);
+        // Settled after a cancel too: its rejection is expected and already answered.
+        sent.catch(() => undefined);
+        return Promise.race([sent, gaveUp]);
       });
       this.observe(ctx, reply.headers);
       return reply;
     } catch (err) {
       if (isApiException(err)) this.observe(ctx, err.headers);
-      throw this.failure(ctx, err, what);
+      throw this.failure(ctx, err, what, made);
     } finally {
       clearTimeout(timer);
       if (onAbort !== undefined) ctx.signal.removeEventListener('abort', onAbort);
@@ -259,7 +292,7 @@ export class Session {
     }
   }
 
-  private failure(ctx: ConnectorContext<HubSpotConfig>, err: unknown, what: string): unknown {
+  private failure(ctx: ConnectorContext<HubSpotConfig>, err: unknown, what: string, made?: CallRequests): unknown {
     if (err instanceof OutflowError) return err;
     if (isApiException(err)) {
       const status = err.code;
@@ -278,7 +311,11 @@ export class Session {
               `HubSpot's daily API limit is spent: the sync is paused until ${new Date(until).toISOString()} and resumes where it stopped`,
             );
           }
-          return destinationError(`HubSpot's daily API limit is spent (429 DAILY): ${reason}`, { retryable: true, retryAfterMs: wait, status });
+          return destinationError(`HubSpot's daily API limit is spent (429 DAILY): ${reason}; it resets at ${new Date(until).toISOString()}`, {
+            retryable: true,
+            retryAfterMs: wait,
+            status,
+          });
         }
         const wait = after ?? DEFAULT_RETRY_AFTER_MS;
         ctx.rateBudget.pause(wait);
@@ -308,6 +345,17 @@ export class Session {
       return destinationError(`HubSpot refused ${what} (HTTP ${status}${category}): ${reason}`, { retryable: false, status, cause: err });
     }
     const code = networkCode(err);
+    if (made?.status !== undefined && code === undefined && err instanceof Error && err.name !== 'FetchError') {
+      // HubSpot answered, but the SDK could not read the answer (e.g. a 200 whose body is not
+      // JSON). A write it answered may have been applied: retryable, so the engine re-sends
+      // it where that is safe and looks it up or parks it where it is not.
+      const problem = err instanceof SyntaxError ? 'the body is not valid JSON' : `the answer could not be read (${clip(err.message)})`;
+      return destinationError(`HubSpot answered ${what} (${made.endpoint ?? 'unknown endpoint'}) with HTTP ${made.status}, but ${problem}`, {
+        retryable: true,
+        status: made.status,
+        cause: err,
+      });
+    }
     if (code !== undefined || (err instanceof Error && err.name === 'FetchError')) {
       return destinationError(`could not reach HubSpot at ${this.origin} for ${what}: ${code ?? clip((err as Error).message)}`, {
         retryable: true,
@@ -319,9 +367,10 @@ export class Session {
 }
 
 /**
- * A keep-alive agent whose sockets are destroyed after `timeoutMs` without a byte, in use or
- * idle: the SDK takes no timeout, and a request HubSpot never answers must not hold its
- * socket once the call has given up on it.
+ * A keep-alive agent, handed to the SDK as `httpAgent`, whose sockets are destroyed after
+ * `timeoutMs` without a byte. Whether a request goes through it depends on the SDK applying
+ * its configured middleware, so cancelling a call does not rely on it: every request a call
+ * makes is tracked through the request channel below and destroyed when the call gives up.
  */
 function agentFor(basePath: string, timeoutMs: number): http.Agent {
   const options = { keepAlive: true, maxSockets: 32, timeout: timeoutMs };
@@ -334,6 +383,38 @@ function agentFor(basePath: string, timeoutMs: number): http.Agent {
     return socket;
   }) as typeof agent.createConnection;
   return agent;
+}
+
+// Every request made inside a Session.call is known to that call, which can cancel it. The
+// channel is used rather than the agent: the SDK's generated APIs do not pass `httpAgent` on.
+diagnostics.subscribe('http.client.request.start', (message) => {
+  const made = current.getStore();
+  if (made !== undefined) watch((message as { request: ClientRequest }).request, made);
+});
+
+/**
+ * Keeps `req` cancellable by its call and meters its answer: past the call's limit (by
+ * Content-Length, or by the bytes received) the call fails with "answer too large" and the
+ * request is destroyed, so the rest of the body is never read.
+ */
+function watch(req: ClientRequest, made: CallRequests): void {
+  made.requests.add(req);
+  const endpoint = `${req.method} ${req.path.split('?')[0]}`;
+  made.endpoint = endpoint;
+  req.once('response', (res: IncomingMessage) => {
+    made.status = res.statusCode;
+    const tooLarge = () => made.cancel?.(answerTooLarge(`HubSpot (${endpoint})`, made.limit, res.statusCode));
+    const declared = Number(res.headers['content-length']);
+    if (Number.isFinite(declared) && declared > made.limit) return tooLarge();
+    let size = 0;
+    const meter = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= made.limit) return;
+      res.off('data', meter);
+      tooLarge();
+    };
+    res.on('data', meter);
+  });
 }
 
 const sessions = new WeakMap<object, Session>();

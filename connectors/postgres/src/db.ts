@@ -16,9 +16,25 @@ export function isTransient(err: unknown): boolean {
   return /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|Connection terminated|connection.*closed/i.test(msg) || typeof code === 'string' && /^E[A-Z]+$/.test(code);
 }
 
-/** A `pg` client config for the connection, with Outflow's type parsers. */
+/**
+ * A `pg` client config for the connection, with Outflow's type parsers. Throws
+ * `OUTFLOW_CONFIG_INVALID` naming the connection when `pg` cannot read the connection string
+ * (it would throw a bare "Invalid URL" from the client's or the pool's constructor); the
+ * message never quotes the string, which holds the password.
+ */
 export function clientConfig(ctx: Ctx, extra: pg.ClientConfig = {}): pg.ClientConfig {
-  return { connectionString: ctx.config.url, types: pgTypes, connectionTimeoutMillis: 15_000, application_name: 'outflow', ...extra };
+  const config = { connectionString: ctx.config.url, types: pgTypes, connectionTimeoutMillis: 15_000, application_name: 'outflow', ...extra };
+  try {
+    // Parses the string as every client and pool will, without connecting.
+    new pg.Client(config);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    throw new OutflowError(
+      'OUTFLOW_CONFIG_INVALID',
+      `connection "${ctx.connection}": url is not a valid PostgreSQL connection string${typeof code === 'string' ? ` (${code})` : ''}; check its host and port, and that special characters in the user name and password are percent-encoded`,
+    );
+  }
+  return config;
 }
 
 /** Opens a client; a failure names the connection, never the connection string. */

@@ -263,6 +263,7 @@ async function write(ctx: Ctx, object: string, ops: Operation[]): Promise<Record
   try {
     client = await poolOf(ctx).connect();
   } catch (err) {
+    if (isOutflowError(err, 'OUTFLOW_CONFIG_INVALID')) throw err;
     throw destinationError(`connection "${ctx.connection}": cannot connect to PostgreSQL: ${describeError(err)}`, { retryable: true, cause: err });
   }
   let broken: unknown;

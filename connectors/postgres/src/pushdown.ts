@@ -116,6 +116,21 @@ class PostgresDiffStore implements DiffStore {
     if (missing.length) {
       throw new OutflowError('OUTFLOW_MAPPING', `${where}: primary key column ${missing.join(', ')} is not in ${m.label}`);
     }
+    // The diff's own columns sit beside the model's: a model column of such a name would
+    // collide with one or be dropped from the rows sent.
+    let names: string[];
+    try {
+      names = (await this.client.query(`SELECT * FROM (${m.sql}) AS m LIMIT 0`)).fields.map((f) => f.name);
+    } catch (err) {
+      throw new OutflowError('OUTFLOW_SOURCE', `${where}: reading ${m.label} failed: ${describeError(err)}`, { retryable: isTransient(err), cause: err });
+    }
+    const taken = names.filter((n) => META_COLUMNS.has(n));
+    if (taken.length) {
+      throw new OutflowError(
+        'OUTFLOW_MAPPING',
+        `${where}: ${m.label} has ${taken.length === 1 ? 'a column' : 'columns'} named ${taken.map((n) => `"${n}"`).join(', ')}, which the diff reserves for itself (${[...META_COLUMNS].join(', ')}); rename ${taken.length === 1 ? 'it' : 'them'} in the model`,
+      );
+    }
     try {
       await this.client.query('DROP TABLE IF EXISTS pg_temp.outflow_snap, pg_temp.outflow_diff');
       await this.client.query(

@@ -191,6 +191,10 @@ interface Backfill {
 interface Txn {
   changes: Change[];
   committedAt: string;
+  /** The transaction's commit LSN as 16 hex digits (positions order by it), if known. */
+  lsn: string | undefined;
+  /** Changes of the table seen in the transaction so far. */
+  seen: number;
   /** Rows whose unchanged TOAST columns must be fetched (no old tuple to take them from). */
   toast: { change: Change; missing: string[] }[];
 }
@@ -358,7 +362,13 @@ class PostgresChangeStream implements ChangeStream {
   private onMessage(msg: Pgoutput.Message): void {
     switch (msg.tag) {
       case 'begin':
-        this.txn = { changes: [], toast: [], committedAt: new Date(Number(BigInt(msg.commitTime as bigint) / 1000n)).toISOString() };
+        this.txn = {
+          changes: [],
+          toast: [],
+          committedAt: new Date(Number(BigInt(msg.commitTime as bigint) / 1000n)).toISOString(),
+          lsn: msg.commitLsn && parseLsn(msg.commitLsn) !== false ? (parseLsn(msg.commitLsn) as bigint).toString(16).padStart(16, '0') : undefined,
+          seen: 0,
+        };
         return;
       case 'insert':
       case 'update':
@@ -404,6 +414,16 @@ class PostgresChangeStream implements ChangeStream {
   }
 
   private onRowChange(txn: Txn, msg: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete): void {
+    const before = txn.changes.length;
+    this.decode(txn, msg);
+    // Positions order changes by commit, then by their order in the transaction.
+    for (let i = before; i < txn.changes.length; i++) {
+      const seq = txn.seen++;
+      if (txn.lsn !== undefined) txn.changes[i]!.position = `${txn.lsn}:${String(seq).padStart(10, '0')}`;
+    }
+  }
+
+  private decode(txn: Txn, msg: Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete): void {
     const committedAt = txn.committedAt;
     if (msg.tag === 'insert') {
       const { row } = plainRow(msg.new);

@@ -42,7 +42,7 @@ export interface SnowflakeEmulator extends RunningEmulator<SnowflakeConfig> {
   config: SnowflakeConfig & { password: string };
   /** Requests seen, by method and path. */
   readonly requests: { method: string; path: string }[];
-  /** Runs SQL straight on the backing DuckDB (tables are `"DB"."SCHEMA"."NAME"`), then records changes for streams. */
+  /** Runs one Snowflake SQL statement as the emulator's user in the default database and schema (no wire protocol), then records changes for streams; a query returns its rows. */
   sql(text: string): Promise<Record<string, unknown>[]>;
   /** Sets the data retention period streams go stale after (Snowflake's default: 14 days). */
   setRetention(ms: number): void;

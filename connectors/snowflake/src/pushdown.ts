@@ -256,6 +256,15 @@ async function open(ctx: Ctx, model: Model, options: PushdownOptions): Promise<D
     if (missingKey.length) throw new OutflowError('OUTFLOW_MAPPING', `${label} has no primary key column ${missingKey.join(', ')} (columns: ${columns.join(', ')})`);
     const missing = (options.columns ?? []).filter((c) => !names.has(c));
     if (missing.length) throw new OutflowError('OUTFLOW_MAPPING', `${label} has no column ${missing.join(', ')} (columns: ${columns.join(', ')})`);
+    // The diff's own columns sit beside the model's: a model column of such a name would
+    // collide with one or be dropped from the rows sent.
+    const taken = columns.filter((c) => /^OUTFLOW_/i.test(c));
+    if (taken.length) {
+      throw new OutflowError(
+        'OUTFLOW_MAPPING',
+        `${label} has ${taken.length === 1 ? 'a column' : 'columns'} named ${taken.map((c) => `"${c}"`).join(', ')}: names starting with OUTFLOW_ (in any case) are reserved for the diff's own columns; rename ${taken.length === 1 ? 'it' : 'them'} in the model`,
+      );
+    }
     const fpCols = options.columns ?? columns;
     const keyExpr =
       model.primaryKey.length === 1

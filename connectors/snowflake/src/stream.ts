@@ -28,6 +28,11 @@ const ACTION = 'OUTFLOW_ACTION';
 const ISUPDATE = 'OUTFLOW_ISUPDATE';
 const OWN_COLUMNS = new Set([SEQ, MOVE, ACTION, ISUPDATE]);
 
+/** A staged change's position: its sequence number, zero-padded so positions order as strings. */
+function positionOf(r: Row): string {
+  return String(r[SEQ]).padStart(20, '0');
+}
+
 interface Names {
   table: string;
   /** The base table as written in messages, DB.SCHEMA.NAME. */
@@ -136,6 +141,8 @@ async function streamStatus(session: SnowflakeSession, n: Names): Promise<'fresh
  * A crash at any step re-delivers at most the staged rows after the last checkpoint.
  */
 class SnowflakeChangeStream implements ChangeStream {
+  /** A STREAM gives each row's net change between two reads. */
+  readonly changes = 'net';
   private closed = false;
   private wake: (() => void) | null = null;
   private caughtUpAt = Date.now();
@@ -255,9 +262,9 @@ class SnowflakeChangeStream implements ChangeStream {
       const row = data(r);
       const key = keyFor(row);
       const next = rows[i + 1];
-      const position = String(r[SEQ]);
+      const position = positionOf(r);
       if (r[ACTION] === 'DELETE' && next && next[ACTION] === 'INSERT' && next[MOVE] === r[MOVE] && keyFor(data(next)) === key) {
-        changes.push({ op: 'update', key, before: row, after: data(next), position: String(next[SEQ]) });
+        changes.push({ op: 'update', key, before: row, after: data(next), position: positionOf(next) });
         i++;
       } else if (r[ACTION] === 'DELETE') {
         changes.push({ op: 'delete', key, before: row, position });

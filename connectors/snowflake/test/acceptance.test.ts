@@ -24,8 +24,8 @@ sourceAcceptance<SnowflakeConfig>({
     await exec(c, `create table customers (id int primary key, email varchar, name varchar not null, score float, active boolean)`);
     await exec(
       c,
-      `insert into customers select range, case when range % 7 = 0 then null else 'customer' || range || '@example.com' end,
-         'Customer ' || range, range / 4, range % 3 <> 0 from range(1, ${ROWS + 1})`,
+      `insert into customers select n, case when n % 7 = 0 then null else 'customer' || n || '@example.com' end,
+         'Customer ' || n, n / 4, n % 3 <> 0 from (select seq4() + 1 as n from table(generator(rowcount => ${ROWS})))`,
     );
     await destroy(c);
     return sourceEmu.config;

@@ -112,7 +112,7 @@ describe('diff pushdown', () => {
   beforeAll(async () => {
     hooks = await startWebhook();
     await exec(sql, 'create table members (id int primary key, email varchar, name varchar, note varchar)');
-    await exec(sql, `insert into members select range, 'm' || range || '@x.io', 'member ' || range, 'unmapped' from range(1, 201)`);
+    await exec(sql, `insert into members select n, 'm' || n || '@x.io', 'member ' || n, 'unmapped' from (select seq4() + 1 as n from table(generator(rowcount => 200)))`);
   });
   afterAll(() => hooks.stop());
 

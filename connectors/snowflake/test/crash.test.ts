@@ -62,10 +62,10 @@ syncs:
     );
     const env = { SF_PASSWORD: sf.config.password, HOOK_SECRET: hooks.config.secret };
     const staged = async () => {
-      const t = await sf!.sql(`SELECT table_name FROM duckdb_tables() WHERE schema_name = 'OUTFLOW' AND table_name LIKE 'OUTFLOW_STAGE_%'`);
+      const t = await sf!.sql(`SELECT TABLE_NAME FROM ANALYTICS.INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'OUTFLOW' AND TABLE_NAME LIKE 'OUTFLOW_STAGE_%'`);
       if (t.length === 0) return 0;
-      const n = await sf!.sql(`SELECT count(*) AS n FROM "ANALYTICS"."OUTFLOW"."${String(t[0]!['table_name'])}"`);
-      return Number(n[0]!['n']);
+      const n = await sf!.sql(`SELECT COUNT(*) AS N FROM ANALYTICS.OUTFLOW."${String(t[0]!['TABLE_NAME'])}"`);
+      return Number(n[0]!['N']);
     };
 
     // The receiver is down: changes are consumed into staging but cannot be delivered.
@@ -75,7 +75,7 @@ syncs:
     // then the stream resumes.
     await until(() => victim.stderr().includes('resuming the Snowflake stream'), 'the stream to follow the table', 30_000);
     expect((await exec(sql, 'show streams in schema analytics.outflow')).length).toBe(1);
-    await exec(sql, `insert into users select range, 'u' || range || '@x.io', 'n' || range from range(1, 51)`);
+    await exec(sql, `insert into users select n, 'u' || n || '@x.io', 'n' || n from (select seq4() + 1 as n from table(generator(rowcount => 50)))`);
     await exec(sql, `update users set name = 'changed' where id <= 5`);
     await until(async () => (await staged()) === 50, 'the changes to be staged', 30_000);
     // Consumed: the stream's offset moved past the changes, which now live only in staging.

@@ -92,7 +92,7 @@ describe('queries', () => {
   });
 
   it('streams a large result in chunks the driver downloads', async () => {
-    await exec(conn, 'create or replace table big as select range as id, \'row \' || range as label from range(0, 20000)');
+    await exec(conn, "create or replace table big as select n as id, 'row ' || n as label from (select seq4() as n from table(generator(rowcount => 20000)))");
     const stmt = conn.execute({ sqlText: 'select id, label from big order by id', streamResult: true });
     let n = 0;
     let sum = 0;

@@ -1,9 +1,12 @@
 import {
   defineConnector,
   destinationError,
+  isOutflowError,
   OutflowError,
   parseRetryAfter,
+  readAnswer,
   redact,
+  registerSecret,
   Secret,
   Type,
   type Capabilities,
@@ -48,8 +51,18 @@ export const configSchema = Type.Object(
     timeoutMs: Type.Optional(
       Type.Integer({
         minimum: 1,
+        // A timer cannot wait longer than about 24.8 days; a day is more than any answer needs.
+        maximum: 86_400_000,
         default: 10_000,
         description: 'How long to wait for the receiver to answer one request before retrying it, in milliseconds.',
+      }),
+    ),
+    maxResponseBytes: Type.Optional(
+      Type.Integer({
+        minimum: 1024,
+        default: 4 * 1024 * 1024,
+        description:
+          "The largest answer body read from the receiver, in bytes. A larger answer is not read further: the batch fails as retryable (\"answer too large\") and is sent again.",
       }),
     ),
     headers: Type.Optional(
@@ -64,7 +77,7 @@ export const configSchema = Type.Object(
 
 export type WebhookConfig = Static<typeof configSchema>;
 
-const DEFAULTS = { batchSize: 100, requestsPerSecond: 20, concurrency: 4, timeoutMs: 10_000 } as const;
+const DEFAULTS = { batchSize: 100, requestsPerSecond: 20, concurrency: 4, timeoutMs: 10_000, maxResponseBytes: 4 * 1024 * 1024 } as const;
 const MAX_MESSAGE_LENGTH = 300;
 
 /** One record of a batch as it travels on the wire. */
@@ -104,6 +117,8 @@ function receiverName(url: string): string {
 }
 
 function scrub(text: string, secret: string): string {
+  // Registered (as the engine does when it opens the connection) so every form of it is masked.
+  registerSecret(secret);
   const cleaned = redact(secret.length > 0 ? text.split(secret).join('[REDACTED]') : text).replace(/\s+/g, ' ').trim();
   return cleaned.length > MAX_MESSAGE_LENGTH ? `${cleaned.slice(0, MAX_MESSAGE_LENGTH)}…` : cleaned;
 }
@@ -136,8 +151,10 @@ function networkCode(err: unknown): string {
 }
 
 /**
- * Sends one signed POST. Throws `OUTFLOW_ABORTED` when the run stops, and a retryable
- * `OUTFLOW_DESTINATION` error on a timeout or a connection failure.
+ * Sends one signed POST and reads the answer, at most `maxResponseBytes` of it. The
+ * deadline (`timeoutMs`) and the run's stop cancel the request, the reading of the answer
+ * included. Throws `OUTFLOW_ABORTED` when the run stops, and a retryable
+ * `OUTFLOW_DESTINATION` error on a timeout, a connection failure or an answer too large.
  */
 async function send(ctx: ConnectorContext<WebhookConfig>, body: unknown): Promise<Reply> {
   const { url, secret } = ctx.config;
@@ -159,7 +176,13 @@ async function send(ctx: ConnectorContext<WebhookConfig>, body: unknown): Promis
       redirect: 'manual',
       signal: AbortSignal.any([ctx.signal, timeout]),
     });
-    return { status: response.status, headers: response.headers, text: await response.text() };
+    const text = await readAnswer(response.body, {
+      limit: ctx.config.maxResponseBytes ?? DEFAULTS.maxResponseBytes,
+      where: `webhook receiver at ${where}`,
+      status: response.status,
+      contentLength: response.headers.get('content-length'),
+    });
+    return { status: response.status, headers: response.headers, text };
   } catch (err) {
     if (ctx.signal.aborted) {
       throw new OutflowError('OUTFLOW_ABORTED', `request to webhook receiver at ${where} was stopped because the run is stopping`, {
@@ -169,6 +192,7 @@ async function send(ctx: ConnectorContext<WebhookConfig>, body: unknown): Promis
     if (timeout.aborted) {
       throw destinationError(`webhook receiver at ${where} did not answer within ${timeoutMs} ms`, { retryable: true });
     }
+    if (isOutflowError(err)) throw err;
     // fetch rejects a request it cannot even build (e.g. a bad header value) with a bare
     // TypeError; sending it again would fail the same way.
     if (err instanceof TypeError && err.cause === undefined) {

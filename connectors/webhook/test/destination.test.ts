@@ -369,7 +369,7 @@ describe('manifest', () => {
   it('describes every config property and marks only the secret as secret', () => {
     const props = configSchema.properties as Record<string, { description?: string }>;
     expect(Object.keys(props).sort()).toEqual(
-      ['batchSize', 'concurrency', 'headers', 'requestsPerSecond', 'secret', 'timeoutMs', 'url'].sort(),
+      ['batchSize', 'concurrency', 'headers', 'maxResponseBytes', 'requestsPerSecond', 'secret', 'timeoutMs', 'url'].sort(),
     );
     for (const [name, prop] of Object.entries(props)) expect(prop.description, name).toMatch(/\w{3,}/);
     expect(secretPaths(configSchema)).toEqual(['secret']);

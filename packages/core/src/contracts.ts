@@ -214,7 +214,10 @@ export interface RateBudget {
    * with `OUTFLOW_ABORTED` (nothing sent) when the context's signal aborts while waiting.
    */
   request<T>(send: () => Promise<T>): Promise<T>;
-  /** Stops every sender of this connection until `ms` from now (a Retry-After for all). */
+  /**
+   * Stops every sender of this connection until `ms` from now (a Retry-After for all). A
+   * wait longer than the connection's `maxWait` (5 minutes by default) is not kept.
+   */
   pause(ms: number): void;
   /**
    * Keeps one more limit from now on: for a connector that learns from the vendor (e.g.
@@ -286,6 +289,15 @@ export interface ChangeStream extends AsyncIterable<ChangeBatch> {
   health(): Promise<{ stale: boolean; lagMs?: number }>;
   /** Releases connections. Called once, after iteration ends or the run stops. */
   close(): Promise<void>;
+  /**
+   * `log` (the default): every change of the source, in the order it was committed, as a
+   * write-ahead log gives them — a row deleted and inserted again reads as a delete, then
+   * an insert. `net`: the net change of each row between two reads, as a Snowflake STREAM
+   * gives them — a row deleted and inserted again in between reads as an update. Core skips
+   * a replayed update of a record deleted since only on a `log` stream (on a `net` one such
+   * an update may be the row inserted again).
+   */
+  readonly changes?: 'log' | 'net';
 }
 
 /** Native change data capture. */
@@ -310,7 +322,9 @@ export interface Stream<C = unknown> {
    *    a snapshot taken after the new position, so diff and stream together miss nothing.
    * 4. The engine calls `open` with `from` null and `options.reconciled` true; the
    *    connector resumes at the position it secured, with no backfill. Changes between the
-   *    new position and the diff's snapshot arrive twice and are applied twice, idempotently.
+   *    new position and the diff's snapshot arrive twice; core skips those its delivered
+   *    state shows were settled (see `DiffStore.positions`), and applies the rest again,
+   *    idempotently.
    *    An `open(null)` without `reconciled` while a secured position waits (the process
    *    stopped before the engine recorded the reconcile) answers `OUTFLOW_STREAM_STALE`
    *    again, keeping that position: resuming it then would skip rows never delivered.
@@ -347,6 +361,8 @@ export interface Destination<C = unknown> {
    * - A retryable {@link OutflowError}: its `retryAfterMs` pauses every sender of the
    *   connection (all its syncs) that long, and the whole batch is sent again later — with
    *   idempotency `none` only when the error says `notApplied`, else as an unknown outcome.
+   *   A `retryAfterMs` beyond the connection's `maxWait` fails the batch for this run
+   *   instead (a stream waits `maxWait` and tries again); no wait is ever longer.
    * - A non-retryable OutflowError: the batch was refused as a whole, nothing in it
    *   applied. The engine bisects it to find the records at fault, sending the halves
    *   again; a single record that still fails is parked with the error's message.

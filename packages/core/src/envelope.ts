@@ -20,7 +20,13 @@ export interface Change {
   after?: Row;
   /** The row before the change, when the source knows it. */
   before?: Row;
-  /** Opaque, source-defined; orders the changes of one stream. */
+  /**
+   * Source-defined; orders the changes of one stream: a later change has a greater
+   * position, compared as strings (code-unit order, so numbers are zero-padded). Core
+   * records the position of each settled change, so that after a restart the changes a
+   * stream replays from its checkpoint are not applied twice. A source that cannot order
+   * its changes leaves it out (replays are then applied again, idempotently).
+   */
   position?: string;
   /** Source commit time (ISO 8601), for latency measurement. */
   committedAt?: string;

@@ -1,19 +1,39 @@
 /**
- * Secret values are registered when config is resolved and removed from every string
- * Outflow writes out: logs, error messages, ledger rows, plan output.
+ * Secret values are registered when config is resolved and removed from what people read:
+ * logs, error messages, run errors and row-error reasons, command output. Machine state
+ * (checkpoints, key-value entries, delivered state) is never redacted: it must read back
+ * exactly as written, and a checkpoint that happens to contain a secret's text would
+ * otherwise resume from the wrong place.
  */
 const MASK = '[REDACTED]';
 const secrets = new Set<string>();
 let pattern: RegExp | null = null;
 
+/**
+ * The ways a secret travels in text: as is, escaped inside a JSON string (a vendor echoing
+ * a header in a JSON body), and URL-encoded (a query string, a form body).
+ */
+function formsOf(value: string): string[] {
+  const json = JSON.stringify(value).slice(1, -1);
+  // Some serializers also escape `/` and everything outside ASCII.
+  const asciiJson = json.replace(/\//g, '\\/').replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const url = encodeURIComponent(value);
+  return [value, json, asciiJson, url, url.replace(/%20/g, '+')];
+}
+
+/** A form as a pattern; percent escapes match in either case (`%2F`, `%2f`). */
+function patternOf(form: string): string {
+  return form
+    .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+    .replace(/%([0-9A-F])([0-9A-F])/g, (_, a: string, b: string) => `%[${a}${a.toLowerCase()}][${b}${b.toLowerCase()}]`);
+}
+
 /** Registers a secret value; strings shorter than 4 characters are not worth masking. */
 export function registerSecret(value: unknown): void {
   if (typeof value !== 'string' || value.length < 4 || secrets.has(value)) return;
-  secrets.add(value);
-  const escaped = [...secrets]
-    .sort((a, b) => b.length - a.length)
-    .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  pattern = new RegExp(escaped.join('|'), 'g');
+  for (const form of formsOf(value)) secrets.add(form);
+  const forms = [...secrets].sort((a, b) => b.length - a.length).map(patternOf);
+  pattern = new RegExp(forms.join('|'), 'g');
 }
 
 /** Returns `text` with every registered secret replaced by `[REDACTED]`. */

@@ -254,6 +254,13 @@ describe('loadConfig', () => {
     expect(problems[0]!.file).toBe(file);
   });
 
+  it("gives a connection's maxWait its default, and refuses one a timer cannot wait", async () => {
+    const { config } = await load(GOOD).loaded;
+    expect(config.connections['crm']!.maxWait).toBe('5m');
+    const { file, problems } = await failing(GOOD.replace('    connector: fake-crm\n', '    connector: fake-crm\n    maxWait: 2d\n'));
+    expect(problems.map((p) => `${p.file}:${p.line} ${p.path} ${p.message}`)).toEqual([`${file}:9 /connections/crm/maxWait must be at most 1d (got "2d")`]);
+  });
+
   it('reports a connector that cannot be loaded at its connector line', async () => {
     const text = GOOD.replace('connector: fake-crm', 'connector: hubspot');
     const { file, err, problems } = await failing(text);

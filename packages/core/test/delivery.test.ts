@@ -203,6 +203,41 @@ describe('concurrency and per-key order', () => {
   });
 });
 
+describe('destination ids learned from answers', () => {
+  it('sends a later op of a key with the id its earlier op was answered with, queued or pushed after that answer, and none after a delete', async () => {
+    let next = 0;
+    const ids = new Map<string, string>();
+    const sent: { key: string; kind: string; destinationId: string | undefined }[] = [];
+    const write: DeliveryOptions<number>['write'] = async (ops) => {
+      await sleep(5);
+      return ops.map((op) => {
+        sent.push({ key: op.key, kind: op.kind, destinationId: op.destinationId });
+        if (op.kind === 'delete') return { ok: true };
+        const id = op.destinationId ?? `id${next++}`;
+        ids.set(op.key, id);
+        return { ok: true, destinationId: id };
+      });
+    };
+    const p = pipeline(write, { batchSize: 1 });
+    // Queued behind the create while it is in flight.
+    await p.push('a');
+    await p.push('a');
+    p.delivery.flush();
+    await until(() => p.outcomes.length === 2, 'both ops of a');
+    // Pushed after the create's answer, as a stream does with a change it read from a state
+    // that did not have the answer yet.
+    await p.push('a');
+    p.delivery.flush();
+    await until(() => p.outcomes.length === 3, 'the third op of a');
+    await p.delivery.push({ op: { kind: 'delete', key: 'a', idempotencyKey: 'a#del' }, tag: 99 });
+    p.delivery.flush();
+    await until(() => p.outcomes.length === 4, 'the delete of a');
+    await p.push('a');
+    await p.delivery.close();
+    expect(sent.map((s) => `${s.kind} ${s.destinationId ?? '-'}`)).toEqual(['upsert -', 'upsert id0', 'upsert id0', 'delete id0', 'upsert -']);
+  });
+});
+
 describe('per-record retries', () => {
   it('retries a retryable record up to maxAttempts, then settles it as failed; a non-retryable one settles at once', async () => {
     const dest = fakeDestination({
@@ -242,6 +277,67 @@ describe('per-record retries', () => {
     expect(sends[1]!.start - sends[0]!.end).toBeGreaterThanOrEqual(300);
     expect(p.outcomeOf('slow')).toMatchObject([{ result: { ok: true }, attempts: 2 }]);
     expect(p.outcomeOf('other')).toMatchObject([{ result: { ok: true }, attempts: 1 }]);
+  });
+});
+
+describe('bounded waits', () => {
+  // A Retry-After of 10^9 seconds, as a hostile or broken server may send.
+  const forever = 1e12;
+
+  it("fails a batch asked to wait longer than the connection's maxWait at once, as retryable, saying how long was asked", async () => {
+    const dest = fakeDestination({
+      batch: (ops) => {
+        if (ops.some((o) => o.key === 'k1')) throw destinationError('HTTP 429: slow down', { retryable: true, retryAfterMs: forever, status: 429 });
+      },
+    });
+    const budget = new ConnectionBudget([], undefined, 60_000);
+    const p = pipeline(dest.write, { batchSize: 1, budget, onExhausted: 'fail' });
+    await p.pushAll(keys(3));
+    const error = await p.delivery.close().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+
+    expect(isOutflowError(error, 'OUTFLOW_DESTINATION')).toBe(true);
+    expect((error as OutflowError).retryable).toBe(true);
+    expect((error as OutflowError).message).toMatch(/HTTP 429: slow down; the destination asked to wait \d+ d .*maxWait \(60 s\)/);
+    // Sent once, not retried in this run; what came before it is acknowledged.
+    expect(dest.calls.filter((c) => c.ops[0]!.key === 'k1')).toHaveLength(1);
+    expect(p.outcomeOf('k0')).toMatchObject([{ result: { ok: true } }]);
+  });
+
+  it('settles a record asked to wait too long as a retryable failure without waiting', async () => {
+    const dest = fakeDestination({
+      reply: (op) => (op.key === 'slow' ? { ok: false, reason: 'busy', retryable: true, retryAfterMs: forever } : { ok: true }),
+    });
+    const p = pipeline(dest.write, { budget: new ConnectionBudget([], undefined, 1000) });
+    await p.pushAll(['slow', 'other']);
+    await p.delivery.close();
+
+    expect(p.outcomeOf('slow')).toMatchObject([{ result: { ok: false, retryable: true }, attempts: 1 }]);
+    expect((p.outcomeOf('slow')[0]!.result as { reason: string }).reason).toMatch(/^busy; the destination asked to wait .*maxWait \(1 s\)/);
+    expect(p.outcomeOf('other')).toMatchObject([{ result: { ok: true } }]);
+  });
+
+  it('keeps a stream waiting at most maxWait before it tries again, and pauses the connection no longer', async () => {
+    let n = 0;
+    const dest = fakeDestination({
+      batch: () => {
+        if (n++ === 0) throw destinationError('HTTP 429', { retryable: true, retryAfterMs: forever, status: 429 });
+      },
+    });
+    const budget = new ConnectionBudget([], undefined, 50);
+    const p = pipeline(dest.write, { budget, onExhausted: 'retry-forever' });
+    await p.pushAll(['a']);
+    await p.delivery.close();
+
+    expect(dest.calls).toHaveLength(2);
+    expect(dest.calls[1]!.start - dest.calls[0]!.end).toBeGreaterThanOrEqual(45);
+    expect(p.outcomeOf('a')).toMatchObject([{ result: { ok: true }, attempts: 2 }]);
+    // The connection was not paused for the wait it refused: a request may start now.
+    const at = Date.now();
+    expect(await budget.take()).toBe(true);
+    expect(Date.now() - at).toBeLessThan(40);
   });
 });
 

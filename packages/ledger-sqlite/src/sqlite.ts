@@ -1,7 +1,6 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { OutflowError, isOutflowError, redact, type KeyValueStore, type Ledger, type RowError, type RunCounts, type RunRecord, type RunStatus } from '@outflow/core';
+import { OutflowError, isOutflowError, makePrivateDir, makePrivateFile, redact, type KeyValueStore, type Ledger, type RowError, type RunCounts, type RunRecord, type RunStatus } from '@outflow/core';
 
 /**
  * Schema migrations, in order: entry `i` takes the ledger from version `i` to `i + 1`.
@@ -287,6 +286,8 @@ export class SqliteLedger implements Ledger {
     this.file = file;
     let db: Database.Database | undefined;
     try {
+      // Created private first: SQLite gives its -wal and -shm files the same mode.
+      makePrivateFile(file);
       db = new Database(file);
       // busy_timeout first, so that switching to WAL waits for a concurrent opener.
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -362,7 +363,7 @@ export class SqliteLedger implements Ledger {
 
   setCheckpoint(sync: string, checkpoint: string): Promise<void> {
     return this.run(`save the checkpoint of sync "${sync}"`, () => {
-      this.stmt.setCheckpoint.run(sync, redact(checkpoint), now());
+      this.stmt.setCheckpoint.run(sync, checkpoint, now());
     });
   }
 
@@ -418,7 +419,7 @@ export class SqliteLedger implements Ledger {
       get: (key) => this.run(`read key "${key}" of "${scope}"`, () => this.stmt.kvGet.get(scope, key)?.value),
       set: (key, value) =>
         this.run(`write key "${key}" of "${scope}"`, () => {
-          this.stmt.kvSet.run(scope, key, redact(value));
+          this.stmt.kvSet.run(scope, key, value);
         }),
       delete: (key) =>
         this.run(`delete key "${key}" of "${scope}"`, () => {
@@ -481,7 +482,7 @@ function migrate(db: Database.Database, file: string): void {
 /** Opens the SQLite ledger `<dir>/ledger.db`, creating `dir` and the file if needed. */
 export function openSqliteLedger(dir: string): SqliteLedger {
   try {
-    mkdirSync(dir, { recursive: true });
+    makePrivateDir(dir);
   } catch (err) {
     throw ledgerError(join(dir, 'ledger.db'), `create its folder ${dir}`, err);
   }

@@ -1,6 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OutflowError, clearSecrets, registerSecret } from '@outflow/core';
@@ -277,18 +277,16 @@ describe('SQLite ledger: leases', () => {
 });
 
 describe('SQLite ledger: secrets and failures', () => {
-  it('never writes a registered secret to the file', async () => {
+  it('never writes a registered secret into what people read', async () => {
     const secret = 'sk_live_9f8e7d6c5b4a';
     registerSecret(secret);
     const l = ledger();
     const id = await l.startRun('s', 'diff');
     await l.finishRun(id, 'failed', zero, `401 for token ${secret}`);
-    await l.recordRowError('s', { key: 'k1', op: 'insert', reason: `echoed ${secret} back`, retryable: false });
-    await l.setCheckpoint('s', `cursor-${secret}`);
-    await l.kv('hubspot').set('token', secret);
+    await l.recordRowError('s', { key: 'k1', op: 'insert', reason: `echoed ${JSON.stringify({ auth: secret })} back`, retryable: false });
 
     expect((await l.listRuns())[0].error).toBe('401 for token [REDACTED]');
-    expect((await l.listRowErrors())[0].reason).toBe('echoed [REDACTED] back');
+    expect((await l.listRowErrors())[0].reason).toBe('echoed {"auth":"[REDACTED]"} back');
     // While open, the writes sit in the -wal file; after close they are in ledger.db.
     const whileOpen = Buffer.concat([l.file, `${l.file}-wal`].filter(existsSync).map((f) => readFileSync(f)));
     expect(whileOpen.includes('[REDACTED]')).toBe(true);
@@ -297,6 +295,28 @@ describe('SQLite ledger: secrets and failures', () => {
     const db = readFileSync(l.file);
     expect(db.includes('[REDACTED]')).toBe(true);
     expect(db.includes(secret)).toBe(false);
+  });
+
+  it('keeps checkpoints and key-value entries exactly as written, even when they contain a secret', async () => {
+    // A text key during a backfill may happen to hold a secret's text: resuming from a
+    // masked checkpoint would resume from the wrong place.
+    const secret = 'sk_live_9f8e7d6c5b4a';
+    registerSecret(secret);
+    const l = ledger();
+    await l.setCheckpoint('s', `{"after":"${secret}"}`);
+    await l.kv('conn').set('cursor', `page-${secret}`);
+    await l.close();
+    const again = ledger();
+    expect(await again.getCheckpoint('s')).toBe(`{"after":"${secret}"}`);
+    expect(await again.kv('conn').get('cursor')).toBe(`page-${secret}`);
+  });
+
+  it('creates its folder and files readable by the owner only', async () => {
+    const l = ledger();
+    await l.setCheckpoint('s', 'x');
+    expect(statSync(dirname(l.file)).mode & 0o777).toBe(0o700);
+    for (const f of [l.file, `${l.file}-wal`, `${l.file}-shm`].filter(existsSync)) expect(statSync(f).mode & 0o077).toBe(0);
+    await l.close();
   });
 
   it('names the path when the ledger folder is a file', async () => {

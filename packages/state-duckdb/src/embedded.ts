@@ -1,5 +1,6 @@
 import type { DuckDBAppender } from '@duckdb/node-api';
 import type { Ack, DiffRow, DiffStore, Row, SnapshotIngest, Value } from '@outflow/core';
+import { assertNoReservedColumns } from './reserved.js';
 import { SqlDiffStore, type DiffStats } from './sql-diff.js';
 
 /** Marks a stored value as JSON (anything but a string); strings are stored as they are. */
@@ -95,7 +96,8 @@ export class EmbeddedDiffStore implements DiffStore {
    * another type turns its column into text in place.
    */
   private async beginSnapshot(columns: string[], sample: Row[] = []): Promise<void> {
-    this.columns = columns.filter((c) => c !== KEY_COLUMN && c !== FP_COLUMN);
+    assertNoReservedColumns(columns, 'the model');
+    this.columns = columns;
     this.kinds = this.columns.map((c) => kindOf(sample, c));
     const defs = [
       `${quote(KEY_COLUMN)} VARCHAR`,
@@ -205,6 +207,12 @@ export class EmbeddedDiffStore implements DiffStore {
   }
   inDoubt() {
     return this.store.inDoubt();
+  }
+  positions(keys: string[]) {
+    return this.store.positions(keys);
+  }
+  forgetPositions(upTo?: string) {
+    return this.store.forgetPositions(upTo);
   }
   addresses(keys: string[]) {
     return this.store.addresses(keys);

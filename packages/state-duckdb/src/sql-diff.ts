@@ -6,7 +6,7 @@ import {
   type DuckDBConnection,
   type DuckDBValueConverter,
 } from '@duckdb/node-api';
-import { OutflowError, describeError, failpoint, fingerprint, isOutflowError, type Ack, type RecordAddress, type DiffRow, type DiffStore, type Row, type Value } from '@outflow/core';
+import { OutflowError, describeError, failpoint, fingerprint, isOutflowError, type Ack, type RecordAddress, type SettledChange, type DiffRow, type DiffStore, type Row, type Value } from '@outflow/core';
 
 /** How the model is seen by the diff: a relation, its key and the fingerprinted columns. */
 export interface SqlModel {
@@ -53,6 +53,8 @@ export interface DiffStats {
   modelRows?: number;
 }
 
+/** Per key of the ack log, its latest ack with a stream position (callers add conditions and GROUP BY k). */
+const LATEST_POSITIONS = `SELECT k, arg_max(pos, seq) AS pos, arg_max(kind IN ('deleted', 'forget'), seq) AS gone FROM st.acks WHERE pos IS NOT NULL`;
 const STALE = 0n; // fingerprint of a delivered row after a mapping change: always differs
 const PARKED_DELETE = 1n; // parked fingerprint of a delete the destination refused
 const PAGE = 5000;
@@ -121,11 +123,14 @@ export class SqlDiffStore implements DiffStore {
       if (!o.readOnly || !existsSync(o.stateFile)) {
         await conn.run(`CREATE TABLE IF NOT EXISTS st.meta (k VARCHAR PRIMARY KEY, v VARCHAR)`);
         await conn.run(`CREATE TABLE IF NOT EXISTS st.delivered (k ${kt}, fp UBIGINT, dest_id VARCHAR, parked_fp UBIGINT, sent_fp UBIGINT, sent_match VARCHAR)`);
-        await conn.run(`CREATE TABLE IF NOT EXISTS st.acks (seq BIGINT, k ${kt}, kind VARCHAR, fp UBIGINT, dest_id VARCHAR, m VARCHAR)`);
-        // State written before the match of writes in doubt was kept.
+        await conn.run(`CREATE TABLE IF NOT EXISTS st.acks (seq BIGINT, k ${kt}, kind VARCHAR, fp UBIGINT, dest_id VARCHAR, m VARCHAR, pos VARCHAR)`);
+        // Per key, its latest settled stream change (see DiffStore.positions).
+        await conn.run(`CREATE TABLE IF NOT EXISTS st.positions (k ${kt}, pos VARCHAR, gone BOOLEAN)`);
+        // State written before the match of writes in doubt and stream positions were kept.
         if (!o.readOnly) {
           await conn.run(`ALTER TABLE st.delivered ADD COLUMN IF NOT EXISTS sent_match VARCHAR`);
           await conn.run(`ALTER TABLE st.acks ADD COLUMN IF NOT EXISTS m VARCHAR`);
+          await conn.run(`ALTER TABLE st.acks ADD COLUMN IF NOT EXISTS pos VARCHAR`);
         }
       }
       const existing = await store.getMetaNow('key_kind');
@@ -368,6 +373,8 @@ export class SqlDiffStore implements DiffStore {
         else appender.appendVarchar(dest);
         if (a.kind === 'sent' && a.match) appender.appendVarchar(JSON.stringify(a.match));
         else appender.appendNull();
+        if (a.kind !== 'sent' && a.pos !== undefined) appender.appendVarchar(a.pos);
+        else appender.appendNull();
         appender.endRow();
       }
       appender.flushSync();
@@ -397,6 +404,9 @@ export class SqlDiffStore implements DiffStore {
       await this.mergeAcks();
       await this.conn.run(`DELETE FROM st.delivered WHERE k IN (SELECT k FROM a)`);
       await this.conn.run(`INSERT INTO st.delivered SELECT k, fp, dest_id, parked_fp, sent_fp, sent_match FROM merged`);
+      await this.conn.run(`CREATE OR REPLACE TEMP TABLE p AS ${LATEST_POSITIONS} GROUP BY k`);
+      await this.conn.run(`DELETE FROM st.positions WHERE k IN (SELECT k FROM p)`);
+      await this.conn.run(`INSERT INTO st.positions SELECT k, pos, gone FROM p`);
       await this.conn.run(`DELETE FROM st.acks`);
       failpoint('state.inside-fold');
       await this.conn.run('COMMIT');
@@ -455,6 +465,15 @@ export class SqlDiffStore implements DiffStore {
     return this.readView;
   }
 
+  /** The delivered table as of every ack, read without writing (a relation for FROM). */
+  private async mergedView(): Promise<string> {
+    if (this.o.readOnly) return this.deliveredNow();
+    const pending = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.acks`)).getRows()[0]![0]);
+    if (pending === 0) return 'st.delivered';
+    await this.mergeAcks();
+    return `(SELECT * FROM st.delivered ANTI JOIN a USING (k) UNION ALL SELECT k, fp, dest_id, parked_fp, sent_fp, sent_match FROM merged)`;
+  }
+
   tidy(): Promise<string[]> {
     return this.locked(() => this.tidyNow());
   }
@@ -500,7 +519,8 @@ export class SqlDiffStore implements DiffStore {
   addresses(keys: string[]): Promise<Map<string, RecordAddress>> {
     if (keys.length === 0) return Promise.resolve(new Map());
     return this.locked(async () => {
-      const dl = await this.deliveredNow();
+      // Read as of every ack without folding: a stream asks for every batch.
+      const dl = await this.mergedView();
       const out = new Map<string, RecordAddress>();
       for (let i = 0; i < keys.length; i += 1000) {
         const list = keys
@@ -516,6 +536,48 @@ export class SqlDiffStore implements DiffStore {
       }
       return out;
     });
+  }
+
+  /** Per key, its latest settled stream change (see DiffStore.positions). */
+  positions(keys: string[]): Promise<Map<string, SettledChange>> {
+    if (keys.length === 0 || this.o.readOnly) return Promise.resolve(new Map());
+    return this.locked(async () => {
+      const out = new Map<string, SettledChange>();
+      for (let i = 0; i < keys.length; i += 1000) {
+        const list = this.keyList(keys.slice(i, i + 1000));
+        // The acks not folded yet come after the folded positions: no write needed to read them.
+        const rows = (
+          await this.conn.runAndReadAll(
+            `WITH a AS (${LATEST_POSITIONS} AND k IN (${list}) GROUP BY k)
+             SELECT k::VARCHAR, pos, gone FROM a
+             UNION ALL SELECT k::VARCHAR, pos, gone FROM st.positions WHERE k IN (${list}) AND k NOT IN (SELECT k FROM a)`,
+          )
+        ).getRows();
+        for (const r of rows) out.set(String(r[0]), { pos: String(r[1]), gone: r[2] === true });
+      }
+      return out;
+    });
+  }
+
+  /** Forgets stream positions at or below `upTo`, or all of them. */
+  forgetPositions(upTo?: string): Promise<void> {
+    if (this.o.readOnly) return Promise.resolve();
+    return this.locked(async () => {
+      if (upTo === undefined) {
+        await this.conn.run(`DELETE FROM st.positions`);
+        await this.conn.run(`UPDATE st.acks SET pos = NULL WHERE pos IS NOT NULL`);
+      } else {
+        await this.conn.run(`DELETE FROM st.positions WHERE pos <> '' AND pos <= $1`, [upTo]);
+        await this.conn.run(`UPDATE st.acks SET pos = NULL WHERE pos <> '' AND pos <= $1`, [upTo]);
+      }
+    });
+  }
+
+  /** SQL literals of keys, typed as the key column (NULL when none can be). */
+  private keyList(keys: string[]): string {
+    const int = this.model.key.kind === 'int';
+    const list = int ? keys.filter((k) => /^-?\d{1,18}$/.test(k)) : keys.map((k) => `'${k.replace(/'/g, "''")}'`);
+    return list.length ? list.join(', ') : 'NULL';
   }
 
   deliveredCount(): Promise<number> {

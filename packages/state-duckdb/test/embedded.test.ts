@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { describe, expect, it } from 'vitest';
-import { fingerprint, type DiffRow, type Row } from '@outflow/core';
+import { fingerprint, isOutflowError, type DiffRow, type Row } from '@outflow/core';
 import { duckdbStateStore, stateFileOf } from '../src/index.js';
 
 const rows: Row[] = Array.from({ length: 50 }, (_, i) => ({ id: i, name: `row ${i}` }));
@@ -24,6 +24,20 @@ async function run(dir: string, deliver: boolean, readOnly = false): Promise<{ c
 }
 
 describe('the embedded store', () => {
+  it('refuses model columns named like its own, in any case, instead of dropping or mixing them up', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outflow-embedded-'));
+    for (const column of ['__key', '__K', '__outflow_fp', '__op']) {
+      const store = await duckdbStateStore({ dir }).open({ sync: 's', columns: null, readOnly: false });
+      const err = await store.ingest!.begin(['id', column], []).then(
+        () => new Error('accepted'),
+        (e: unknown) => e,
+      );
+      await store.close();
+      expect(isOutflowError(err, 'OUTFLOW_MAPPING'), String(err)).toBe(true);
+      expect((err as Error).message).toContain(`the model has a column named "${column}", which the diff reserves for itself`);
+    }
+  });
+
   it('re-sends every row once, as updates by destination id, when the state was diffed by other fingerprints', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'outflow-embedded-'));
     const first = await run(dir, true);
@@ -48,7 +62,7 @@ describe('the embedded store', () => {
     // What a run that died after apply() leaves: acks logged, not yet folded.
     const db = await DuckDBInstance.create(stateFileOf(dir, 's'));
     const conn = await db.connect();
-    await conn.run(`INSERT INTO acks VALUES (1, '3', 'forget', NULL, NULL, NULL), (2, '4', 'sent', 77, NULL, NULL)`);
+    await conn.run(`INSERT INTO acks (seq, k, kind, fp, dest_id, m) VALUES (1, '3', 'forget', NULL, NULL, NULL), (2, '4', 'sent', 77, NULL, NULL)`);
     conn.closeSync();
     db.closeSync();
 

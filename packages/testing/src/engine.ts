@@ -5,8 +5,11 @@ import path from 'node:path';
 import { createEngine, type AnyConnector, type Engine, type Ledger, type Logger, type Metrics, type StateStore } from '@outflow/core';
 
 export interface TestEngineOptions<L extends Ledger = Ledger> {
-  /** The connections by name: a connector, or a connector with its (validated) config. */
-  connections: Record<string, AnyConnector | { connector: AnyConnector; config?: unknown }>;
+  /**
+   * The connections by name: a connector, or a connector with its (validated) config and
+   * the longest wait it may be asked for (`maxWait` in outflow.yaml, in ms).
+   */
+  connections: Record<string, AnyConnector | { connector: AnyConnector; config?: unknown; maxWaitMs?: number }>;
   /** Opens the ledger in the engine's folder, e.g. `openSqliteLedger` from `@outflow/ledger-sqlite`. */
   ledger(dir: string): L;
   /** Opens the delivered state in the engine's folder, e.g. `(dir) => duckdbStateStore({ dir })`. */
@@ -38,7 +41,14 @@ export function createTestEngine<L extends Ledger>(options: TestEngineOptions<L>
   const connections = Object.fromEntries(
     Object.entries(options.connections).map(([name, c]) =>
       'connector' in c
-        ? [name, { connector: c.connector, config: { ...((c.config ?? {}) as Record<string, unknown>) } }]
+        ? [
+            name,
+            {
+              connector: c.connector,
+              config: { ...((c.config ?? {}) as Record<string, unknown>) },
+              ...(c.maxWaitMs === undefined ? {} : { maxWaitMs: c.maxWaitMs }),
+            },
+          ]
         : [name, { connector: c }],
     ),
   );

@@ -36,3 +36,4 @@ export {
 } from './state-store.js';
 export { memorySource } from './fixtures.js';
 export { createTestEngine, type TestEngine, type TestEngineOptions } from './engine.js';
+export { startHostileServer, type HostileMode, type HostileRequest, type HostileServer } from './hostile-server.js';

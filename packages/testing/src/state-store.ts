@@ -9,7 +9,9 @@ import {
   type Ack,
   type DiffRow,
   type DiffStore,
+  type RecordAddress,
   type Row,
+  type SettledChange,
   type StateStoreOpenOptions,
   type Value,
 } from '@outflow/core';
@@ -81,6 +83,10 @@ export interface StateStoreHarness {
   timeoutMs: number;
   /** Whether the driver's stores take the model through `ingest` (else they read it themselves). */
   ingest: boolean;
+  /** Whether the driver's stores keep stream positions (`positions`, `forgetPositions`). */
+  positions: boolean;
+  /** Whether the driver's stores answer `addresses`. */
+  addresses: boolean;
   /** A sync name that belongs to one check of this harness. */
   sync(name: string): string;
   close(): Promise<void>;
@@ -95,6 +101,8 @@ export async function startStateStore(driver: StateStoreDriver): Promise<StateSt
     driver,
     timeoutMs,
     ingest: false,
+    positions: false,
+    addresses: false,
     sync: (name) => `${name}-${run}`,
     close: async () => {
       await driver.teardown?.();
@@ -105,6 +113,9 @@ export async function startStateStore(driver: StateStoreDriver): Promise<StateSt
     if (driver.writeModel) await within(driver.writeModel(probe, []), timeoutMs, 'writeModel() of an empty model');
     const store = await within(driver.open({ sync: probe, columns: null, readOnly: false }), timeoutMs, 'open()');
     harness.ingest = store.ingest !== undefined;
+    harness.positions = store.positions !== undefined;
+    harness.addresses = store.addresses !== undefined;
+    if (harness.positions && !store.forgetPositions) fail(`the stores of "${driver.name}" have positions() but no forgetPositions()`);
     await within(Promise.resolve(store.close()), timeoutMs, 'close()');
     if (!harness.ingest && !driver.writeModel) fail(`the stores of "${driver.name}" have no ingest and the driver gives no writeModel(): the suite cannot give them a model`);
   } catch (err) {
@@ -386,6 +397,14 @@ const PAGED_ROWS = 6000;
 
 function needsIngest(h: StateStoreHarness): string | undefined {
   return h.ingest ? undefined : 'the store reads its model itself (pushdown); core fingerprints only rows handed to ingest';
+}
+
+function needsAddresses(h: StateStoreHarness): string | undefined {
+  return h.addresses ? undefined : 'the store has no addresses() (optional: streams then address records by match key only)';
+}
+
+function needsPositions(h: StateStoreHarness): string | undefined {
+  return h.positions ? undefined : 'the store keeps no stream positions (optional: a stream then applies replayed changes again)';
 }
 
 /** The state-store checks, as plain async functions over a {@link StateStoreHarness}. */
@@ -858,6 +877,102 @@ export const stateStoreChecks = {
     });
     expectChanges(await look(h, sync, rows), {}, 'a run over the same rows');
   },
+
+  /**
+   * `addresses` gives, per key, the destination id last delivered (kept by an ack without
+   * one) or the match key of a write in doubt; a key delivered without an id, deleted, or
+   * never acked is absent — as of every ack, before and after a reopen.
+   */
+  async addresses(h: StateStoreHarness): Promise<void> {
+    const sync = h.sync('addresses');
+    if (h.driver.writeModel) await within(h.driver.writeModel(sync, []), h.timeoutMs, 'writeModel()');
+    const keys = ['1', '2', '3', '4', '5', '6'];
+    const open = () => within(h.driver.open({ sync, columns: null, readOnly: false }), h.timeoutMs, 'open()');
+    const read = async (store: DiffStore, when: string, want: Record<string, RecordAddress>) => {
+      const got = Object.fromEntries([...(await within(store.addresses!(keys), h.timeoutMs, 'addresses()'))].sort(([a], [b]) => a.localeCompare(b)));
+      if (!isDeepStrictEqual(got, want)) fail(`addresses() ${when}: expected ${show(want)}, got ${show(got)}`);
+    };
+    const fp = '12345';
+    let store = await open();
+    try {
+      await store.apply([
+        { key: '1', kind: 'delivered', fp, destId: 'd1' },
+        { key: '3', kind: 'delivered', fp },
+        { key: '4', kind: 'delivered', fp, destId: 'd4' },
+        { key: '5', kind: 'delivered', fp, destId: 'd5' },
+      ]);
+      await read(store, 'after the first acks', { '1': { destId: 'd1', match: null }, '4': { destId: 'd4', match: null }, '5': { destId: 'd5', match: null } });
+      await store.apply([
+        { key: '2', kind: 'sent', fp, match: { email: 'two@example.com' } },
+        { key: '4', kind: 'deleted' },
+        { key: '5', kind: 'delivered', fp: '777' },
+      ]);
+      const want = { '1': { destId: 'd1', match: null }, '2': { destId: null, match: { email: 'two@example.com' } }, '5': { destId: 'd5', match: null } };
+      await read(store, 'after a write in doubt (2), a delete (4) and an update acked without an id (5)', want);
+      await within(Promise.resolve(store.close()), h.timeoutMs, 'close()');
+      store = await open();
+      await read(store, 'after a reopen', want);
+    } finally {
+      await Promise.resolve(store.close()).catch(() => undefined);
+    }
+  },
+
+  /**
+   * Per key, `positions` gives its latest settled change that carried a position — delivered,
+   * parked, deleted or a forgotten delete, the last two as gone; '' for one without (a
+   * reconcile's) — across apply calls, folded or not, and nothing for a write only sent;
+   * they survive a reopen; `forgetPositions(upTo)` drops the non-empty ones at or below
+   * `upTo`, and `forgetPositions()` all.
+   */
+  async positions(h: StateStoreHarness): Promise<void> {
+    const sync = h.sync('positions');
+    if (h.driver.writeModel) await within(h.driver.writeModel(sync, []), h.timeoutMs, 'writeModel()');
+    const keys = ['1', '2', '3', '4', '5', '6', '7'];
+    const open = () => within(h.driver.open({ sync, columns: null, readOnly: false }), h.timeoutMs, 'open()');
+    const read = async (store: DiffStore, when: string, want: Record<string, SettledChange>) => {
+      const got = Object.fromEntries([...(await within(store.positions!(keys), h.timeoutMs, 'positions()'))].sort(([a], [b]) => a.localeCompare(b)));
+      if (!isDeepStrictEqual(got, want)) fail(`positions() ${when}: expected ${show(want)}, got ${show(got)}`);
+    };
+    const fp = '12345';
+    let store = await open();
+    try {
+      await store.apply([
+        { key: '1', kind: 'delivered', fp, destId: 'd1', pos: '0000000001' },
+        { key: '2', kind: 'delivered', fp, destId: 'd2', pos: '0000000002' },
+        { key: '3', kind: 'parked', fp, pos: '0000000003' },
+        { key: '4', kind: 'sent', fp },
+        { key: '5', kind: 'forget', pos: '0000000004' },
+        { key: '7', kind: 'delivered', fp, pos: '0000000005' },
+      ]);
+      await store.apply([
+        { key: '2', kind: 'deleted', pos: '0000000009' },
+        { key: '1', kind: 'delivered', fp: '777', pos: '0000000010' },
+        { key: '6', kind: 'delivered', fp },
+        { key: '7', kind: 'deleted', pos: '' },
+      ]);
+      const want = {
+        '1': { pos: '0000000010', gone: false },
+        '2': { pos: '0000000009', gone: true },
+        '3': { pos: '0000000003', gone: false },
+        '5': { pos: '0000000004', gone: true },
+        '7': { pos: '', gone: true },
+      };
+      await read(store, 'after acks in two apply() calls (key 4 only sent, key 6 acked without a position, key 7 deleted by a reconcile)', want);
+      await within(Promise.resolve(store.close()), h.timeoutMs, 'close()');
+      store = await open();
+      await read(store, 'after a reopen', want);
+      await store.apply([{ key: '3', kind: 'delivered', fp, pos: '0000000011' }]);
+      await within(store.forgetPositions!('0000000009'), h.timeoutMs, 'forgetPositions(upTo)');
+      await read(store, 'after forgetPositions("0000000009")', { '1': { pos: '0000000010', gone: false }, '3': { pos: '0000000011', gone: false }, '7': { pos: '', gone: true } });
+      await within(store.forgetPositions!(), h.timeoutMs, 'forgetPositions()');
+      await read(store, 'after forgetPositions()', {});
+      await within(Promise.resolve(store.close()), h.timeoutMs, 'close()');
+      store = await open();
+      await read(store, 'after forgetPositions() and a reopen', {});
+    } finally {
+      await Promise.resolve(store.close()).catch(() => undefined);
+    }
+  },
 };
 
 /** The state-store checks, in the order they run. */
@@ -884,6 +999,8 @@ export function stateStoreCheckList(): Check<StateStoreHarness>[] {
     { id: 'columns', title: 'only the delivered columns count', run: c.columns },
     { id: 'engine-fingerprint', title: "a store with ingest diffs by core's fingerprints", notApplicable: needsIngest, run: c.engineFingerprint },
     { id: 'ingest-types', title: 'ingested values keep their JS types when a column changes type', notApplicable: needsIngest, run: c.ingestTypes },
+    { id: 'addresses', title: 'addresses(): the destination id delivered or the match of a write in doubt, as of every ack', notApplicable: needsAddresses, run: c.addresses },
+    { id: 'positions', title: 'stream positions: the latest settled change per key, deletes as gone, durable, forgotten up to a point', notApplicable: needsPositions, run: c.positions },
   ];
 }
 

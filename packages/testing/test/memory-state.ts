@@ -6,7 +6,9 @@ import {
   type Ack,
   type DiffRow,
   type DiffStore,
+  type RecordAddress,
   type Row,
+  type SettledChange,
   type SnapshotIngest,
   type StateStore,
   type StateStoreOpenOptions,
@@ -20,12 +22,16 @@ interface Entry {
   destId: string | null;
   parkedFp: string | null;
   sentFp: string | null;
+  /** The match key of the write in doubt. */
+  sentMatch: Row | null;
 }
 
 /** The delivered state of one sync, as a store would keep it on disk. */
 export interface SyncState {
   delivered: Map<string, Entry>;
   meta: Map<string, string>;
+  /** Per key, its latest settled stream change. */
+  positions: Map<string, SettledChange>;
 }
 
 export type OpenedStore = DiffStore & { readonly ingest: SnapshotIngest };
@@ -58,7 +64,7 @@ export class MemoryStateStore implements StateStore {
   private stateOf(o: StateStoreOpenOptions): SyncState {
     let state = this.disk.get(o.sync);
     if (state === undefined) {
-      state = { delivered: new Map(), meta: new Map() };
+      state = { delivered: new Map(), meta: new Map(), positions: new Map() };
       if (!o.readOnly) this.disk.set(o.sync, state);
     }
     return state;
@@ -173,13 +179,40 @@ class MemoryDiffStore implements DiffStore {
     this.writable();
     const delivered = this.state.delivered;
     for (const a of latestAcks(acks)) {
-      const e = delivered.get(a.key) ?? { fp: null, destId: null, parkedFp: null, sentFp: null };
-      if (a.kind === 'delivered') delivered.set(a.key, { fp: a.fp, destId: a.destId ?? e.destId, parkedFp: null, sentFp: null });
+      const e = delivered.get(a.key) ?? { fp: null, destId: null, parkedFp: null, sentFp: null, sentMatch: null };
+      if (a.kind === 'delivered') delivered.set(a.key, { fp: a.fp, destId: a.destId ?? e.destId, parkedFp: null, sentFp: null, sentMatch: null });
       // A refusal writes nothing, so a write in doubt stays in doubt.
       else if (a.kind === 'parked') delivered.set(a.key, { ...e, parkedFp: a.fp ?? PARKED_DELETE });
-      else if (a.kind === 'sent') delivered.set(a.key, { ...e, sentFp: a.fp });
+      else if (a.kind === 'sent') delivered.set(a.key, { ...e, sentFp: a.fp, sentMatch: a.match ?? null });
       else delivered.delete(a.key);
     }
+    for (const a of acks) {
+      if (a.kind === 'sent' || a.pos === undefined) continue;
+      this.state.positions.set(a.key, { pos: a.pos, gone: a.kind === 'deleted' || a.kind === 'forget' });
+    }
+  }
+
+  async addresses(keys: string[]) {
+    const out = new Map<string, RecordAddress>();
+    for (const k of keys) {
+      const e = this.state.delivered.get(k);
+      if (e && (e.destId !== null || e.sentMatch !== null)) out.set(k, { destId: e.destId, match: e.sentMatch });
+    }
+    return out;
+  }
+
+  async positions(keys: string[]) {
+    const out = new Map<string, SettledChange>();
+    for (const k of keys) {
+      const at = this.state.positions.get(k);
+      if (at !== undefined) out.set(k, at);
+    }
+    return out;
+  }
+
+  async forgetPositions(upTo?: string) {
+    this.writable();
+    for (const [k, at] of this.state.positions) if (upTo === undefined || (at.pos !== '' && at.pos <= upTo)) this.state.positions.delete(k);
   }
 
   async inDoubt() {

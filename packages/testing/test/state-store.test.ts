@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { OutflowError, fingerprint, latestAcks, type Ack, type DiffRow, type Row, type StateStoreOpenOptions, type Value } from '@outflow/core';
+import { OutflowError, fingerprint, latestAcks, type Ack, type DiffRow, type RecordAddress, type Row, type StateStoreOpenOptions, type Value } from '@outflow/core';
 import { AcceptanceFailure, startStateStore, stateStoreChecks, stateStoreSuite, type StateStoreDriver } from '../src/index.js';
 import { MemoryStateStore, type OpenedStore } from './memory-state.js';
 
@@ -21,6 +21,9 @@ function delegate(s: OpenedStore): OpenedStore {
     changes: () => s.changes(),
     apply: (acks) => s.apply(acks),
     inDoubt: () => s.inDoubt(),
+    addresses: (keys) => s.addresses!(keys),
+    positions: (keys) => s.positions!(keys),
+    forgetPositions: (upTo) => s.forgetPositions!(upTo),
     deliveredCount: () => s.deliveredCount(),
     tidy: () => s.tidy(),
     close: () => s.close(),
@@ -74,6 +77,15 @@ function without(inner: OpenedStore, drop: (c: DiffRow) => boolean): Partial<Ope
   };
 }
 
+/** Applies acks as if one without a destination id cleared the id known before. */
+const idsOverwritten = (inner: OpenedStore): Pick<OpenedStore, 'apply'> => ({
+  apply: async (acks) => {
+    const blank = acks.filter((a) => a.kind === 'delivered' && !a.destId).map((a): Ack => ({ key: a.key, kind: 'forget' }));
+    if (blank.length) await inner.apply(blank);
+    await inner.apply(acks);
+  },
+});
+
 const filtered = (inner: OpenedStore, keep: (a: Ack) => boolean): Pick<OpenedStore, 'apply'> => ({ apply: (acks) => inner.apply(acks.filter(keep)) });
 
 function typeOf(v: Value | undefined): string {
@@ -90,6 +102,73 @@ interface Variant {
 }
 
 const variants: Variant[] = [
+  {
+    check: 'addresses',
+    what: 'reads addresses as of the last fold only, missing acks not folded yet',
+    driver: () => {
+      const folded = new Map<string, Map<string, RecordAddress>>();
+      return broken(({ inner, options }) => ({
+        addresses: async (keys) => new Map([...(folded.get(options.sync) ?? new Map<string, RecordAddress>())].filter(([k]) => keys.includes(k))),
+        close: async () => {
+          folded.set(options.sync, await inner.addresses!(['1', '2', '3', '4', '5', '6']));
+          await inner.close();
+        },
+      }));
+    },
+    message: /addresses\(\) after the first acks: expected \{.*\}, got \{\}/,
+  },
+  {
+    check: 'addresses',
+    what: 'forgets the destination id when an update is acknowledged without one',
+    driver: () => broken(({ inner }) => idsOverwritten(inner)),
+    message: /addresses\(\) after a write in doubt \(2\), a delete \(4\) and an update acked without an id \(5\): expected .*"5":\{"destId":"d5","match":null\}.*, got \{(?!.*"5")/,
+  },
+  {
+    check: 'addresses',
+    what: 'does not keep the match key of a write in doubt',
+    driver: () => broken(({ inner }) => ({ apply: (acks) => inner.apply(acks.map((a) => (a.kind === 'sent' ? { key: a.key, kind: 'sent', fp: a.fp } : a))) })),
+    message: /expected .*"2":\{"destId":null,"match":\{"email":"two@example.com"\}\}.*, got \{(?!.*"2")/,
+  },
+  {
+    check: 'positions',
+    what: 'keeps no position for a change that deleted the record',
+    driver: () => broken(({ inner }) => ({ apply: (acks) => inner.apply(acks.map((a) => (a.kind === 'deleted' ? { key: a.key, kind: 'deleted' } : a))) })),
+    message: /positions\(\) after acks in two apply\(\) calls .*: expected \{.*"2":\{"pos":"0000000009","gone":true\}.*\}, got \{.*"2":\{"pos":"0000000002","gone":false\}/,
+  },
+  {
+    check: 'positions',
+    what: 'forgets every position when asked to forget up to a point',
+    driver: () => broken(({ inner }) => ({ forgetPositions: () => inner.forgetPositions!() })),
+    message: /positions\(\) after forgetPositions\("0000000009"\): expected \{"1":.*\}, got \{\}/,
+  },
+  {
+    check: 'positions',
+    what: 'forgets the deletes of a reconcile with the positions below a checkpoint',
+    driver: () =>
+      broken(({ inner, base, options }) => ({
+        forgetPositions: async (upTo) => {
+          await inner.forgetPositions!(upTo);
+          const positions = base.disk.get(options.sync)!.positions;
+          for (const [key, at] of positions) if (at.pos === '') positions.delete(key);
+        },
+      })),
+    message: /positions\(\) after forgetPositions\("0000000009"\): expected \{.*"7":\{"pos":"","gone":true\}\}, got \{(?!.*"7")/,
+  },
+  {
+    check: 'positions',
+    what: 'keeps positions in memory only, lost at a reopen',
+    driver: () => {
+      const closed = new Set<string>();
+      return broken(({ inner, options }) => ({
+        positions: async (keys) => (closed.has(options.sync) ? new Map() : inner.positions!(keys)),
+        close: async () => {
+          closed.add(options.sync);
+          await inner.close();
+        },
+      }));
+    },
+    message: /positions\(\) after a reopen: expected \{.*\}, got \{\}/,
+  },
   {
     check: 'firstRun',
     what: 'hands nested objects out as JSON strings',
@@ -127,14 +206,7 @@ const variants: Variant[] = [
   {
     check: 'update',
     what: 'overwrites the destination id when an update is acknowledged without one',
-    driver: () =>
-      broken(({ inner }) => ({
-        apply: async (acks) => {
-          const blank = acks.filter((a) => a.kind === 'delivered' && !a.destId).map((a): Ack => ({ key: a.key, kind: 'forget' }));
-          if (blank.length) await inner.apply(blank);
-          await inner.apply(acks);
-        },
-      })),
+    driver: () => broken(({ inner }) => idsOverwritten(inner)),
     message: /row 1 changed again .*: the update of 1 has destination id \(destId\) null, expected "dest-1"/,
   },
   {

@@ -55,8 +55,16 @@ await sql(`DELETE FROM items WHERE id IN (${gone.join(', ')})`);
 const second = await outflow(dir, ['run', '--json']).exited;
 console.log(`second run (the model no longer has them): ${second.output.trim().split('\n').pop()}`);
 const errors = (await outflow(dir, ['errors', '--json']).exited).output;
-const left = hubspot.records(object).filter((r) => gone.includes(idOf(r))).length;
-console.log(`row errors: ${JSON.parse(errors.split('\n').find((l) => l.startsWith('[')) ?? '[]').map((e) => `${e.key} ${e.op}: ${e.reason}`).slice(0, 2).join('; ')}`);
+const rowErrors = JSON.parse(errors.split('\n').find((l) => l.startsWith('[')) ?? '[]');
+// Where nothing can address the record (no id came back, no unique property, no lookup), the
+// row is parked as outcome unknown for a person to check: reported, not silently left.
+const unknown = new Set(rowErrors.filter((e) => /outcome unknown/.test(e.reason)).map((e) => Number(e.key)));
+const left = hubspot.records(object).filter((r) => gone.includes(idOf(r)));
+const silent = left.filter((r) => !unknown.has(idOf(r))).length;
+console.log(`row errors: ${rowErrors.map((e) => `${e.key} ${e.op}: ${e.reason}`).slice(0, 2).join('; ')}`);
 const total = hubspot.records(object).length;
 await hubspot.stop();
-verdict(left > 0, `${left} of the ${gone.length} ${object} whose rows left the model are still in HubSpot (it holds ${total} ${object}; the model ${20 - gone.length} rows)`);
+verdict(
+  silent > 0,
+  `${silent} of the ${gone.length} ${object} whose rows left the model are still in HubSpot with no "outcome unknown" row error (${left.length} still there in all; it holds ${total} ${object}; the model ${20 - gone.length} rows)`,
+);

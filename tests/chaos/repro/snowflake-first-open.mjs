@@ -14,7 +14,7 @@ const sf = await startSnowflake();
 const receiver = await startWebhook();
 const table = '"ANALYTICS"."PUBLIC"."ITEMS"';
 await sf.sql(`CREATE TABLE ${table} (ID INTEGER PRIMARY KEY, NAME VARCHAR NOT NULL)`);
-await sf.sql(`INSERT INTO ${table} SELECT i, 'item ' || i FROM range(1, 101) AS r(i)`);
+await sf.sql(`INSERT INTO ${table} SELECT i, 'item ' || i FROM (SELECT SEQ4() + 1 AS i FROM TABLE(GENERATOR(ROWCOUNT => 100)))`);
 const dir = workspace(`version: 1
 connections:
   src: { connector: snowflake, config: { account: ${sf.config.account}, username: ${sf.config.username}, password: "${sf.config.password}", database: ANALYTICS, warehouse: COMPUTE_WH, accessUrl: "${sf.url}" } }

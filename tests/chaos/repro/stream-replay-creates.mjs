@@ -31,7 +31,7 @@ syncs:
 const first = outflow(dir, ['run', '--json'], { OUTFLOW_FAILPOINTS: 'delivery.after-write:2', OUTFLOW_LOG_LEVEL: 'info' });
 await until(() => first.output().includes('"capture":"diff"'));
 await sleep(1500);
-await sf.sql(`INSERT INTO ${table} SELECT i, 'item ' || i FROM range(1, 21) AS r(i)`);
+await sf.sql(`INSERT INTO ${table} SELECT i, 'item ' || i FROM (SELECT SEQ4() + 1 AS i FROM TABLE(GENERATOR(ROWCOUNT => 20)))`);
 const died = await first.exited;
 console.log(`first run: ${died.signal ?? died.code}${died.output.includes('failpoint delivery.after-write reached') ? ' at delivery.after-write' : ''}; HubSpot holds ${hubspot.records('items').length} records`);
 const second = outflow(dir, ['run', '--json']);

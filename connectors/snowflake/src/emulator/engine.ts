@@ -1,36 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
+import type { Expr, FromItem, Query, Statement, TimeTravel } from './ast.js';
+import { DuckPrinter, type PrintHooks } from './duckdb.js';
 import { DATA_TYPE_SQL, encodeCell, isNested, snowflakeType, type RowType } from './encode.js';
-import {
-  SqlSyntaxError,
-  UNSUPPORTED_WORDS,
-  callArgs,
-  identName,
-  literal,
-  quote,
-  significant,
-  splitStatements,
-  tokenize,
-  translate,
-  unquoteString,
-  type Token,
-} from './sql.js';
+import { SnowflakeError, compilation, syntaxError, unsupported } from './errors.js';
+import { MACROS, snowflakeTypeName } from './functions.js';
+import { Parser } from './parser.js';
+import { SqlSyntaxError, callArgs, identName, literal, quote, render, significant, splitStatements, tokenize, unquoteString, type Token } from './sql.js';
 
-/** A SQL failure shaped like Snowflake's: a numeric code, an SQL state and a message. */
-export class SnowflakeError extends Error {
-  constructor(
-    readonly code: string,
-    readonly sqlState: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const compilation = (message: string) => new SnowflakeError('002003', '42S02', `SQL compilation error:\n${message}`);
-export const unsupported = (what: string) =>
-  new SnowflakeError('002003', '42000', `SQL compilation error:\n${what} is unsupported in the Outflow emulator`);
+export { SnowflakeError, unsupported };
 
 /** A bind as snowflake-sdk sends it. */
 export interface Bind {
@@ -73,6 +52,8 @@ interface Tracked {
   table: string;
   columns: string[];
   rid: string;
+  /** The version change capture started at: time travel reaches back to it, no further. */
+  since: number;
   broken?: string;
 }
 
@@ -82,7 +63,12 @@ interface StreamDef {
   schema: string;
   table: string;
   sourceType: 'Table' | 'Dynamic Table';
+  mode: 'DEFAULT' | 'APPEND_ONLY';
   offset: number;
+  /** SHOW_INITIAL_ROWS = TRUE and not consumed yet: the rows at creation come first, as inserts. */
+  initial: boolean;
+  /** The table holding the rows at creation (SHOW_INITIAL_ROWS). */
+  initialRows: string | null;
   /** When the offset last moved or was confirmed empty: staleness counts from it. */
   offsetTime: number;
   createdOn: number;
@@ -96,6 +82,9 @@ interface DynamicDef {
   database: string;
   schema: string;
   query: string;
+  /** The statement as written (SHOW DYNAMIC TABLES' text). */
+  text: string;
+  createdOn: number;
   lagMs: number | null;
   warehouse: string;
   lastRefresh: number;
@@ -113,15 +102,12 @@ const TYPE_OTHER = 0x4000;
 const HIDDEN = '__EMU';
 
 /** Snowflake commands the emulator knows exist but does not implement. */
-const KNOWN_COMMANDS = new Set(['COPY', 'PUT', 'GET', 'GRANT', 'REVOKE', 'CALL', 'EXECUTE', 'UNDROP', 'LIST', 'LS', 'REMOVE', 'RM', 'EXPLAIN', 'UNSET', 'SET', 'COMMENT', 'DESCRIBE', 'DESC']);
+const KNOWN_COMMANDS = new Set(['COPY', 'PUT', 'GET', 'GRANT', 'REVOKE', 'CALL', 'EXECUTE', 'UNDROP', 'LIST', 'LS', 'REMOVE', 'RM', 'EXPLAIN', 'UNSET', 'SET', 'COMMENT', 'REMOVE']);
 const DAY = 86_400_000;
 
-const MACROS = [
-  `CREATE OR REPLACE TEMP MACRO emu_iff(c, a, b) AS CASE WHEN c THEN a ELSE b END`,
-  `CREATE OR REPLACE TEMP MACRO emu_to_varchar(x) AS CAST(x AS VARCHAR)`,
-  `CREATE OR REPLACE TEMP MACRO emu_current_version() AS '9.0.0 (Outflow emulator)'`,
-  `CREATE OR REPLACE TEMP MACRO emu_sysdate() AS CAST(now() AS TIMESTAMP)`,
-];
+/** Run in every DuckDB connection: Snowflake's session time zone and the function macros. */
+const SESSION_SETUP = [`SET TimeZone = 'UTC'`, ...MACROS];
+
 
 function splitName(text: string): string[] {
   const tokens = significant(tokenize(text)).filter((t) => t.text !== '.');
@@ -164,6 +150,23 @@ function fromDuckDB(err: unknown): SnowflakeError {
   return new SnowflakeError('100090', '42000', msg);
 }
 
+/** Snowflake's status line for a DDL statement. */
+function ddlStatus(st: Statement): string {
+  const last = (parts: { name: string }[]) => parts[parts.length - 1]!.name;
+  switch (st.k) {
+    case 'createTable':
+      return `Table ${last(st.name)} successfully created.`;
+    case 'createView':
+      return `View ${last(st.name)} successfully created.`;
+    case 'createSchema':
+      return `Schema ${last(st.name)} successfully created.`;
+    case 'drop':
+      return `${last(st.name)} successfully dropped.`;
+    default:
+      return 'Statement executed successfully.';
+  }
+}
+
 /** The literal SQL of one bind value. */
 function bindLiteral(b: Bind | undefined, marker: string): string {
   if (b === undefined) throw new SnowflakeError('002049', '42601', `SQL compilation error: Bind variable ${marker} not set.`);
@@ -204,22 +207,30 @@ export class Engine {
   private readonly dynamic = new Map<string, DynamicDef>();
   private readonly databases = new Set<string>();
   private chain: Promise<unknown> = Promise.resolve();
+  private readonly startedAt = Date.now();
+  /** View definitions as written (SHOW VIEWS' text), by qualified name. */
+  private readonly viewText = new Map<string, string>();
   private nextId = 1;
   private timer: NodeJS.Timeout | null = null;
+
+  private hookSession: Promise<EngineSession> | undefined;
 
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly sys: DuckDBConnection,
     private readonly dataDir: string | undefined,
+    private readonly defaults: { database: string; schema: string },
   ) {}
 
   static async create(options: { dataDir?: string | undefined; database: string; schema: string }): Promise<Engine> {
     const instance = await DuckDBInstance.create(':memory:');
     const sys = await instance.connect();
     if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
-    const engine = new Engine(instance, sys, options.dataDir);
+    const engine = new Engine(instance, sys, options.dataDir, { database: options.database, schema: options.schema });
+    // Row ids identify rows of tables without a key for streams: no automatic checkpoint may renumber them.
+    await sys.run(`SET checkpoint_threshold = '1000GB'`);
     await sys.run(`ATTACH ':memory:' AS ${quote(HIDDEN)}`);
-    for (const m of MACROS) await sys.run(m);
+    for (const m of SESSION_SETUP) await sys.run(m);
     await engine.createDatabase(options.database);
     await sys.run(`CREATE SCHEMA IF NOT EXISTS ${quote(options.database)}.${quote(options.schema)}`);
     engine.timer = setInterval(() => void engine.refreshDue().catch(() => undefined), 250);
@@ -237,6 +248,7 @@ export class Engine {
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.chain;
+    if (this.hookSession) (await this.hookSession).conn.closeSync();
     this.sys.closeSync();
     this.instance.closeSync();
   }
@@ -251,7 +263,7 @@ export class Engine {
 
   async openSession(init: SessionInit): Promise<EngineSession> {
     const conn = await this.instance.connect();
-    for (const m of MACROS) await conn.run(m);
+    for (const m of SESSION_SETUP) await conn.run(m);
     const s: EngineSession = {
       conn,
       user: init.user,
@@ -362,14 +374,6 @@ export class Engine {
     const sig = significant(tokens);
     const w = sig.map((t) => (t.kind === 'word' ? t.text.toUpperCase() : t.text));
     const starts = (...words: string[]) => words.every((x, i) => w[i] === x);
-    for (let i = 0; i < sig.length; i++) {
-      const t = sig[i]!;
-      if (t.kind !== 'word') continue;
-      const u = w[i]!;
-      if (UNSUPPORTED_WORDS.has(u) && (sig[i + 1]?.text === '(' || !['AT', 'BEFORE', 'CHANGES', 'CONNECT'].includes(u))) {
-        throw unsupported(`${u}${sig[i + 1]?.text === '(' ? '(…)' : ''}`);
-      }
-    }
 
     if (starts('BEGIN') || starts('START', 'TRANSACTION')) {
       if (!s.inTx) {
@@ -395,15 +399,14 @@ export class Engine {
     if (starts('ALTER', 'SESSION')) return this.status('Statement executed successfully.', TYPE_OTHER);
     if (starts('USE')) return this.use(s, sig);
     if (starts('SHOW')) return this.show(s, sig, w);
-    if (starts('DESCRIBE') || starts('DESC')) throw unsupported(w.slice(0, 2).join(' '));
+    if (starts('DESCRIBE') || starts('DESC')) return this.describe(s, sig, w);
 
-    const ddl = ['CREATE', 'DROP', 'ALTER', 'TRUNCATE'].includes(w[0]!);
+    const ddl = ['CREATE', 'DROP', 'ALTER', 'TRUNCATE', 'UNDROP'].includes(w[0]!);
     // Snowflake commits an open transaction before any DDL statement.
     if (ddl && s.inTx) await this.commit(s);
 
-    let i = 0;
     if (starts('CREATE')) {
-      i = 1;
+      let i = 1;
       const orReplace = w[1] === 'OR' && w[2] === 'REPLACE';
       if (orReplace) i = 3;
       if (w[i] === 'STREAM') return this.createStream(s, sig, w, i + 1, orReplace);
@@ -415,20 +418,16 @@ export class Engine {
         await this.createDatabase(name);
         return this.status(`Database ${name} successfully created.`);
       }
-      const kinds = ['TABLE', 'VIEW', 'SCHEMA', 'TEMPORARY', 'TEMP', 'TRANSIENT', 'LOCAL', 'SEQUENCE'];
-      if (!kinds.includes(w[i]!)) throw unsupported(`CREATE ${w[i] ?? ''}`.trim());
     } else if (starts('DROP')) {
       if (w[1] === 'STREAM') return this.dropStream(s, sig, w);
       if (w[1] === 'DYNAMIC' && w[2] === 'TABLE') return this.dropDynamic(s, sig, w);
-      if (!['TABLE', 'VIEW', 'SCHEMA', 'SEQUENCE'].includes(w[1]!)) throw unsupported(`DROP ${w[1] ?? ''}`.trim());
     } else if (starts('ALTER')) {
       if (w[1] === 'DYNAMIC' && w[2] === 'TABLE') return this.alterDynamic(s, sig, w);
-      if (w[1] !== 'TABLE') throw unsupported(`ALTER ${w[1] ?? ''}`.trim());
-    } else if (!['SELECT', 'WITH', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'TRUNCATE', '(', 'VALUES'].includes(w[0]!)) {
-      if (KNOWN_COMMANDS.has(w[0]!)) throw unsupported(`the statement ${w.slice(0, 2).join(' ')}`);
-      throw new SnowflakeError('001003', '42000', `SQL compilation error:\nsyntax error line 1 at position 0 unexpected '${sig[0]?.text ?? ''}'.`);
+    } else if (KNOWN_COMMANDS.has(w[0]!)) {
+      throw unsupported(`the statement ${w.slice(0, 2).join(' ')}`);
     }
-    return this.passthrough(s, tokens, w, binds);
+    const statement = new Parser(render(tokens), tokens).statement();
+    return this.passthrough(s, statement, binds);
   }
 
   private async commit(s: EngineSession): Promise<void> {
@@ -442,13 +441,9 @@ export class Engine {
       throw fromDuckDB(err);
     }
     s.inTx = false;
-    const now = Date.now();
     for (const [name, version] of s.pendingOffsets) {
       const st = this.streams.get(name);
-      if (st && !st.stale) {
-        st.offset = Math.max(st.offset, version);
-        st.offsetTime = now;
-      }
+      if (st) this.advance(st, version);
     }
     s.pendingOffsets.clear();
     await this.capture();
@@ -477,36 +472,47 @@ export class Engine {
     return this.status('Statement executed successfully.', TYPE_OTHER);
   }
 
-  /** Translates and runs a statement on the session's DuckDB connection. */
-  private async passthrough(s: EngineSession, tokens: Token[], w: string[], binds: Bind[]): Promise<QueryResult> {
-    const readStreams = new Set<string>();
-    const at = s.inTx ? s.txVersion : this.version;
-    const sql = translate(tokens, {
+  /** A printer whose hooks resolve streams, INFORMATION_SCHEMA, time travel and session functions for `s`. */
+  private printer(s: EngineSession, binds: Bind[], at: number, readStreams: Set<string>): DuckPrinter {
+    const hooks: PrintHooks = {
       bind: (i, marker) => bindLiteral(binds[i], marker),
-      relation: (parts) => this.relation(s, parts, at, readStreams),
+      relation: (ref) => this.relation(s, ref, at, readStreams),
       systemFunction: (name, args) => this.systemFunction(s, name, args),
       sessionFunction: (name) => this.sessionFunction(s, name),
-    });
-    let statementTypeId = TYPE_SELECT;
-    if (w[0] === 'INSERT') statementTypeId = TYPE_INSERT;
-    else if (w[0] === 'UPDATE') statementTypeId = TYPE_UPDATE;
-    else if (w[0] === 'DELETE') statementTypeId = TYPE_DELETE;
-    else if (w[0] === 'MERGE') statementTypeId = TYPE_MERGE;
-    else if (['CREATE', 'DROP', 'ALTER', 'TRUNCATE'].includes(w[0]!)) statementTypeId = TYPE_DDL;
-    const cleaned = sql.replace(/^\s*CREATE\s+(OR\s+REPLACE\s+)?TRANSIENT\s+/i, (m, or: string | undefined) => `CREATE ${or ?? ''}`);
+    };
+    return new DuckPrinter(hooks);
+  }
+
+  /** Prints and runs a parsed statement on the session's DuckDB connection. */
+  private async passthrough(s: EngineSession, st: Statement, binds: Bind[]): Promise<QueryResult> {
+    const readStreams = new Set<string>();
+    const at = s.inTx ? s.txVersion : this.version;
+    const sql = this.printer(s, binds, at, readStreams).statement(st);
+    if (readStreams.size > 0 && st.k === 'createView') throw unsupported('views over streams');
+    const statementTypeId = {
+      query: TYPE_SELECT,
+      insert: TYPE_INSERT,
+      update: TYPE_UPDATE,
+      delete: TYPE_DELETE,
+      merge: TYPE_MERGE,
+    }[st.k as string] ?? TYPE_DDL;
 
     let result: QueryResult;
     try {
-      const r = await s.conn.run(cleaned);
+      if (st.k === 'truncate' && st.ifExists && (await this.relationKind(this.resolve(st.name.map((p) => p.name), s))) === null) {
+        return this.status('Statement executed successfully.');
+      }
+      let last: Awaited<ReturnType<DuckDBConnection['run']>> | undefined;
+      for (const one of sql) last = await s.conn.run(one);
       if (statementTypeId === TYPE_SELECT) {
-        result = await this.read(r);
+        result = await this.read(last!);
       } else if (statementTypeId === TYPE_DDL) {
-        result = this.status('Statement executed successfully.');
+        result = this.status(ddlStatus(st));
       } else {
         const name = statementTypeId === TYPE_INSERT ? 'number of rows inserted' : statementTypeId === TYPE_DELETE ? 'number of rows deleted' : 'number of rows updated';
         result = {
           rowtype: [{ name, database: '', schema: '', table: '', type: 'fixed', scale: 0, precision: 19, length: null, byteLength: null, nullable: false, collation: null }],
-          rows: [[String(r.rowsChanged)]],
+          rows: [[String(last!.rowsChanged)]],
           statementTypeId,
         };
       }
@@ -514,21 +520,38 @@ export class Engine {
       throw fromDuckDB(err);
     }
     if (statementTypeId !== TYPE_SELECT) {
-      const consumes = readStreams.size > 0 && statementTypeId !== TYPE_DDL ? true : readStreams.size > 0 && w[0] === 'CREATE';
-      if (consumes) {
+      if (readStreams.size > 0) {
         for (const name of readStreams) {
           if (s.inTx) s.pendingOffsets.set(name, at);
-          else {
-            const st = this.streams.get(name)!;
-            st.offset = Math.max(st.offset, at);
-            st.offsetTime = Date.now();
-          }
+          else this.advance(this.streams.get(name)!, at);
         }
       }
       if (!s.inTx) await this.capture();
-      if (w[0] === 'DROP' || (w[0] === 'CREATE' && w[1] === 'OR')) this.forgetDropped();
+      if (st.k === 'createView') {
+        const r = this.resolve(st.name.map((p) => p.name), s);
+        this.viewText.set(r.fq, st.text);
+      }
+      if (st.k === 'alterTable' && st.action.k === 'setChangeTracking' && st.action.on) {
+        const r = this.resolve(st.name.map((p) => p.name), s);
+        if ((await this.relationKind(r)) === null) throw compilation(`Table '${r.fq}' does not exist or not authorized.`);
+        await this.track(r.fq, this.sqlName(r));
+      }
+      if (st.k === 'drop' || (st.k === 'createTable' && st.orReplace) || (st.k === 'alterTable' && st.action.k !== 'setChangeTracking')) {
+        await this.capture();
+        this.forgetDropped();
+      }
     }
     return result;
+  }
+
+  /** Moves a stream's offset (a consuming DML committed). */
+  private advance(st: StreamDef, version: number): void {
+    if (st.stale) return;
+    if (version > st.offset || st.initial) {
+      st.offset = Math.max(st.offset, version);
+      st.initial = false;
+    }
+    st.offsetTime = Date.now();
   }
 
   /** Reads a DuckDB result into Snowflake's row type and encoded rows. */
@@ -580,17 +603,22 @@ export class Engine {
         return lit(s.schema);
       case 'CURRENT_ACCOUNT':
         return lit('OUTFLOW');
+      case 'CURRENT_REGION':
+        return lit('OUTFLOW_EMULATOR');
       default:
         return undefined;
     }
   }
 
-  private systemFunction(s: EngineSession, name: string, args: string[]): string {
-    if (name === 'SYSTEM$WAIT') return literal(`waited ${args[0] ?? 0} ${args[1] ? unquoteString(args[1]).toLowerCase() : 'seconds'}`);
+  private systemFunction(s: EngineSession, name: string, args: Expr[]): string {
+    if (name === 'SYSTEM$WAIT') {
+      const unit = args[1]?.k === 'str' ? args[1].v.toLowerCase() : 'seconds';
+      return literal(`waited ${args[0]?.k === 'num' ? args[0].v : 0} ${unit}`);
+    }
     if (name === 'SYSTEM$STREAM_HAS_DATA') {
       const arg = args[0];
-      if (!arg || !arg.startsWith("'")) throw new SnowflakeError('001044', '42P13', 'SQL compilation error:\nSYSTEM$STREAM_HAS_DATA takes the stream name as a string literal');
-      const st = this.findStream(s, splitName(unquoteString(arg)));
+      if (arg?.k !== 'str') throw new SnowflakeError('001044', '42P13', 'SQL compilation error:\nSYSTEM$STREAM_HAS_DATA takes the stream name as a string literal');
+      const st = this.findStream(s, splitName(arg.v));
       this.assertFresh(st);
       // Computed synchronously by the caller: see hasDataCache.
       const has = this.hasDataCache.get(st.name);
@@ -598,7 +626,8 @@ export class Engine {
       if (!has) st.offsetTime = Date.now();
       return has ? 'TRUE' : 'FALSE';
     }
-    throw unsupported(name);
+    if (name === 'SYSTEM$TYPEOF') throw unsupported(name);
+    throw new SnowflakeError('002140', '42601', `SQL compilation error:\nUnknown function ${name}`);
   }
 
   private readonly hasDataCache = new Map<string, boolean>();
@@ -625,25 +654,32 @@ export class Engine {
     }
   }
 
-  /** Replaces a relation that names a stream or an INFORMATION_SCHEMA view. */
-  private relation(s: EngineSession, parts: string[], at: number, readStreams: Set<string>): string | undefined {
+  /** Replaces a relation that names a stream or an INFORMATION_SCHEMA view, or reads a table at a point in time. */
+  private relation(s: EngineSession, ref: Extract<FromItem, { k: 'table' }>, at: number, readStreams: Set<string>): string | undefined {
+    const parts = ref.name.map((p) => p.name);
+    if (ref.changes) throw unsupported('CHANGES (use a stream)');
     if (parts.length >= 2 && parts[parts.length - 2] === 'INFORMATION_SCHEMA') {
+      if (ref.at) throw unsupported('time travel on INFORMATION_SCHEMA');
       const db = parts.length === 3 ? parts[0]! : s.database;
       if (!db) throw new SnowflakeError('090105', '22000', 'Cannot perform SELECT. This session does not have a current database.');
       return this.informationSchema(db, parts[parts.length - 1]!);
     }
-    if (parts.length > 3) return undefined;
     let r;
     try {
       r = this.resolve(parts, s);
-    } catch {
+    } catch (err) {
+      if (ref.at) throw err;
       return undefined;
     }
     const st = this.streams.get(r.fq);
-    if (!st) return undefined;
-    this.assertFresh(st);
-    readStreams.add(st.name);
-    return this.netChangeSql(st, at);
+    if (st) {
+      if (ref.at) throw unsupported('time travel on a stream');
+      this.assertFresh(st);
+      readStreams.add(st.name);
+      return this.netChangeSql(st, at);
+    }
+    if (ref.at) return this.timeTravelSql(s, r.fq, ref.at);
+    return undefined;
   }
 
   private informationSchema(db: string, view: string): string {
@@ -706,12 +742,103 @@ export class Engine {
           scope = r;
         }
       }
-    } else if (s.database) scope = s.schema ? { database: s.database, schema: s.schema } : { database: s.database };
+    } else if (s.database) scope = s.schema && what !== 'SCHEMAS' ? { database: s.database, schema: s.schema } : { database: s.database };
+    if (what === 'DATABASES') scope = {};
     const inScope = (db: string, schema: string, table?: string) =>
       (scope.database === undefined || scope.database === db) &&
       (scope.schema === undefined || scope.schema === schema) &&
       (scope.table === undefined || scope.table === table);
 
+    const hidden = (db: string, schema: string) => db === HIDDEN || db === 'system' || db === 'temp' || schema === 'information_schema' || schema === 'pg_catalog';
+    const owner = s.role ?? 'PUBLIC';
+    if (what === 'TABLES') {
+      const r = await this.sys.runAndReadAll(
+        `SELECT database_name, schema_name, table_name, comment, CAST(estimated_size AS BIGINT), temporary FROM duckdb_tables() ORDER BY 1, 2, 3`,
+      );
+      const rows: unknown[][] = [];
+      for (const [db, schema, name, comment, count] of (await r.getRowsJS()) as [string, string, string, string | null, bigint][]) {
+        if (hidden(db, schema) || !inScope(db, schema) || (like && !like.test(name))) continue;
+        const fq = `${db}.${schema}.${name}`;
+        rows.push([
+          new Date(this.startedAt), name, db, schema, 'TABLE', comment ?? '', '', Number(count), 0, owner, '1', 'OFF',
+          this.tracked.has(fq) ? 'ON' : 'OFF', 'OFF', null, null, 'N', 'N', 'ROLE', 'N', null, 'N', 'N', this.dynamic.has(fq) ? 'Y' : 'N', 'N',
+        ]);
+      }
+      return this.values(
+        [
+          ['created_on', 'TIMESTAMPTZ'], ['name', 'VARCHAR'], ['database_name', 'VARCHAR'], ['schema_name', 'VARCHAR'], ['kind', 'VARCHAR'],
+          ['comment', 'VARCHAR'], ['cluster_by', 'VARCHAR'], ['rows', 'BIGINT'], ['bytes', 'BIGINT'], ['owner', 'VARCHAR'], ['retention_time', 'VARCHAR'],
+          ['automatic_clustering', 'VARCHAR'], ['change_tracking', 'VARCHAR'], ['search_optimization', 'VARCHAR'], ['search_optimization_progress', 'BIGINT'],
+          ['search_optimization_bytes', 'BIGINT'], ['is_external', 'VARCHAR'], ['enable_schema_evolution', 'VARCHAR'], ['owner_role_type', 'VARCHAR'],
+          ['is_event', 'VARCHAR'], ['budget', 'VARCHAR'], ['is_hybrid', 'VARCHAR'], ['is_iceberg', 'VARCHAR'], ['is_dynamic', 'VARCHAR'], ['is_immutable', 'VARCHAR'],
+        ],
+        rows,
+      );
+    }
+    if (what === 'VIEWS') {
+      const r = await this.sys.runAndReadAll(`SELECT database_name, schema_name, view_name, comment, sql FROM duckdb_views() WHERE NOT internal ORDER BY 1, 2, 3`);
+      const rows: unknown[][] = [];
+      for (const [db, schema, name, comment] of (await r.getRowsJS()) as [string, string, string, string | null, string][]) {
+        if (hidden(db, schema) || !inScope(db, schema) || (like && !like.test(name))) continue;
+        rows.push([new Date(this.startedAt), name, '', 'VIEW', db, schema, owner, comment ?? '', this.viewText.get(`${db}.${schema}.${name}`) ?? '', 'false', 'false', 'ROLE', 'OFF']);
+      }
+      return this.values(
+        [
+          ['created_on', 'TIMESTAMPTZ'], ['name', 'VARCHAR'], ['reserved', 'VARCHAR'], ['kind', 'VARCHAR'], ['database_name', 'VARCHAR'], ['schema_name', 'VARCHAR'],
+          ['owner', 'VARCHAR'], ['comment', 'VARCHAR'], ['text', 'VARCHAR'], ['is_secure', 'VARCHAR'], ['is_materialized', 'VARCHAR'], ['owner_role_type', 'VARCHAR'], ['change_tracking', 'VARCHAR'],
+        ],
+        rows,
+      );
+    }
+    if (what === 'SCHEMAS') {
+      const r = await this.sys.runAndReadAll(`SELECT database_name, schema_name, comment FROM duckdb_schemas() ORDER BY 1, 2`);
+      const rows: unknown[][] = [];
+      for (const [db, schema, comment] of (await r.getRowsJS()) as [string, string, string | null][]) {
+        if (hidden(db, schema) || schema === 'main' || !inScope(db, schema) || (like && !like.test(schema))) continue;
+        rows.push([new Date(this.startedAt), schema, 'N', db === s.database && schema === s.schema ? 'Y' : 'N', db, owner, comment ?? '', '', '1', 'ROLE', null, null]);
+      }
+      return this.values(
+        [
+          ['created_on', 'TIMESTAMPTZ'], ['name', 'VARCHAR'], ['is_default', 'VARCHAR'], ['is_current', 'VARCHAR'], ['database_name', 'VARCHAR'], ['owner', 'VARCHAR'],
+          ['comment', 'VARCHAR'], ['options', 'VARCHAR'], ['retention_time', 'VARCHAR'], ['owner_role_type', 'VARCHAR'], ['budget', 'VARCHAR'],
+          ['object_visibility', 'VARCHAR'],
+        ],
+        rows,
+      );
+    }
+    if (what === 'DATABASES') {
+      const rows = [...this.databases]
+        .filter((db) => !like || like.test(db))
+        .sort()
+        .map((db) => [new Date(this.startedAt), db, 'N', db === s.database ? 'Y' : 'N', '', owner, '', '', '1', 'STANDARD', null, 'ROLE', null]);
+      return this.values(
+        [
+          ['created_on', 'TIMESTAMPTZ'], ['name', 'VARCHAR'], ['is_default', 'VARCHAR'], ['is_current', 'VARCHAR'], ['origin', 'VARCHAR'], ['owner', 'VARCHAR'],
+          ['comment', 'VARCHAR'], ['options', 'VARCHAR'], ['retention_time', 'VARCHAR'], ['kind', 'VARCHAR'], ['budget', 'VARCHAR'],
+          ['owner_role_type', 'VARCHAR'], ['object_visibility', 'VARCHAR'],
+        ],
+        rows,
+      );
+    }
+    if (what === 'COLUMNS') {
+      const r = await this.sys.runAndReadAll(
+        `SELECT database_name, schema_name, table_name, column_name, data_type, is_nullable, column_default, comment FROM duckdb_columns() ORDER BY 1, 2, 3, column_index`,
+      );
+      const rows: unknown[][] = [];
+      for (const [db, schema, table, column, type, nullable, def, comment] of (await r.getRowsJS()) as [string, string, string, string, string, boolean, string | null, string | null][]) {
+        if (hidden(db, schema) || !inScope(db, schema, table) || (like && !like.test(column))) continue;
+        const t = snowflakeTypeName(type);
+        rows.push([table, schema, column, JSON.stringify({ ...t.json, nullable }), nullable ? 'true' : 'false', def ?? '', 'COLUMN', '', comment ?? '', db, '', null]);
+      }
+      return this.values(
+        [
+          ['table_name', 'VARCHAR'], ['schema_name', 'VARCHAR'], ['column_name', 'VARCHAR'], ['data_type', 'VARCHAR'], ['null?', 'VARCHAR'], ['default', 'VARCHAR'],
+          ['kind', 'VARCHAR'], ['expression', 'VARCHAR'], ['comment', 'VARCHAR'], ['database_name', 'VARCHAR'], ['autoincrement', 'VARCHAR'],
+          ['schema_evolution_record', 'VARCHAR'],
+        ],
+        rows,
+      );
+    }
     if (what === 'STREAMS') {
       const rows = [...this.streams.values()]
         .filter((st) => inScope(st.database, st.schema) && (!like || like.test(st.name.split('.')[2]!)))
@@ -720,7 +847,7 @@ export class Engine {
           const stale = this.isStale(st);
           return [
             new Date(st.createdOn), st.name.split('.')[2]!, st.database, st.schema, s.role ?? 'PUBLIC', st.comment ?? '', st.table,
-            st.sourceType, st.table, 'DELTA', stale ? 'true' : 'false', 'DEFAULT', new Date(st.offsetTime + this.retentionMs),
+            st.sourceType, st.table, 'DELTA', stale ? 'true' : 'false', st.mode, new Date(st.offsetTime + this.retentionMs),
             st.invalidReason, 'ROLE',
           ];
         });
@@ -751,15 +878,64 @@ export class Engine {
       );
     }
     if (what === 'DYNAMIC TABLES') {
-      const rows = [...this.dynamic.values()]
-        .filter((d) => inScope(d.database, d.schema) && (!like || like.test(d.table.split('.')[2]!)))
-        .map((d) => [d.table.split('.')[2]!, d.database, d.schema, d.lagMs === null ? 'DOWNSTREAM' : `${d.lagMs / 1000} seconds`, d.warehouse, new Date(d.lastRefresh)]);
+      const rows: unknown[][] = [];
+      for (const d of [...this.dynamic.values()].sort((a, b) => a.table.localeCompare(b.table))) {
+        const name = d.table.split('.')[2]!;
+        if (!inScope(d.database, d.schema) || (like && !like.test(name))) continue;
+        const count = await this.sys.runAndReadAll(`SELECT count(*) FROM ${quote(d.database)}.${quote(d.schema)}.${quote(name)}`);
+        rows.push([
+          new Date(d.createdOn), name, d.database, d.schema, '', Number(count.getRows()[0]![0]), 0, owner, d.lagMs === null ? 'DOWNSTREAM' : `${d.lagMs / 1000} seconds`,
+          'FULL', null, d.warehouse, '', d.text, 'OFF', 'RUNNING', null, 'false', 'false', 'false', new Date(d.lastRefresh), 'ROLE', null, null,
+        ]);
+      }
       return this.values(
-        [['name', 'VARCHAR'], ['database_name', 'VARCHAR'], ['schema_name', 'VARCHAR'], ['target_lag', 'VARCHAR'], ['warehouse', 'VARCHAR'], ['data_timestamp', 'TIMESTAMPTZ']],
+        [
+          ['created_on', 'TIMESTAMPTZ'], ['name', 'VARCHAR'], ['database_name', 'VARCHAR'], ['schema_name', 'VARCHAR'], ['cluster_by', 'VARCHAR'], ['rows', 'BIGINT'],
+          ['bytes', 'BIGINT'], ['owner', 'VARCHAR'], ['target_lag', 'VARCHAR'], ['refresh_mode', 'VARCHAR'], ['refresh_mode_reason', 'VARCHAR'], ['warehouse', 'VARCHAR'],
+          ['comment', 'VARCHAR'], ['text', 'VARCHAR'], ['automatic_clustering', 'VARCHAR'], ['scheduling_state', 'VARCHAR'], ['last_suspended_on', 'TIMESTAMPTZ'],
+          ['is_clone', 'VARCHAR'], ['is_replica', 'VARCHAR'], ['is_iceberg', 'VARCHAR'], ['data_timestamp', 'TIMESTAMPTZ'], ['owner_role_type', 'VARCHAR'],
+          ['immutable_where', 'VARCHAR'], ['execute_as_user', 'VARCHAR'],
+        ],
         rows,
       );
     }
     throw unsupported(`SHOW ${what ?? ''}`.trim());
+  }
+
+  /** DESCRIBE TABLE | VIEW: one row per column, with Snowflake's column names. */
+  private async describe(s: EngineSession, sig: Token[], w: string[]): Promise<QueryResult> {
+    let i = 1;
+    const kind = w[i] === 'TABLE' || w[i] === 'VIEW' ? w[i] : undefined;
+    if (kind) i++;
+    else if (!(sig[i]?.kind === 'word' || sig[i]?.kind === 'qident')) throw syntaxError(1, 0, sig[i]?.text ?? '<EOF>');
+    else if (['STREAM', 'DYNAMIC', 'SCHEMA', 'DATABASE', 'RESULT', 'WAREHOUSE', 'USER', 'STAGE', 'FUNCTION', 'PROCEDURE', 'TASK'].includes(w[i] ?? '')) {
+      throw unsupported(`DESCRIBE ${w[i]!}`);
+    }
+    const parser = new Parser(render(sig.slice(i)), sig.slice(i));
+    const parts = parser.name().map((p) => p.name);
+    const r = this.resolve(parts, s);
+    const found = await this.relationKind(r);
+    if (found === null || (kind === 'VIEW' && found !== 'view')) throw compilation(`${kind === 'VIEW' ? 'View' : 'Table'} '${r.fq}' does not exist or not authorized.`);
+    const cols = await this.sys.runAndReadAll(
+      `SELECT column_name, data_type, is_nullable, column_default, comment FROM duckdb_columns() WHERE database_name = $1 AND schema_name = $2 AND table_name = $3 ORDER BY column_index`,
+      [r.database, r.schema, r.name],
+    );
+    const pk = await this.sys.runAndReadAll(
+      `SELECT constraint_column_names, constraint_type FROM duckdb_constraints() WHERE database_name = $1 AND schema_name = $2 AND table_name = $3 AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')`,
+      [r.database, r.schema, r.name],
+    );
+    const keys = (await pk.getRowsJS()) as [string[], string][];
+    const inKey = (c: string, type: string) => keys.some(([names, t]) => t === type && names.includes(c)) ? 'Y' : 'N';
+    const rows = ((await cols.getRowsJS()) as [string, string, boolean, string | null, string | null][]).map(([name, type, nullable, def, comment]) => [
+      name, snowflakeTypeName(type).type, 'COLUMN', nullable ? 'Y' : 'N', def, inKey(name, 'PRIMARY KEY'), inKey(name, 'UNIQUE'), null, null, comment, null, null,
+    ]);
+    return this.values(
+      [
+        ['name', 'VARCHAR'], ['type', 'VARCHAR'], ['kind', 'VARCHAR'], ['null?', 'VARCHAR'], ['default', 'VARCHAR'], ['primary key', 'VARCHAR'], ['unique key', 'VARCHAR'],
+        ['check', 'VARCHAR'], ['expression', 'VARCHAR'], ['comment', 'VARCHAR'], ['policy name', 'VARCHAR'], ['privacy domain', 'VARCHAR'],
+      ],
+      rows,
+    );
   }
 
   /** A result built from values, run through DuckDB so it is encoded like any other. */
@@ -815,12 +991,34 @@ export class Engine {
       i += 2;
     }
     let comment: string | null = null;
+    let mode: StreamDef['mode'] = 'DEFAULT';
+    let showInitial = false;
+    let startAt: number | undefined;
+    const bool = (k: number) => {
+      if (w[k] === 'TRUE') return true;
+      if (w[k] === 'FALSE') return false;
+      throw new SnowflakeError('001003', '42000', `SQL compilation error:\ninvalid value [${sig[k]?.text ?? ''}] for parameter '${w[k - 2] ?? ''}'`);
+    };
     while (i < sig.length) {
-      if (w[i] === 'COMMENT' && sig[i + 1]?.text === '=') {
+      if ((w[i] === 'AT' || w[i] === 'BEFORE') && sig[i + 1]?.text === '(') {
+        const close = callArgs(sig, i + 1).end;
+        const p = new Parser(render(sig.slice(i, close + 1)), sig.slice(i, close + 1));
+        const tt = p.timeTravelClause();
+        startAt = this.versionFor(s, null, tt);
+        i = close + 1;
+      } else if (sig[i + 1]?.text === '=' && w[i] === 'COMMENT') {
         comment = unquoteString(sig[i + 2]!.text);
         i += 3;
-      } else throw unsupported(`the stream option ${w[i]}`);
+      } else if (sig[i + 1]?.text === '=' && w[i] === 'APPEND_ONLY') {
+        mode = bool(i + 2) ? 'APPEND_ONLY' : 'DEFAULT';
+        i += 3;
+      } else if (sig[i + 1]?.text === '=' && w[i] === 'SHOW_INITIAL_ROWS') {
+        showInitial = bool(i + 2);
+        i += 3;
+      } else if (w[i] === 'INSERT_ONLY') throw unsupported('INSERT_ONLY streams (they are for external tables)');
+      else throw new SnowflakeError('001003', '42000', `SQL compilation error:\ninvalid property '${sig[i]!.text}' for 'STREAM'`);
     }
+    if (showInitial && startAt !== undefined) throw new SnowflakeError('001003', '42000', 'SQL compilation error:\nSHOW_INITIAL_ROWS cannot be combined with AT | BEFORE');
     const table = this.resolve(tableParts, s);
     const kind = await this.relationKind(table);
     if (kind === null) throw compilation(`Table '${table.fq}' does not exist or not authorized.`);
@@ -833,14 +1031,26 @@ export class Engine {
       if (!orReplace) throw new SnowflakeError('002002', '42710', `SQL compilation error:\nObject '${target.fq}' already exists.`);
     }
     await this.track(table.fq, this.sqlName(table));
+    if (startAt !== undefined && startAt < this.tracked.get(table.fq)!.since) throw this.beyondTimeTravel(table.fq);
     const now = Date.now();
+    let initialRows: string | null = null;
+    if (showInitial) {
+      const t = this.tracked.get(table.fq)!;
+      initialRows = `${quote(HIDDEN)}.main.initial_${this.nextId++}`;
+      await this.sys.run(`CREATE TABLE ${initialRows} AS SELECT * FROM ${quote(HIDDEN)}.main.shadow_${t.id}`);
+    }
+    const previous = this.streams.get(target.fq);
+    if (previous?.initialRows) await this.sys.run(`DROP TABLE IF EXISTS ${previous.initialRows}`);
     this.streams.set(target.fq, {
       name: target.fq,
       database: target.database,
       schema: target.schema,
       table: table.fq,
       sourceType,
-      offset: this.version,
+      mode,
+      initial: showInitial,
+      initialRows,
+      offset: startAt ?? this.version,
       offsetTime: now,
       createdOn: now,
       stale: false,
@@ -879,11 +1089,16 @@ export class Engine {
     );
     const pkCols = ((await pk.getRowsJS())[0]?.[0] as string[] | undefined) ?? [];
     const content = `CAST(to_json(struct_pack(${columns.map((c) => `${quote(c)} := ${quote(c)}`).join(', ')})) AS VARCHAR)`;
+    // Row identity: the declared key; for a dynamic table (rewritten by each refresh) the row's
+    // content; otherwise DuckDB's row id, which an UPDATE keeps (automatic checkpoints, which
+    // would renumber rows after deletes, are off), so an update is one row changing, as in Snowflake.
     const rid = pkCols.length
       ? `md5(concat_ws(chr(31), ${pkCols.map((c) => `CAST(${quote(c)} AS VARCHAR)`).join(', ')}))`
-      : `md5(${content}) || '#' || CAST(row_number() OVER (PARTITION BY ${content}) AS VARCHAR)`;
+      : this.dynamic.has(fq)
+        ? `md5(${content}) || '#' || CAST(row_number() OVER (PARTITION BY ${content}) AS VARCHAR)`
+        : `md5(CAST(rowid AS VARCHAR))`;
     const id = this.nextId++;
-    const t: Tracked = { id, table: fq, columns, rid };
+    const t: Tracked = { id, table: fq, columns, rid, since: this.version };
     await this.sys.run(`CREATE OR REPLACE TABLE ${quote(HIDDEN)}.main.shadow_${id} AS SELECT *, ${rid} AS __RID FROM ${sqlName}`);
     await this.sys.run(
       `CREATE OR REPLACE TABLE ${quote(HIDDEN)}.main.log_${id} AS SELECT CAST(0 AS BIGINT) AS __V, CAST('' AS VARCHAR) AS __RID, CAST('' AS VARCHAR) AS __IMG, * FROM ${sqlName} LIMIT 0`,
@@ -945,22 +1160,92 @@ export class Engine {
 
   /**
    * The net change of a stream between its offset and version `upTo`: per row, the image at
-   * the offset (DELETE) and the image now (INSERT); an update is both, marked ISUPDATE.
+   * the offset (DELETE) and the image now (INSERT); an update is both, each marked ISUPDATE.
+   * An append-only stream shows the rows inserted since its offset, as inserted; a stream
+   * created with SHOW_INITIAL_ROWS shows the rows at its creation first, until consumed.
    */
   private netChangeSql(st: StreamDef, upTo: number): string {
     const t = this.tracked.get(st.table)!;
     const log = `${quote(HIDDEN)}.main.log_${t.id}`;
     const cols = t.columns.map(quote);
+    const list = (p: string) => cols.map((c) => `${p}.${c}`).join(', ');
+    const e = `e AS (SELECT * FROM ${log} WHERE __V > ${st.offset} AND __V <= ${upTo})`;
+    const meta = (action: string, isUpdate: string, rid: string) => `'${action}' AS "METADATA$ACTION", ${isUpdate} AS "METADATA$ISUPDATE", ${rid} AS "METADATA$ROW_ID"`;
+    const initial = st.initial && st.initialRows;
+    if (st.mode === 'APPEND_ONLY') {
+      const appended = `SELECT ${list('a')}, ${meta('INSERT', 'FALSE', 'a.__RID')} FROM e a
+        WHERE a.__IMG = 'A' AND NOT EXISTS (SELECT 1 FROM e b WHERE b.__V = a.__V AND b.__RID = a.__RID AND b.__IMG = 'B')`;
+      if (!initial) return `WITH ${e} ${appended}`;
+      return `WITH ${e} SELECT ${list('i')}, ${meta('INSERT', 'FALSE', 'i.__RID')} FROM ${st.initialRows} i UNION ALL ${appended}`;
+    }
+    if (initial) {
+      return `WITH ${e}, l AS (SELECT __RID, max(__V) AS v1 FROM e GROUP BY __RID)
+        SELECT ${list('i')}, ${meta('INSERT', 'FALSE', 'i.__RID')} FROM ${st.initialRows} i WHERE i.__RID NOT IN (SELECT __RID FROM l)
+        UNION ALL
+        SELECT ${list('e')}, ${meta('INSERT', 'FALSE', 'e.__RID')} FROM e JOIN l ON e.__RID = l.__RID AND e.__V = l.v1 WHERE e.__IMG = 'A'`;
+    }
     const same = cols.map((c) => `b.${c} IS NOT DISTINCT FROM a.${c}`).join(' AND ') || 'TRUE';
-    return `WITH e AS (SELECT * FROM ${log} WHERE __V > ${st.offset} AND __V <= ${upTo}),
+    return `WITH ${e},
       f AS (SELECT __RID, min(__V) AS v0, max(__V) AS v1 FROM e GROUP BY __RID),
       b AS (SELECT e.* FROM e JOIN f ON e.__RID = f.__RID AND e.__V = f.v0 WHERE e.__IMG = 'B'),
       a AS (SELECT e.* FROM e JOIN f ON e.__RID = f.__RID AND e.__V = f.v1 WHERE e.__IMG = 'A')
-      SELECT ${cols.map((c) => `b.${c}`).join(', ')}, 'DELETE' AS "METADATA$ACTION", a.__RID IS NOT NULL AS "METADATA$ISUPDATE", b.__RID AS "METADATA$ROW_ID"
+      SELECT ${list('b')}, ${meta('DELETE', 'a.__RID IS NOT NULL', 'b.__RID')}
         FROM b LEFT JOIN a ON a.__RID = b.__RID WHERE a.__RID IS NULL OR NOT (${same})
       UNION ALL
-      SELECT ${cols.map((c) => `a.${c}`).join(', ')}, 'INSERT', b.__RID IS NOT NULL, a.__RID
+      SELECT ${list('a')}, ${meta('INSERT', 'b.__RID IS NOT NULL', 'a.__RID')}
         FROM a LEFT JOIN b ON a.__RID = b.__RID WHERE b.__RID IS NULL OR NOT (${same})`;
+  }
+
+  private beyondTimeTravel(fq: string): SnowflakeError {
+    return new SnowflakeError(
+      '000707',
+      '02000',
+      `Time travel data is not available for table ${fq.split('.')[2]!}. The requested time is either beyond the allowed time travel period or before the object creation time.`,
+    );
+  }
+
+  /** The change version an AT | BEFORE clause names. */
+  private versionFor(s: EngineSession, fq: string | null, tt: TimeTravel): number {
+    if (tt.param === 'STATEMENT') throw unsupported('AT | BEFORE (STATEMENT => …)');
+    if (tt.param === 'STREAM') {
+      if (tt.kind === 'BEFORE') throw unsupported('BEFORE (STREAM => …)');
+      if (tt.e.k !== 'str') throw new SnowflakeError('001003', '42000', 'SQL compilation error:\nSTREAM => takes the stream name as a string literal');
+      const st = this.findStream(s, splitName(tt.e.v));
+      if (fq !== null && st.table !== fq) throw new SnowflakeError('001003', '42000', `SQL compilation error:\nStream '${st.name}' is not on table '${fq}'`);
+      this.assertFresh(st);
+      return st.offset;
+    }
+    let when: number;
+    if (tt.param === 'OFFSET') {
+      const n = tt.e.k === 'num' ? Number(tt.e.v) : NaN;
+      if (Number.isNaN(n)) throw unsupported('OFFSET => an expression that is not a number');
+      when = Date.now() + n * 1000;
+    } else {
+      const e = tt.e.k === 'cast' ? tt.e.e : tt.e;
+      const text = e.k === 'str' || e.k === 'typed' ? e.v : undefined;
+      if (text === undefined) throw unsupported('TIMESTAMP => an expression that is not a literal');
+      when = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : `${text.replace(' ', 'T')}Z`);
+      if (Number.isNaN(when)) throw new SnowflakeError('100035', '22007', `Timestamp '${text}' is not recognized`);
+    }
+    if (when > Date.now()) throw new SnowflakeError('000707', '02000', 'Time travel data is not available: the requested time is in the future.');
+    let v = 0;
+    for (const [version, time] of this.versionTimes) if ((tt.kind === 'AT' ? time <= when : time < when) && version > v) v = version;
+    return v;
+  }
+
+  /** A table as it was at an AT | BEFORE point (tables with a stream or change tracking). */
+  private timeTravelSql(s: EngineSession, fq: string, tt: TimeTravel): string {
+    const t = this.tracked.get(fq);
+    if (!t || t.broken) throw unsupported(`time travel on ${fq} (the emulator keeps history for tables with a stream or CHANGE_TRACKING = TRUE)`);
+    const v = this.versionFor(s, fq, tt);
+    if (v < t.since) throw this.beyondTimeTravel(fq);
+    const log = `${quote(HIDDEN)}.main.log_${t.id}`;
+    const shadow = `${quote(HIDDEN)}.main.shadow_${t.id}`;
+    const cols = t.columns.map(quote);
+    return `WITH e AS (SELECT * FROM ${log} WHERE __V > ${v}), f AS (SELECT __RID, min(__V) AS v0 FROM e GROUP BY __RID)
+      SELECT ${cols.join(', ')} FROM ${shadow} WHERE __RID NOT IN (SELECT __RID FROM f)
+      UNION ALL
+      SELECT ${cols.map((c) => `e.${c}`).join(', ')} FROM e JOIN f ON e.__RID = f.__RID AND e.__V = f.v0 WHERE e.__IMG = 'B'`;
   }
 
   /** Precomputes SYSTEM$STREAM_HAS_DATA answers for the streams a statement names. */
@@ -1035,17 +1320,27 @@ export class Engine {
       throw new SnowflakeError('002002', '42710', `SQL compilation error:\nObject '${target.fq}' already exists.`);
     }
     const start = tokens.indexOf(sig[asAt + 1]!);
-    const query = translate(tokens.slice(start), {
+    const body = tokens.slice(start);
+    const parser = new Parser(render(body), body);
+    const parsed: Query = parser.query();
+    if (!parser.done) parser.fail();
+    const query = new DuckPrinter({
       bind: () => {
         throw unsupported('binds in a dynamic table definition');
       },
-      relation: (p) => {
-        const r = this.resolve(p, s);
+      relation: (ref) => {
+        if (ref.at || ref.changes) throw unsupported('time travel in a dynamic table definition');
+        const parts = ref.name.map((p) => p.name);
+        if (parts.length >= 2 && parts[parts.length - 2] === 'INFORMATION_SCHEMA') throw unsupported('dynamic tables over INFORMATION_SCHEMA');
+        const r = this.resolve(parts, s);
         if (this.streams.has(r.fq)) throw unsupported('dynamic tables over streams');
         return undefined;
       },
+      systemFunction: (name) => {
+        throw unsupported(`${name} in a dynamic table definition`);
+      },
       sessionFunction: (name) => this.sessionFunction(s, name),
-    });
+    }).query(parsed);
     try {
       await s.conn.run(`CREATE ${orReplace ? 'OR REPLACE ' : ''}TABLE ${this.sqlName(target)} AS ${query}`);
     } catch (err) {
@@ -1056,6 +1351,8 @@ export class Engine {
       database: target.database,
       schema: target.schema,
       query,
+      text: render(tokens).trim(),
+      createdOn: Date.now(),
       lagMs: lag,
       warehouse,
       lastRefresh: Date.now(),
@@ -1120,12 +1417,39 @@ export class Engine {
     for (const d of this.dynamic.values()) await this.locked(() => this.refresh(d));
   }
 
-  /** Runs SQL directly on the backing DuckDB (names as DuckDB sees them), then captures changes. */
+  /**
+   * Runs one Snowflake SQL statement as the emulator's own user in the default database and
+   * schema (a test hook: no wire protocol), then records the changes streams see. A query
+   * returns its rows as JS values; any other statement returns no rows.
+   */
   async sql(text: string): Promise<Record<string, unknown>[]> {
+    this.hookSession ??= this.openSession({ user: 'OUTFLOW', database: this.defaults.database, schema: this.defaults.schema });
+    const s = await this.hookSession;
     return this.locked(async () => {
-      const r = await this.sys.runAndReadAll(text);
-      await this.capture();
-      return r.getRowObjectsJS() as Record<string, unknown>[];
+      let statements: Token[][];
+      try {
+        statements = splitStatements(tokenize(text));
+      } catch (err) {
+        if (err instanceof SqlSyntaxError) throw new SnowflakeError('001003', '42000', `SQL compilation error:\nsyntax error: ${err.message}`);
+        throw err;
+      }
+      if (statements.length !== 1) throw new SnowflakeError('000008', '0A000', `Actual statement count ${statements.length} did not match the desired statement count 1.`);
+      const tokens = statements[0]!;
+      await this.prepareHasData(s, tokens);
+      const first = significant(tokens)[0];
+      const isQuery = first?.text === '(' || ['SELECT', 'WITH', 'VALUES'].includes(first?.kind === 'word' ? first.text.toUpperCase() : '');
+      if (!isQuery) {
+        await this.dispatch(s, tokens, []);
+        return [];
+      }
+      const statement = new Parser(render(tokens), tokens).statement();
+      const sql = this.printer(s, [], s.inTx ? s.txVersion : this.version, new Set()).statement(statement);
+      try {
+        const r = await s.conn.runAndReadAll(sql[0]!);
+        return r.getRowObjectsJS() as Record<string, unknown>[];
+      } catch (err) {
+        throw fromDuckDB(err);
+      }
     });
   }
 }

@@ -1,8 +1,8 @@
 /**
- * A small tokenizer for the Snowflake SQL subset the emulator accepts, and helpers to turn
- * it into DuckDB SQL. Not a parser: it knows strings, quoted identifiers, comments, words,
- * numbers, bind markers and punctuation, which is enough to upper-case identifiers, map
- * type names, substitute binds and replace stream references.
+ * The lexer of the emulator's Snowflake grammar: strings (with `$$` quoting), quoted
+ * identifiers, comments, words, numbers, bind markers (`?`, `:1`) and punctuation. The
+ * grammar itself is parser.ts; helpers here serve the few commands the engine reads token
+ * by token (USE, SHOW, CREATE STREAM …).
  */
 
 export type TokenKind = 'ws' | 'comment' | 'string' | 'qident' | 'word' | 'number' | 'bind' | 'punct';
@@ -63,7 +63,7 @@ export function tokenize(sql: string): Token[] {
     } else if (/[A-Za-z_]/.test(c)) {
       while (i < n && /[A-Za-z0-9_$]/.test(sql[i]!)) i++;
       out.push({ kind: 'word', text: sql.slice(start, i) });
-    } else if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(sql[i + 1] ?? ''))) {
+    } else if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(sql[i + 1] ?? '') && !endsOperand(out))) {
       while (i < n && /[0-9.eE]/.test(sql[i]!)) {
         if ((sql[i] === 'e' || sql[i] === 'E') && (sql[i + 1] === '-' || sql[i + 1] === '+')) i++;
         i++;
@@ -72,7 +72,7 @@ export function tokenize(sql: string): Token[] {
     } else if (c === '?') {
       i++;
       out.push({ kind: 'bind', text: '?' });
-    } else if (c === ':' && /[0-9]/.test(sql[i + 1] ?? '') && sql[i - 1] !== ':') {
+    } else if (c === ':' && /[0-9]/.test(sql[i + 1] ?? '') && sql[i - 1] !== ':' && !endsOperand(out)) {
       i++;
       while (i < n && /[0-9]/.test(sql[i]!)) i++;
       out.push({ kind: 'bind', text: sql.slice(start, i) });
@@ -83,6 +83,16 @@ export function tokenize(sql: string): Token[] {
     }
   }
   return out;
+}
+
+/** Whether the last significant token ends an operand (so `:` after it is a path, `.` a qualifier). */
+function endsOperand(out: Token[]): boolean {
+  for (let j = out.length - 1; j >= 0; j--) {
+    const t = out[j]!;
+    if (t.kind === 'ws' || t.kind === 'comment') continue;
+    return t.kind === 'word' || t.kind === 'qident' || (t.kind === 'punct' && (t.text === ')' || t.text === ']'));
+  }
+  return false;
 }
 
 export function render(tokens: Token[]): string {
@@ -124,155 +134,6 @@ export function literal(s: string): string {
   return `'${s.replaceAll("'", "''")}'`;
 }
 
-/** Unquoted type names of Snowflake and the DuckDB type each becomes. */
-const TYPE_MAP: Record<string, string> = {
-  VARIANT: 'JSON',
-  OBJECT: 'JSON',
-  ARRAY: 'JSON',
-  TIMESTAMP_NTZ: 'TIMESTAMP',
-  DATETIME: 'TIMESTAMP',
-  TIMESTAMP_LTZ: 'TIMESTAMPTZ',
-  TIMESTAMP_TZ: 'TIMESTAMPTZ',
-  STRING: 'VARCHAR',
-  TEXT: 'VARCHAR',
-  FLOAT: 'DOUBLE',
-  FLOAT4: 'DOUBLE',
-  FLOAT8: 'DOUBLE',
-  REAL: 'DOUBLE',
-  BYTEINT: 'TINYINT',
-  INT: 'BIGINT',
-  INTEGER: 'BIGINT',
-};
-
-/** Snowflake functions and the DuckDB function each becomes. */
-const FUNCTION_MAP: Record<string, string> = {
-  OBJECT_CONSTRUCT_KEEP_NULL: 'json_object',
-  OBJECT_CONSTRUCT: 'json_object',
-  TO_VARCHAR: 'emu_to_varchar',
-  TO_CHAR: 'emu_to_varchar',
-  IFF: 'emu_iff',
-  NVL: 'coalesce',
-  CURRENT_VERSION: 'emu_current_version',
-  SYSDATE: 'emu_sysdate',
-  HASH: 'hash',
-  PARSE_JSON: 'json',
-  CURRENT_TIMESTAMP: 'now',
-  LOCALTIMESTAMP: 'now',
-  TRY_PARSE_JSON: 'json',
-};
-
-/** Constructs the emulator refuses with an "unsupported" error instead of guessing. */
-export const UNSUPPORTED_WORDS = new Set(['CHANGES', 'AT', 'BEFORE', 'QUALIFY_ROW', 'FLATTEN', 'LATERAL', 'PIVOT', 'UNPIVOT', 'SAMPLE', 'TABLESAMPLE', 'CONNECT']);
-
-export interface TranslateHooks {
-  /** The literal SQL for a bind, by zero-based position. */
-  bind(index: number, marker: string): string;
-  /** Replaces a relation reference (after FROM/JOIN/INTO …) when it names a stream or a system view. */
-  relation?(parts: string[]): string | undefined;
-  /** Replaces a call of a Snowflake system function with literal SQL. */
-  systemFunction?(name: string, args: string[]): string;
-  /** SQL for session functions such as CURRENT_USER(). */
-  sessionFunction?(name: string): string | undefined;
-}
-
-const RELATION_INTRO = new Set(['FROM', 'JOIN', 'INTO', 'UPDATE', 'USING', 'TABLE']);
-const NOT_AN_ALIAS = new Set([
-  'WHERE', 'GROUP', 'ORDER', 'LIMIT', 'JOIN', 'LEFT', 'RIGHT', 'INNER', 'OUTER', 'FULL', 'CROSS', 'UNION', 'EXCEPT',
-  'INTERSECT', 'ON', 'USING', 'HAVING', 'QUALIFY', 'WINDOW', 'SET', 'VALUES', 'SELECT', 'MINUS', 'NATURAL', 'ANTI', 'SEMI',
-]);
-
-/**
- * Translates one statement's tokens to DuckDB SQL: unquoted identifiers upper-cased (as
- * Snowflake stores them), `$` names quoted, Snowflake type and function names mapped,
- * binds substituted, and relation references replaced through the hooks.
- */
-export function translate(tokens: Token[], hooks: TranslateHooks): string {
-  const out: string[] = [];
-  let bindIndex = 0;
-  const sig = tokens.map((t, i) => ({ t, i })).filter(({ t }) => t.kind !== 'ws' && t.kind !== 'comment');
-  const posInSig = new Map<number, number>();
-  sig.forEach(({ i }, k) => posInSig.set(i, k));
-  const nextSig = (k: number) => sig[k + 1]?.t;
-  const prevSig = (k: number) => sig[k - 1]?.t;
-
-  for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i]!;
-    const k = posInSig.get(i);
-    if (t.kind === 'bind') {
-      out.push(hooks.bind(t.text === '?' ? bindIndex++ : Number(t.text.slice(1)) - 1, t.text));
-      continue;
-    }
-    if ((t.kind === 'word' || t.kind === 'qident') && k !== undefined) {
-      const upper = t.text.toUpperCase();
-      const prev = prevSig(k);
-      const next = nextSig(k);
-      const afterDot = prev?.kind === 'punct' && prev.text === '.';
-      // A relation name after FROM / JOIN …: possibly a stream or INFORMATION_SCHEMA view.
-      if (hooks.relation && prev?.kind === 'word' && RELATION_INTRO.has(prev.text.toUpperCase())) {
-        const parts: string[] = [identName(t)];
-        let j = k;
-        while (sig[j + 1]?.t.text === '.' && sig[j + 2] && (sig[j + 2]!.t.kind === 'word' || sig[j + 2]!.t.kind === 'qident')) {
-          parts.push(identName(sig[j + 2]!.t));
-          j += 2;
-        }
-        const replaced = hooks.relation(parts);
-        if (replaced !== undefined) {
-          const after = sig[j + 1]?.t;
-          const hasAlias =
-            after !== undefined &&
-            ((after.kind === 'word' && (after.text.toUpperCase() === 'AS' || !NOT_AN_ALIAS.has(after.text.toUpperCase()))) || after.kind === 'qident');
-          out.push(`(${replaced})${hasAlias ? '' : ` AS ${quote(parts[parts.length - 1]!)}`}`);
-          i = sig[j]!.i;
-          continue;
-        }
-      }
-      if (t.kind === 'qident') {
-        out.push(t.text);
-        continue;
-      }
-      if (next?.kind === 'punct' && next.text === '(' && !afterDot) {
-        if (upper.startsWith('SYSTEM$')) {
-          const { args, end } = callArgs(sig.map((s) => s.t), k + 1);
-          out.push(hooks.systemFunction ? hooks.systemFunction(upper, args) : 'NULL');
-          i = sig[end]!.i;
-          continue;
-        }
-        const session = hooks.sessionFunction?.(upper);
-        if (session !== undefined) {
-          const close = sig[k + 2];
-          if (close?.t.text === ')') {
-            out.push(session);
-            i = close.i;
-            continue;
-          }
-        }
-        const fn = FUNCTION_MAP[upper];
-        if (fn) {
-          out.push(fn);
-          continue;
-        }
-      }
-      if (upper.includes('$')) {
-        out.push(quote(upper));
-        continue;
-      }
-      const type = TYPE_MAP[upper];
-      if (type && !afterDot && !(next?.kind === 'punct' && next.text === '(')) {
-        out.push(type);
-        continue;
-      }
-      if ((upper === 'NUMBER' || upper === 'NUMERIC' || upper === 'DECIMAL') && !afterDot) {
-        out.push(next?.kind === 'punct' && next.text === '(' ? 'DECIMAL' : 'DECIMAL(38,0)');
-        continue;
-      }
-      out.push(upper);
-      continue;
-    }
-    out.push(t.text);
-  }
-  return out.join('');
-}
-
 /** The arguments (as raw SQL) of a call whose `(` is at significant index `open`, and the index of its `)`. */
 export function callArgs(sig: Token[], open: number): { args: string[]; end: number } {
   const args: string[] = [];
@@ -299,7 +160,19 @@ export function callArgs(sig: Token[], open: number): { args: string[]; end: num
   throw new SqlSyntaxError('unbalanced parentheses');
 }
 
-/** The value of a string literal token. */
+/** The value of a string literal token, with Snowflake's backslash escapes. */
 export function unquoteString(text: string): string {
-  return text.slice(1, -1).replaceAll("''", "'").replace(/\\(.)/g, '$1');
+  const body = text.slice(1, -1);
+  let out = '';
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (c === "'" && body[i + 1] === "'") {
+      out += "'";
+      i++;
+    } else if (c === '\\' && i + 1 < body.length) {
+      const e = body[++i]!;
+      out += ({ n: '\n', t: '\t', r: '\r', b: '\b', f: '\f', '0': '\0' } as Record<string, string>)[e] ?? e;
+    } else out += c;
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
-import type { Checkpoint, ChangeStream, Row } from '../contracts.js';
-import type { DiffStore } from '../state/store.js';
+import type { Change, Checkpoint, ChangeStream, Row } from '../contracts.js';
+import type { DiffStore, SettledChange } from '../state/store.js';
 import { OutflowError } from '../errors.js';
 import type { SyncDelivery } from '../delivery/deliverer.js';
 import { fingerprint } from '../mapping/fingerprint.js';
@@ -9,6 +9,30 @@ import { failpoint } from '../failpoints.js';
 import { RECONCILE_PENDING, RECONCILED } from './reconcile.js';
 
 const HEALTH_EVERY_MS = 30_000;
+const FORGET_EVERY_MS = 60_000;
+
+/**
+ * A replayed change the delivered state shows was settled: its key's latest settled change
+ * is at or past its position; or, on a `log` stream, that change removed the record and
+ * this one is not an insert — in a log only an insert can follow a delete, so an update or
+ * delete of a record gone (unless inserted again in this run, `revived`) replays a change
+ * from before its delete.
+ */
+function replayed(change: Change, settledAt: Map<string, SettledChange>, revived: Set<string>, log: boolean): boolean {
+  const at = settledAt.get(change.key);
+  if (at === undefined) return false;
+  if (change.position !== undefined && at.pos !== '' && change.position <= at.pos) return true;
+  if (!log || !at.gone || revived.has(change.key)) return false;
+  if (change.op !== 'insert') return true;
+  revived.add(change.key);
+  return false;
+}
+
+function maxPosition(changes: Change[]): string | undefined {
+  let max: string | undefined;
+  for (const c of changes) if (c.position !== undefined && (max === undefined || c.position > max)) max = c.position;
+  return max;
+}
 
 /**
  * Moves a stream's checkpoint forward in order: a batch's checkpoint is saved in the ledger
@@ -16,15 +40,22 @@ const HEALTH_EVERY_MS = 30_000;
  * batches settled (delivered or parked).
  */
 export class CheckpointTracker {
-  private readonly pending: { checkpoint: Checkpoint; remaining: number }[] = [];
+  private readonly pending: { checkpoint: Checkpoint; remaining: number; position: string | undefined }[] = [];
   private base = 0;
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(private readonly save: (checkpoint: Checkpoint) => Promise<void>) {}
+  /**
+   * @param save persists a checkpoint; `position` is the highest change position of the
+   *   batches it covers (undefined when they carry none).
+   */
+  constructor(private readonly save: (checkpoint: Checkpoint, position: string | undefined) => Promise<void>) {}
 
-  /** Registers a batch of `changes` changes; returns its index for {@link settled}. */
-  add(checkpoint: Checkpoint, changes: number): number {
-    this.pending.push({ checkpoint, remaining: changes });
+  /**
+   * Registers a batch of `changes` changes still to settle, the highest `position` among all
+   * its changes; returns its index for {@link settled}.
+   */
+  add(checkpoint: Checkpoint, changes: number, position?: string): number {
+    this.pending.push({ checkpoint, remaining: changes, position });
     return this.base + this.pending.length - 1;
   }
 
@@ -40,7 +71,7 @@ export class CheckpointTracker {
     while (this.pending.length && this.pending[0]!.remaining === 0) {
       const done = this.pending.shift()!;
       this.base++;
-      this.chain = this.chain.then(() => this.save(done.checkpoint));
+      this.chain = this.chain.then(() => this.save(done.checkpoint, done.position));
     }
   }
 
@@ -68,12 +99,20 @@ export async function captureStream(run: RunScope, state: DiffStore, delivery: S
   if (checkpoint === RECONCILE_PENDING) {
     throw new OutflowError('OUTFLOW_STREAM_STALE', `sync "${sync.name}": a reconcile of the change stream did not finish; it must be reconciled by a diff first`);
   }
+  // Positions settled before a fresh start need not compare with the stream's from now on
+  // (after a reconcile they were forgotten when it began, and what it deleted is kept).
+  if (checkpoint === null && !reconciled) await state.forgetPositions?.();
   const stream: ChangeStream = await source.open(run.from.ctx, run.model, checkpoint, { sync: sync.name, ...(reconciled ? { reconciled } : {}) });
-  const tracker = new CheckpointTracker(async (cp) => {
+  // The highest position covered by a saved checkpoint: positions at or below it are never
+  // replayed, and are forgotten from time to time so the state does not grow with deletes.
+  let savedUpTo: string | undefined;
+  const tracker = new CheckpointTracker(async (cp, position) => {
     await run.ledger.setCheckpoint(sync.name, cp);
     failpoint('stream.checkpoint-saved');
+    if (position !== undefined) savedUpTo = position;
     await stream.commit(cp);
   });
+  let forgottenAt = Date.now();
   delivery.onBatchSettled = (batch) => tracker.settled(batch);
   // Writes in doubt from an earlier run: the replayed changes of those keys are looked up
   // or parked at a destination that cannot dedupe (see SyncDelivery).
@@ -96,11 +135,21 @@ export async function captureStream(run: RunScope, state: DiffStore, delivery: S
   }, HEALTH_EVERY_MS);
   watchdog.unref();
   let read = 0;
+  let skipped = 0;
+  // Keys deleted before this run and inserted again in it.
+  const revived = new Set<string>();
+  const log = (stream.changes ?? 'log') === 'log';
   try {
     for await (const batch of stream) {
-      const index = tracker.add(batch.checkpoint, batch.changes.length);
-      const known = state.addresses ? await state.addresses([...new Set(batch.changes.map((c) => c.key))]) : undefined;
-      for (const change of batch.changes) {
+      const keys = [...new Set(batch.changes.map((c) => c.key))];
+      // Changes replayed from the checkpoint that settled before a restart.
+      const settledAt = state.positions ? await state.positions(keys) : undefined;
+      const fresh = settledAt?.size ? batch.changes.filter((c) => !replayed(c, settledAt, revived, log)) : batch.changes;
+      skipped += batch.changes.length - fresh.length;
+      read += batch.changes.length - fresh.length;
+      const index = tracker.add(batch.checkpoint, fresh.length, maxPosition(batch.changes));
+      const known = state.addresses ? await state.addresses(keys) : undefined;
+      for (const change of fresh) {
         read++;
         // Every change of a key in doubt stays in doubt for this run: a later update could not
         // address a record whose create may or may not exist, and would create it again.
@@ -112,7 +161,12 @@ export async function captureStream(run: RunScope, state: DiffStore, delivery: S
       await delivery.flush();
       run.progress({ phase: 'streaming', read, settled: delivery.settled, counts: delivery.counts });
       if (run.signal.aborted) break;
+      if (savedUpTo !== undefined && state.forgetPositions && Date.now() - forgottenAt >= FORGET_EVERY_MS) {
+        forgottenAt = Date.now();
+        await state.forgetPositions(savedUpTo);
+      }
     }
+    if (skipped > 0) run.logger.info({ sync: sync.name, changes: skipped }, 'replayed changes the delivered state shows were settled: not applied again');
     await delivery.close();
     tracker.advance();
     await tracker.drained();

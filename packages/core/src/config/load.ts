@@ -12,6 +12,7 @@ import { secretPaths } from '../schema.js';
 import { loadConnector } from './connectors.js';
 import { OutflowConfigSchema, type OutflowConfig, type SyncConfig } from './schema.js';
 import { MAX_INTERVAL_MS, parseInterval } from './interval.js';
+import { MAX_PAUSE_MS } from '../delivery/rate-budget.js';
 import { MAX_CONFIG_BYTES, MAX_DEPTH, configText, firstAlias, yamlProblems } from './yaml.js';
 
 /** A JSON Schema document. */
@@ -485,6 +486,12 @@ function crossCheck(data: unknown, byConnection: Map<string, AnyConnector>, repo
   const connections = isRecord(data['connections']) ? data['connections'] : {};
   const syncs = Array.isArray(data['syncs']) ? data['syncs'] : [];
   const names = new Map<string, number>();
+  for (const [name, conn] of Object.entries(connections)) {
+    const maxWait = isRecord(conn) ? conn['maxWait'] : undefined;
+    if (typeof maxWait === 'string' && /^[0-9]+(ms|s|m|h|d)$/.test(maxWait) && parseInterval(maxWait) > MAX_PAUSE_MS) {
+      report(['connections', name, 'maxWait'], `must be at most 1d (got "${maxWait}")`);
+    }
+  }
 
   const checkConnection = (segs: string[], name: unknown, role: 'source' | 'stream' | 'destination'): void => {
     if (typeof name !== 'string') return;

@@ -15,6 +15,14 @@ export const ConnectionSchema = Type.Object(
     sandbox: Type.Optional(
       Type.Boolean({ description: "Run against the connector's local emulator instead of the real service (no account needed)." }),
     ),
+    maxWait: Type.Optional(
+      Type.String({
+        pattern: '^[0-9]+(ms|s|m|h|d)$',
+        default: '5m',
+        description:
+          'The longest wait the system may ask for before a retry (a Retry-After, a rate-limit reset). A batch asked to wait longer fails as retryable, saying how long was asked, and the next run sends it; a stream waits this long and tries again. An interval such as 30s or 5m, at most 1d.',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'A named connection to a warehouse or an operational tool.' },
 );

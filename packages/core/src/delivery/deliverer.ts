@@ -19,6 +19,8 @@ interface Tag {
   fp: string | null;
   /** The stream batch the change came in, for checkpointing. */
   batch?: number;
+  /** The change's stream position, recorded with its ack (see DiffStore.positions). */
+  pos?: string;
 }
 
 /** One change to deliver, with what the delivered state knows of its key. */
@@ -130,7 +132,7 @@ export class SyncDelivery {
         // The row left the model while its only write is in doubt, and nothing addresses the
         // record that write may have made: the doubt stays visible rather than being
         // replaced by a refused delete.
-        const tag: Tag = { kind: this.kindOf(p), op: 'delete', fp: null, ...(p.batch === undefined ? {} : { batch: p.batch }) };
+        const tag = this.tagOf(p, null, 'delete');
         const reason = outcomeUnknown('a write was sent before the process stopped and its answer was never recorded, and the row has since left the model');
         await this.record([{ item: { op: this.operationOf(p, tag.kind, p.oldFp, null), tag }, result: { ok: false, retryable: false, reason }, attempts: 0 }]);
         return;
@@ -177,13 +179,24 @@ export class SyncDelivery {
     return op;
   }
 
+  /** The tag of a change's operation; `settles`: its outcome settles the change's stream batch. */
+  private tagOf(p: Pending, fp: string | null, op: Change['op'] = p.change.op, settles = true): Tag {
+    return {
+      kind: this.kindOf(p),
+      op,
+      fp,
+      ...(settles && p.batch !== undefined ? { batch: p.batch } : {}),
+      ...(p.change.position === undefined ? {} : { pos: p.change.position }),
+    };
+  }
+
   private kindOf(p: Pending): PlannedKind {
     return planKind(p.change.op, p.oldFp !== null || p.change.op !== 'insert', this.o.sync.to, this.o.caps);
   }
 
   private async send(p: Pending): Promise<void> {
-    const kind = this.kindOf(p);
-    const tag: Tag = { kind, op: p.change.op, fp: p.fp, ...(p.batch === undefined ? {} : { batch: p.batch }) };
+    const tag = this.tagOf(p, p.fp);
+    const { kind } = tag;
     if (kind === 'skip' || kind === 'forget') {
       // Not sent, but settled in order with the rest (a stream checkpoint may wait on it).
       const op: Operation = { kind: 'update', key: p.change.key, idempotencyKey: '' };
@@ -209,14 +222,14 @@ export class SyncDelivery {
       if (f?.state === 'absent') {
         await this.send(p);
       } else if (f?.state === 'applied') {
-        await this.record([
-          { item: { op: ops[i]!, tag: { kind: this.kindOf(p), op: p.change.op, fp: p.sentFp } }, result: { ok: true, ...(f.destinationId ? { destinationId: f.destinationId } : {}) }, attempts: 0 },
-        ]);
+        // The change settles here unless the update below carries it on.
+        const tag = this.tagOf(p, p.sentFp, p.change.op, p.fp === p.sentFp);
+        await this.record([{ item: { op: ops[i]!, tag }, result: { ok: true, ...(f.destinationId ? { destinationId: f.destinationId } : {}) }, attempts: 0 }]);
         // The row changed after the write in doubt: what was applied is now delivered, and
         // the change since is sent as an update of it.
         if (p.fp !== p.sentFp) await this.send({ ...p, oldFp: p.sentFp, destId: f.destinationId ?? p.destId, sentFp: null, change: { ...p.change, op: 'update' } });
       } else {
-        const tag: Tag = { kind: this.kindOf(p), op: p.change.op, fp: p.fp, ...(p.batch === undefined ? {} : { batch: p.batch }) };
+        const tag = this.tagOf(p, p.fp);
         await this.record([
           {
             item: { op: ops[i]!, tag },
@@ -271,39 +284,45 @@ export class SyncDelivery {
   private async recordNow(outcomes: DeliveryOutcome<Tag>[]): Promise<void> {
     const acks: Ack[] = [];
     const resolved: string[] = [];
+    const batches: number[] = [];
     const counts = this.counts;
     for (const { item, result } of outcomes) {
       const { tag, op } = item;
       const key = op.key;
+      // Positions are kept for streams and their reconciles only (see DiffStore.positions).
+      const at = this.o.followsStream ? { pos: tag.pos ?? '' } : {};
       if (result.ok) {
         resolved.push(key);
         switch (tag.kind) {
           case 'skip':
             counts.skipped++;
-            if (tag.fp !== null) acks.push({ key, kind: 'delivered', fp: tag.fp });
+            if (tag.fp !== null) acks.push({ key, kind: 'delivered', fp: tag.fp, ...at });
             break;
           case 'forget':
-            if (tag.op === 'delete') acks.push({ key, kind: 'forget' });
+            if (tag.op === 'delete') acks.push({ key, kind: 'forget', ...at });
             else counts.skipped++;
             break;
           case 'delete':
           case 'clear':
             counts.deleted++;
-            acks.push({ key, kind: 'deleted' });
+            acks.push({ key, kind: 'deleted', ...at });
             break;
           default:
             if (tag.op === 'insert') counts.inserted++;
             else counts.updated++;
-            acks.push({ key, kind: 'delivered', fp: tag.fp!, destId: result.destinationId ?? null });
+            acks.push({ key, kind: 'delivered', fp: tag.fp!, destId: result.destinationId ?? null, ...at });
         }
       } else {
         counts.rejected++;
         const parked = await this.recordError(key, tag, result);
-        if (!result.retryable || parked) acks.push({ key, kind: 'parked', fp: tag.op === 'delete' ? null : tag.fp });
+        if (!result.retryable || parked) acks.push({ key, kind: 'parked', fp: tag.op === 'delete' ? null : tag.fp, ...at });
       }
-      if (tag.batch !== undefined) this.onBatchSettled?.(tag.batch);
+      if (tag.batch !== undefined) batches.push(tag.batch);
     }
     await this.o.state.apply(acks);
+    // Only once the acks are durable: a checkpoint saved before them would resume past
+    // changes whose delivery the state never learned of.
+    for (const b of batches) this.onBatchSettled?.(b);
     if (resolved.length && (await this.hasErrorsAtStart)) await this.o.ledger.resolveRowErrors(this.o.sync.name, resolved);
     this.settled += outcomes.length;
     if (this.settled % 1000 < outcomes.length) await this.o.ledger.updateRun(this.o.runId, counts);

@@ -1,6 +1,6 @@
 import type { LookupResult, Operation, RecordResult } from '../contracts.js';
 import { OutflowError, describeError, isOutflowError } from '../errors.js';
-import { MAX_PAUSE_MS } from './rate-budget.js';
+import { DEFAULT_MAX_WAIT_MS, MAX_PAUSE_MS } from './rate-budget.js';
 
 /** What delivery draws its requests from: the destination connection's budget. */
 export interface DeliveryBudget {
@@ -8,6 +8,8 @@ export interface DeliveryBudget {
   hold(stop?: AbortSignal): Promise<(() => void) | null>;
   /** Stops every sender of the connection for `ms` (a Retry-After from a thrown error). */
   pause(ms: number): void;
+  /** The longest wait the destination may ask for (the connection's `maxWait`); 5 minutes when absent. */
+  readonly maxWaitMs?: number;
 }
 
 /** One operation handed to delivery, with caller data carried through to its outcome. */
@@ -76,6 +78,13 @@ interface Entry<T> {
 }
 
 /**
+ * How many keys' learned destination ids are kept: far more than can be in flight or waiting
+ * to be recorded, so a change read from the delivered state before its key's previous answer
+ * was recorded still finds the id.
+ */
+const LEARNED_KEYS = 50_000;
+
+/**
  * The delivery pipeline: batches to the destination's size, keeps up to `concurrency`
  * batches in flight under the rate limiter, retries with exponential backoff and jitter,
  * bisects a batch the destination refuses as a whole, and keeps per-key order: a key never
@@ -84,7 +93,11 @@ interface Entry<T> {
 export class Delivery<T> {
   private readonly ready: Entry<T>[] = [];
   private readonly byKey = new Map<string, Entry<T>[]>();
-  /** Destination ids learned from answers while later operations of the key wait (null: deleted). */
+  /**
+   * Destination ids learned from answers (null: deleted), the latest {@link LEARNED_KEYS}
+   * keys: a later operation of the key made before the answer was recorded in the delivered
+   * state (queued behind it, or read from the state while it was in flight) is sent with it.
+   */
   private readonly learned = new Map<string, string | null>();
   private inFlight = 0;
   private outstanding = 0;
@@ -215,7 +228,10 @@ export class Delivery<T> {
     for (let i = 0; i < batch.length; i++) {
       const entry = batch[i]!;
       const result = results[i]!;
-      if (!result.ok && result.retryable && entry.attempts < this.o.maxAttempts && !this.o.signal.aborted) {
+      if (!result.ok && result.retryable && this.tooLong(result.retryAfterMs) && this.o.onExhausted === 'fail') {
+        // Not waited for in this run: the record stays failed (retryable) and the next run sends it.
+        settled.push({ item: entry.item, result: { ...result, reason: this.waitRefused(result.reason, result.retryAfterMs!) }, attempts: entry.attempts });
+      } else if (!result.ok && result.retryable && entry.attempts < this.o.maxAttempts && !this.o.signal.aborted) {
         this.retryLater([entry], result.retryAfterMs, result.reason);
       } else {
         settled.push({ item: entry.item, result, attempts: entry.attempts });
@@ -236,6 +252,10 @@ export class Delivery<T> {
       // sends it again (or, where re-sending is unsafe, looks it up or parks it).
       if (this.o.signal.aborted) return this.drop(batch);
       if (!this.o.resendSafe && !err.notApplied) return this.unknownOutcome(batch, err);
+      if (this.tooLong(err.retryAfterMs) && this.o.onExhausted === 'fail') {
+        this.fail(new OutflowError('OUTFLOW_DESTINATION', this.waitRefused(err.message, err.retryAfterMs!), { retryable: true, cause: err }));
+        return this.drop(batch);
+      }
       const attempts = Math.max(...batch.map((e) => e.attempts));
       if (attempts >= this.o.maxAttempts && this.o.onExhausted === 'fail') {
         this.fail(
@@ -285,11 +305,25 @@ export class Delivery<T> {
     if (again.length) this.retryLater(again, err.retryAfterMs, err.message);
   }
 
+  private get maxWaitMs(): number {
+    return this.o.budget.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
+  }
+
+  /** True when the destination asked for a wait longer than the connection allows. */
+  private tooLong(retryAfterMs: number | undefined): boolean {
+    return retryAfterMs !== undefined && retryAfterMs > this.maxWaitMs;
+  }
+
+  private waitRefused(reason: string, retryAfterMs: number): string {
+    return `${reason}; the destination asked to wait ${formatWait(retryAfterMs)} before trying again, longer than the connection's maxWait (${formatWait(this.maxWaitMs)}), so this run does not wait and the next run sends it`;
+  }
+
   private retryLater(entries: Entry<T>[], retryAfterMs: number | undefined, reason: string): void {
     const attempt = Math.max(...entries.map((e) => e.attempts));
     const exp = Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** Math.max(0, attempt - 1));
     const jittered = exp / 2 + Math.random() * (exp / 2);
-    const delay = Math.min(MAX_PAUSE_MS, Math.max(retryAfterMs ?? 0, jittered));
+    // A stream waits at most maxWait and tries again; nothing waits past a timer's limit.
+    const delay = Math.min(this.maxWaitMs, MAX_PAUSE_MS, Math.max(retryAfterMs ?? 0, jittered));
     this.o.onRetry?.(reason, delay);
     const timer = setTimeout(() => {
       this.timers.delete(timer);
@@ -308,9 +342,12 @@ export class Delivery<T> {
     // record's id (or that the record is gone) now, so an update does not create the record
     // again and a delete can address it.
     for (const { item, result } of outcomes) {
-      if (!result.ok || (this.byKey.get(item.op.key)?.length ?? 0) < 2) continue;
-      if (item.op.kind === 'delete') this.learned.set(item.op.key, null);
-      else if (result.destinationId !== undefined) this.learned.set(item.op.key, result.destinationId);
+      if (!result.ok) continue;
+      const id = item.op.kind === 'delete' ? null : result.destinationId;
+      if (id === undefined) continue;
+      this.learned.delete(item.op.key);
+      this.learned.set(item.op.key, id);
+      if (this.learned.size > LEARNED_KEYS) this.learned.delete(this.learned.keys().next().value!);
     }
     this.release(outcomes.map((o) => o.item.op.key));
     // Acknowledged records are recorded even after a fatal error: the destination has them.
@@ -331,10 +368,8 @@ export class Delivery<T> {
       this.outstanding--;
       if (!queue) continue;
       queue.shift();
-      if (queue.length === 0) {
-        this.byKey.delete(key);
-        this.learned.delete(key);
-      } else this.ready.push(queue[0]!);
+      if (queue.length === 0) this.byKey.delete(key);
+      else this.ready.push(queue[0]!);
     }
     this.wake();
   }
@@ -359,6 +394,15 @@ export class Delivery<T> {
     this.fatal = err instanceof Error ? err : new OutflowError('OUTFLOW_INTERNAL', describeError(err));
     this.dropQueued();
   }
+}
+
+/** A wait as people read it: `1500 ms`, `45 s`, `12 min`, `3 h`, `2 d`. */
+export function formatWait(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
+  if (ms < 172_800_000) return `${Math.round(ms / 3_600_000)} h`;
+  return `${Math.round(ms / 86_400_000)} d`;
 }
 
 /** The reason a record is parked with when its outcome cannot be known. */

@@ -4,10 +4,16 @@ import { OutflowError } from '../errors.js';
 /** The longest pause a Retry-After may impose (a day); longer values are clamped. */
 export const MAX_PAUSE_MS = 24 * 60 * 60 * 1000;
 
+/** The longest wait a system may ask of a connection unless its `maxWait` says otherwise. */
+export const DEFAULT_MAX_WAIT_MS = 5 * 60 * 1000;
+
+/** The longest delay a Node timer keeps; a longer one fires after 1 ms instead. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (ms <= 0 || signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
+    const t = setTimeout(done, Math.min(ms, MAX_TIMER_MS));
     function done() {
       clearTimeout(t);
       signal?.removeEventListener('abort', done);
@@ -138,12 +144,16 @@ export class ConnectionBudget implements RateBudget {
   private readonly limiter: RateLimiter;
   /** Requests started through this budget. */
   started = 0;
+  /** The longest pause a system may impose on this connection (its `maxWait`). */
+  readonly maxWaitMs: number;
 
   constructor(
     limits: readonly RateLimit[],
     private readonly signal?: AbortSignal,
+    maxWaitMs: number = DEFAULT_MAX_WAIT_MS,
   ) {
     this.limiter = new RateLimiter(limits);
+    this.maxWaitMs = Math.min(Math.max(0, maxWaitMs), MAX_PAUSE_MS);
   }
 
   addLimit(limit: RateLimit): void {
@@ -199,8 +209,12 @@ export class ConnectionBudget implements RateBudget {
     };
   }
 
+  /**
+   * Pauses every sender for `ms`. A wait longer than {@link maxWaitMs} is not kept: the
+   * batch that was asked for it fails instead, and the connection stays usable.
+   */
   pause(ms: number): void {
-    this.limiter.pauseFor(ms);
+    if (ms <= this.maxWaitMs) this.limiter.pauseFor(ms);
   }
 }
 

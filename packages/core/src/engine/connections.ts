@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AnyConnector, ConnectorContext, Metrics, RunningEmulator } from '../contracts.js';
 import { OutflowError, describeError } from '../errors.js';
@@ -7,6 +6,7 @@ import type { Logger } from '../logger.js';
 import { redact, registerSecret } from '../redact.js';
 import { secretPaths } from '../schema.js';
 import { ConnectionBudget } from '../delivery/rate-budget.js';
+import { makePrivateDir } from '../private-files.js';
 
 /** What the engine needs to open one connection. */
 export interface ConnectionSpec {
@@ -15,6 +15,8 @@ export interface ConnectionSpec {
   config?: Record<string, unknown>;
   /** Start the connector's emulator and point the connection at it. */
   sandbox?: boolean;
+  /** The longest wait the system may ask for before a retry (ms); 5 minutes when absent. */
+  maxWaitMs?: number;
 }
 
 /** An open connection: its connector and the one context every call receives. */
@@ -88,7 +90,7 @@ export class Connections {
       for (const path of secretPaths(connector.config)) registerSecret(valueAt(config, path));
       this.o.logger.info({ connection: name, url: emulator.url }, `sandbox: ${connector.name} emulator started`);
     }
-    const budget = new ConnectionBudget([], this.o.signal);
+    const budget = new ConnectionBudget([], this.o.signal, spec.maxWaitMs);
     const ctx: ConnectorContext = {
       connection: name,
       config: Object.freeze(config),
@@ -146,7 +148,8 @@ async function startSandbox(name: string, connector: AnyConnector, stateDir: str
   try {
     const emulator = await connector.emulator();
     const dataDir = join(stateDir, 'sandbox', safe(name));
-    mkdirSync(dataDir, { recursive: true });
+    // Sandbox logs hold row data (emails, names): readable by the owner only.
+    makePrivateDir(dataDir);
     return await emulator.start({ dataDir });
   } catch (err) {
     throw new OutflowError('OUTFLOW_EMULATOR', `cannot start the sandbox for connection "${name}": ${redact(describeError(err))}`, {

@@ -1,6 +1,8 @@
 import type { Catalog, DestinationCatalog, Metrics } from '../contracts.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { SyncConfig } from '../config/schema.js';
+import { parseInterval } from '../config/interval.js';
+import { MAX_TIMER_MS } from '../delivery/rate-budget.js';
 import type { StateStore } from '../state/store.js';
 import { followStream } from '../capture/reconcile.js';
 import { OutflowError, describeError, isOutflowError } from '../errors.js';
@@ -45,6 +47,7 @@ export function fromLoadedConfig(loaded: LoadedConfig): EngineConfig {
       connector,
       config: { ...((conn.config ?? {}) as Record<string, unknown>) },
       ...(conn.sandbox ? { sandbox: true } : {}),
+      ...(conn.maxWait === undefined ? {} : { maxWaitMs: parseInterval(conn.maxWait) }),
     };
   }
   return { connections, syncs: loaded.config.syncs };
@@ -209,7 +212,7 @@ export function createEngine(o: EngineOptions): Engine {
         clearTimeout(graceTimer);
         hard.abort();
       } else if (!graceTimer && !hard.signal.aborted) {
-        graceTimer = setTimeout(() => hard.abort(), graceMs);
+        graceTimer = setTimeout(() => hard.abort(), Math.min(graceMs, MAX_TIMER_MS));
         graceTimer.unref();
       }
     },

@@ -138,7 +138,12 @@ export async function runOnce(scope: RunScope, stateStore: StateStore, options: 
       // A stream re-sends nothing by itself: `outflow retry` sends the parked rows first.
       if (options.unpark) await resendParked(scope, state, deliver(), options.unpark);
       await captureStream(scope, state, delivery);
-    } else await captureDiff(scope, state, delivery);
+    } else {
+      // A reconcile starts the stream's positions afresh: what its diff deletes is recorded
+      // as gone, so replays from before those deletes are not applied after it.
+      if (options.reconcile) await state.forgetPositions?.();
+      await captureDiff(scope, state, delivery);
+    }
     const aborted = scope.signal.aborted;
     const tooMany = aborted ? undefined : tooManyRejected(sync, counts, { final: true });
     if (tooMany) throw tooMany;

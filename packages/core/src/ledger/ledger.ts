@@ -45,8 +45,9 @@ export interface RowError {
  * Outflow's durable state: syncs, runs, checkpoints, row errors and a per-connection
  * key-value store (`@outflow/ledger-sqlite` implements it). Delivered state — what each key
  * was delivered as — is not here but in a state store (see state/store.ts). Every method
- * may be called concurrently; implementations serialise writes themselves. Every string
- * written is redacted first.
+ * may be called concurrently; implementations serialise writes themselves. What people read
+ * (run errors, row-error reasons) is redacted before it is written; machine state
+ * (checkpoints, key-value entries) is stored exactly as given, so it reads back unchanged.
  */
 export interface Ledger {
   /** Records that a sync exists with this configuration fingerprint. */

@@ -24,6 +24,14 @@ export interface DiffRow {
   sentMatch?: Row | null;
 }
 
+/** A key's latest settled stream change (see {@link DiffStore.positions}). */
+export interface SettledChange {
+  /** Its stream position; '' when it had none (a change of a reconciling diff). */
+  pos: string;
+  /** It removed the record (deleted, or a delete of a record never delivered). */
+  gone: boolean;
+}
+
 /** What the destination knows a key's record by: its id, or the match key of a write in doubt. */
 export interface RecordAddress {
   destId: string | null;
@@ -37,10 +45,13 @@ export type Ack =
    * `match` is the write's match key, kept while the write is in doubt.
    */
   | { key: string; kind: 'sent'; fp: string; match?: Row }
-  | { key: string; kind: 'delivered'; fp: string; destId?: string | null }
-  | { key: string; kind: 'deleted' }
-  | { key: string; kind: 'parked'; fp: string | null }
-  | { key: string; kind: 'forget' };
+  | { key: string; kind: 'delivered'; fp: string; destId?: string | null; pos?: string }
+  | { key: string; kind: 'deleted'; pos?: string }
+  | { key: string; kind: 'parked'; fp: string | null; pos?: string }
+  | { key: string; kind: 'forget'; pos?: string };
+// `pos`, set on every ack of a stream run or a stream's reconciling diff: the stream position
+// of the change settled ('' when it has none; see Change.position), kept by a store with
+// `positions` so that a stream resumed after a crash or a reconcile does not apply it again.
 
 /**
  * The delivered state of one diff sync and the diff against it. The embedded store keeps it
@@ -94,6 +105,22 @@ export interface DiffStore {
    * delete carries only the primary key).
    */
   addresses?(keys: string[]): Promise<Map<string, RecordAddress>>;
+  /**
+   * Optional, for stream syncs: per key, its latest settled change that carried a `pos`
+   * (keys with none are absent) — its position and whether it removed the record. A stream
+   * resumed from a checkpoint replays the changes after it, and after a reconcile the
+   * changes between the position it secured and the diff's snapshot; core skips those the
+   * state shows were settled (see `captureStream`): a replayed insert or update of a record
+   * deleted since would otherwise create it again, and a replayed update would put back an
+   * older version for a while. Reads acks not folded yet; writes nothing.
+   */
+  positions?(keys: string[]): Promise<Map<string, SettledChange>>;
+  /**
+   * Forgets the non-empty positions at or below `upTo` (a checkpoint was saved past them, so
+   * they are never replayed), or every position (a stream starting afresh, or a reconcile
+   * starting: earlier positions need not compare with the stream's from then on).
+   */
+  forgetPositions?(upTo?: string): Promise<void>;
   /**
    * The records Outflow owns in the destination: keys delivered (and not deleted since) or
    * sent and never acknowledged — every key a run could delete or clear. As of every ack;
