@@ -249,6 +249,65 @@ describe('stream sync', () => {
     expect(await env.ledger.getCheckpoint('people')).toBe('5');
     await env.close();
   });
+
+  /**
+   * Runs a stream sync from `dir` until its checkpoint reads `until`, then stops it, as a
+   * process would; `from` first sets the checkpoint it resumes from (as if the one saved
+   * after it had been lost in a crash).
+   */
+  async function streamUntil(dir: string, connections: Parameters<typeof environment>[1], until: string, from?: string) {
+    const env = environment(dir, connections);
+    if (from !== undefined) await env.ledger.setCheckpoint('people', from);
+    const running = env.engine.run(syncConfig({ capture: 'stream', to: { deletes: 'delete' } }), fast);
+    await expect.poll(() => env.ledger.getCheckpoint('people'), { timeout: 5000 }).toBe(until);
+    env.engine.stop();
+    await running;
+    await env.close();
+  }
+
+  it('does not apply again the changes it replays after a restart, so a record deleted later in the replay is not created again', async () => {
+    const dir = tempDir();
+    const stream = memoryStream();
+    const dest = memoryDestination({ maxBatchSize: 2 });
+    const connections = { src: stream.connector, dst: dest.connector };
+    stream.emit({ checkpoint: '1', changes: [{ op: 'insert', key: 'b', after: { id: 'b', n: 0 }, position: '01' }] });
+    stream.emit({
+      checkpoint: '2',
+      changes: [
+        { op: 'insert', key: 'a', after: { id: 'a', n: 0 }, position: '02' },
+        { op: 'update', key: 'a', after: { id: 'a', n: 1 }, position: '03' },
+        { op: 'update', key: 'b', after: { id: 'b', n: 1 }, position: '04' },
+      ],
+    });
+    stream.emit({ checkpoint: '3', changes: [{ op: 'delete', key: 'a', position: '05' }] });
+    await streamUntil(dir, connections, '3');
+    expect([...dest.records.keys()]).toEqual(['b']);
+    // A crash after these changes were settled and before the checkpoint was saved: the
+    // stream resumes from checkpoint 1 and replays batches 2 and 3.
+    const writes = dest.calls.flat().length;
+    stream.emit({ checkpoint: '4', changes: [{ op: 'update', key: 'b', after: { id: 'b', n: 2 }, position: '06' }] });
+    await streamUntil(dir, connections, '4', '1');
+    expect(dest.calls.flat().slice(writes).map((o) => `${o.kind} ${o.key} ${o.fields?.['n'] ?? ''}`.trim())).toEqual(['upsert b 2']);
+    expect(dest.creations.get('a')).toBe(1);
+    expect(dest.records.get('b')!.fields['n']).toBe(2);
+  });
+
+  it('skips, without positions, a replayed update of a record deleted since, and sends no delete for a record it never wrote', async () => {
+    const dir = tempDir();
+    const stream = memoryStream();
+    const dest = memoryDestination();
+    const connections = { src: stream.connector, dst: dest.connector };
+    stream.emit({ checkpoint: '1', changes: [{ op: 'insert', key: 'a', after: { id: 'a', n: 0 } }] });
+    stream.emit({ checkpoint: '2', changes: [{ op: 'update', key: 'a', after: { id: 'a', n: 1 } }] });
+    stream.emit({ checkpoint: '3', changes: [{ op: 'delete', key: 'a' }, { op: 'delete', key: 'never' }] });
+    await streamUntil(dir, connections, '3');
+    expect(dest.calls.flat().map((o) => `${o.kind} ${o.key}`)).toEqual(['upsert a', 'upsert a', 'delete a']);
+    stream.emit({ checkpoint: '4', changes: [{ op: 'insert', key: 'a', after: { id: 'a', n: 5 } }, { op: 'update', key: 'a', after: { id: 'a', n: 6 } }] });
+    await streamUntil(dir, connections, '4', '1');
+    // The replayed update and deletes are skipped; the row inserted again is delivered.
+    expect(dest.calls.flat().slice(3).map((o) => `${o.kind} ${o.key} ${o.fields?.['n'] ?? ''}`.trim())).toEqual(['upsert a 5', 'upsert a 6']);
+    expect(dest.creations.get('a')).toBe(2);
+  });
 });
 
 /**

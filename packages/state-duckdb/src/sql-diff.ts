@@ -528,7 +528,7 @@ export class SqlDiffStore implements DiffStore {
           .map((k) => `'${k.replace(/'/g, "''")}'`)
           .join(', ');
         const rows = (
-          await this.conn.runAndReadAll(`SELECT k::VARCHAR, dest_id, sent_match FROM ${dl} WHERE (dest_id IS NOT NULL OR sent_match IS NOT NULL) AND k::VARCHAR IN (${list})`)
+          await this.conn.runAndReadAll(`SELECT k::VARCHAR, dest_id, sent_match FROM ${dl} WHERE (fp IS NOT NULL OR sent_fp IS NOT NULL OR dest_id IS NOT NULL) AND k::VARCHAR IN (${list})`)
         ).getRows();
         for (const r of rows) {
           out.set(String(r[0]), { destId: r[1] === null ? null : String(r[1]), match: r[2] === null ? null : (JSON.parse(String(r[2])) as Row) });

@@ -879,9 +879,10 @@ export const stateStoreChecks = {
   },
 
   /**
-   * `addresses` gives, per key, the destination id last delivered (kept by an ack without
-   * one) or the match key of a write in doubt; a key delivered without an id, deleted, or
-   * never acked is absent — as of every ack, before and after a reopen.
+   * `addresses` gives, per key delivered or sent, the destination id last delivered (kept by
+   * an ack without one) and the match key of a write in doubt, either null when unknown; a
+   * key deleted, only parked, or never acked is absent — as of every ack, before and after a
+   * reopen.
    */
   async addresses(h: StateStoreHarness): Promise<void> {
     const sync = h.sync('addresses');
@@ -900,14 +901,25 @@ export const stateStoreChecks = {
         { key: '3', kind: 'delivered', fp },
         { key: '4', kind: 'delivered', fp, destId: 'd4' },
         { key: '5', kind: 'delivered', fp, destId: 'd5' },
+        { key: '6', kind: 'parked', fp },
       ]);
-      await read(store, 'after the first acks', { '1': { destId: 'd1', match: null }, '4': { destId: 'd4', match: null }, '5': { destId: 'd5', match: null } });
+      await read(store, 'after the first acks', {
+        '1': { destId: 'd1', match: null },
+        '3': { destId: null, match: null },
+        '4': { destId: 'd4', match: null },
+        '5': { destId: 'd5', match: null },
+      });
       await store.apply([
         { key: '2', kind: 'sent', fp, match: { email: 'two@example.com' } },
         { key: '4', kind: 'deleted' },
         { key: '5', kind: 'delivered', fp: '777' },
       ]);
-      const want = { '1': { destId: 'd1', match: null }, '2': { destId: null, match: { email: 'two@example.com' } }, '5': { destId: 'd5', match: null } };
+      const want = {
+        '1': { destId: 'd1', match: null },
+        '2': { destId: null, match: { email: 'two@example.com' } },
+        '3': { destId: null, match: null },
+        '5': { destId: 'd5', match: null },
+      };
       await read(store, 'after a write in doubt (2), a delete (4) and an update acked without an id (5)', want);
       await within(Promise.resolve(store.close()), h.timeoutMs, 'close()');
       store = await open();

@@ -217,7 +217,11 @@ export type StreamBreak =
   /** health() reports stale at once, before securing a new position; next() goes quiet. */
   | 'stale-before-securing'
   /** open(null) forgets the position secured when the stream went stale and starts from now. */
-  | 'forgets-secured';
+  | 'forgets-secured'
+  /** Leaves deletes out of its batches. */
+  | 'drops-deletes'
+  /** Gives an update as the row before it. */
+  | 'stale-update';
 
 const hang = () => new Promise<never>(() => {});
 
@@ -250,6 +254,11 @@ export function brokenStream(memory: { connector: AnyConnector; makeStale(): Pro
             if (r.done) return r;
             if (fault === 'checkpoint-ahead') return { done: false, value: shift(r.value, 1) };
             if (fault === 'checkpoint-behind') return { done: false, value: shift(r.value, -1) };
+            if (fault === 'drops-deletes') return { done: false, value: { ...r.value, changes: r.value.changes.filter((c) => c.op !== 'delete') } };
+            if (fault === 'stale-update') {
+              const changes = r.value.changes.map((c) => (c.op === 'update' && c.before ? { ...c, after: c.before } : c));
+              return { done: false, value: { ...r.value, changes } };
+            }
             return r;
           } catch (err) {
             if (fault === 'never-stale' && isOutflowError(err, 'OUTFLOW_STREAM_STALE')) return quiet();

@@ -196,7 +196,7 @@ class MemoryDiffStore implements DiffStore {
     const out = new Map<string, RecordAddress>();
     for (const k of keys) {
       const e = this.state.delivered.get(k);
-      if (e && (e.destId !== null || e.sentMatch !== null)) out.set(k, { destId: e.destId, match: e.sentMatch });
+      if (e && (e.fp !== null || e.sentFp !== null || e.destId !== null)) out.set(k, { destId: e.destId, match: e.sentMatch });
     }
     return out;
   }

@@ -60,6 +60,28 @@ describe('the spec checks catch a broken connector', () => {
     await h.close();
   });
 
+  it('refuses a schema that lets an unknown key through', async () => {
+    const config = Type.Object({ token: Secret({ description: 'A token.' }) }, { description: 'Config.' });
+    const connector = defineConnector({ name: 'open', version: '1.0.0', coreVersion: '^1.0.0', config, destination: noop });
+    const h = await harness(connector, { token: TOKEN });
+    await expect(specChecks.unknownKey(h)).rejects.toThrow(/a config with an unknown key still validates/);
+    await h.close();
+  });
+
+  it('refuses a working config that holds none of the required keys, so none can be tried', async () => {
+    const config = Type.Object(
+      {
+        token: Type.Optional(Secret({ description: 'A token.' })),
+        auth: Type.Optional(Type.Object({ key: Secret({ description: 'A key.' }) }, { additionalProperties: false, description: 'Key auth.' })),
+      },
+      { additionalProperties: false, description: 'Config.' },
+    );
+    const connector = defineConnector({ name: 'untried', version: '1.0.0', coreVersion: '^1.0.0', config, destination: noop });
+    const h = await harness(connector, { token: TOKEN });
+    await expect(specChecks.requiredKeys(h)).rejects.toThrow(/holds none of the required keys/);
+    await h.close();
+  });
+
   it('refuses a working config missing a required key', async () => {
     const h = await harness(memoryDestination().connector, { batchSize: 5 });
     await expect(specChecks.validConfig(h)).rejects.toThrow(/must have required property 'token'/);

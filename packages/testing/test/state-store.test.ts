@@ -121,13 +121,13 @@ const variants: Variant[] = [
     check: 'addresses',
     what: 'forgets the destination id when an update is acknowledged without one',
     driver: () => broken(({ inner }) => idsOverwritten(inner)),
-    message: /addresses\(\) after a write in doubt \(2\), a delete \(4\) and an update acked without an id \(5\): expected .*"5":\{"destId":"d5","match":null\}.*, got \{(?!.*"5")/,
+    message: /addresses\(\) after a write in doubt \(2\), a delete \(4\) and an update acked without an id \(5\): expected .*"5":\{"destId":"d5","match":null\}.*, got \{.*"5":\{"destId":null,"match":null\}/,
   },
   {
     check: 'addresses',
     what: 'does not keep the match key of a write in doubt',
     driver: () => broken(({ inner }) => ({ apply: (acks) => inner.apply(acks.map((a) => (a.kind === 'sent' ? { key: a.key, kind: 'sent', fp: a.fp } : a))) })),
-    message: /expected .*"2":\{"destId":null,"match":\{"email":"two@example.com"\}\}.*, got \{(?!.*"2")/,
+    message: /expected .*"2":\{"destId":null,"match":\{"email":"two@example.com"\}\}.*, got \{.*"2":\{"destId":null,"match":null\}/,
   },
   {
     check: 'positions',

@@ -45,6 +45,14 @@ describe('the stream suite catches a broken stream', () => {
     }
   });
 
+  it('stream-follow fails when deletes never come', async () => {
+    expect(await failure(streamChecks.follow, 'drops-deletes')).toMatch(/the delete of/);
+  });
+
+  it('stream-follow fails when an update carries the row as it was before', async () => {
+    expect(await failure(streamChecks.follow, 'stale-update')).toMatch(/after open\(null\)/);
+  });
+
   it('stream-resume fails when a checkpoint is ahead of its batch, so resuming loses a change', async () => {
     expect(await failure(streamChecks.resume, 'checkpoint-ahead')).toMatch(/waiting for the uncommitted insert of 13 and the update of 11 made while closed/);
   });

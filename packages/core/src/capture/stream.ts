@@ -155,7 +155,20 @@ export async function captureStream(run: RunScope, state: DiffStore, delivery: S
         // address a record whose create may or may not exist, and would create it again.
         const sentFp = doubt.get(change.key) ?? null;
         const at = known?.get(change.key);
-        await delivery.push({ change, fp: change.after ? fpOf(change.after) : null, oldFp: null, destId: at?.destId ?? null, sentFp, sentMatch: at?.match ?? null, batch: index });
+        // A delete of a key the state holds nothing for, and this run did not write lately,
+        // removes a record the destination never had (a row inserted and deleted before the
+        // stream reached it, or before a resumed backfill read it): nothing is sent.
+        const never = change.op === 'delete' && known !== undefined && at === undefined && sentFp === null && !delivery.touched(change.key);
+        await delivery.push({
+          change,
+          fp: change.after ? fpOf(change.after) : null,
+          oldFp: null,
+          destId: at?.destId ?? null,
+          sentFp,
+          sentMatch: at?.match ?? null,
+          batch: index,
+          ...(never ? { known: false } : {}),
+        });
       }
       tracker.advance();
       await delivery.flush();

@@ -12,6 +12,12 @@ import { redact } from '../redact.js';
 import { Delivery, outcomeUnknown, type DeliveryOutcome } from './pipeline.js';
 import { DEFAULT_MAX_ROW_ATTEMPTS, tooManyRejected } from './guards.js';
 
+/**
+ * How many keys a run remembers having queued: far more than can wait to be recorded in the
+ * delivered state, so a key queued lately is never taken for one the destination never had.
+ */
+const TOUCHED_KEYS = 100_000;
+
 /** Caller data carried with each operation through the pipeline. */
 interface Tag {
   kind: PlannedKind;
@@ -37,6 +43,12 @@ export interface Pending {
   sentMatch?: Row | null;
   /** The stream batch the change came in. */
   batch?: number;
+  /**
+   * Whether the destination may hold the record (delivered, or a write in doubt). Diff rows
+   * leave it out (known from `oldFp`); a stream sets it false for a delete of a key neither
+   * the delivered state nor this run has written, which then sends nothing.
+   */
+  known?: boolean;
 }
 
 export interface SyncDeliveryOptions {
@@ -86,6 +98,7 @@ export class SyncDelivery {
   private readonly hasErrorsAtStart: Promise<boolean>;
   private local: DeliveryOutcome<Tag>[] = [];
   private doubt: Pending[] = [];
+  private readonly recent = new Set<string>();
   private serial: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: SyncDeliveryOptions) {
@@ -119,8 +132,19 @@ export class SyncDelivery {
     });
   }
 
+  /**
+   * Whether this run queued a change of `key` lately (the last {@link TOUCHED_KEYS} keys):
+   * its outcome may not be in the delivered state yet.
+   */
+  touched(key: string): boolean {
+    return this.recent.has(key);
+  }
+
   /** Queues one change; resolves when there is room for more. */
   async push(p: Pending): Promise<void> {
+    this.recent.delete(p.change.key);
+    this.recent.add(p.change.key);
+    if (this.recent.size > TOUCHED_KEYS) this.recent.delete(this.recent.values().next().value!);
     // A write in doubt at a destination that cannot dedupe is never re-sent blindly.
     if (p.sentFp !== null && this.o.caps.idempotency === 'none' && !this.resendAsked(p.change.key)) {
       if (p.change.op !== 'delete') {
@@ -191,7 +215,7 @@ export class SyncDelivery {
   }
 
   private kindOf(p: Pending): PlannedKind {
-    return planKind(p.change.op, p.oldFp !== null || p.change.op !== 'insert', this.o.sync.to, this.o.caps);
+    return planKind(p.change.op, p.known ?? (p.oldFp !== null || p.change.op !== 'insert'), this.o.sync.to, this.o.caps);
   }
 
   private async send(p: Pending): Promise<void> {

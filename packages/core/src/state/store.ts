@@ -99,10 +99,11 @@ export interface DiffStore {
   inDoubt(): Promise<{ key: string; fp: string }[]>;
   /**
    * Optional: what the destination knows these keys by — the destination id delivered, or
-   * the match key of a write in doubt (keys with neither are absent). Stream syncs read it
-   * for each batch, so an update or delete reaches a record the destination addresses by
-   * its own id (a HubSpot contact) even when the change carries no match key (a PostgreSQL
-   * delete carries only the primary key).
+   * the match key of a write in doubt (either may be null) — for every key delivered or sent
+   * (keys the destination cannot hold are absent). Stream syncs read it for each batch, so
+   * an update or delete reaches a record the destination addresses by its own id (a HubSpot
+   * contact) even when the change carries no match key (a PostgreSQL delete carries only the
+   * primary key), and a delete of a key absent here sends nothing.
    */
   addresses?(keys: string[]): Promise<Map<string, RecordAddress>>;
   /**
