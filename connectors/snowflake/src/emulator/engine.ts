@@ -1235,6 +1235,11 @@ export class Engine {
 
   /** A table as it was at an AT | BEFORE point (tables with a stream or change tracking). */
   private timeTravelSql(s: EngineSession, fq: string, tt: TimeTravel): string {
+    // Snowflake's reference: STREAM => is supported only when creating a stream or querying
+    // change data with CHANGES (which the emulator refuses by name).
+    if (tt.param === 'STREAM') {
+      throw new SnowflakeError('001003', '42000', 'SQL compilation error:\nAT(STREAM => …) is supported only in CREATE STREAM and with the CHANGES clause');
+    }
     const t = this.tracked.get(fq);
     if (!t || t.broken) throw unsupported(`time travel on ${fq} (the emulator keeps history for tables with a stream or CHANGE_TRACKING = TRUE)`);
     const v = this.versionFor(s, fq, tt);
