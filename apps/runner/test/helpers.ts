@@ -63,6 +63,17 @@ export function writeCustomers(dir: string, n: number, edit: (row: string[], id:
   return file;
 }
 
+/** data/customers.csv (see {@link writeCustomers}) synced into a sandboxed webhook. */
+export const SANDBOX_CONFIG = `version: 1
+connections:
+  warehouse: { connector: duckdb }
+  hooks: { connector: webhook, sandbox: true }
+syncs:
+  - name: customers
+    from: { connection: warehouse, file: data/customers.csv, primaryKey: id }
+    to: { connection: hooks, object: customers }
+`;
+
 export function writeConfig(dir: string, yaml: string): string {
   const file = join(dir, 'outflow.yaml');
   writeFileSync(file, yaml);

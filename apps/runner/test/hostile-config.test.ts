@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, tempDir, writeCustomers } from './helpers.js';
+import { runCli, SANDBOX_CONFIG, tempDir, writeCustomers } from './helpers.js';
 
 /**
  * A hostile outflow.yaml never ends in "unexpected error": whatever YAML trick it uses, the
@@ -9,15 +9,7 @@ import { runCli, tempDir, writeCustomers } from './helpers.js';
  * the problem — at file:line:col wherever the problem has a place in the file.
  */
 
-const base = `version: 1
-connections:
-  warehouse: { connector: duckdb }
-  hooks: { connector: webhook, sandbox: true }
-syncs:
-  - name: customers
-    from: { connection: warehouse, file: data/customers.csv, primaryKey: id }
-    to: { connection: hooks, object: customers }
-`;
+const base = SANDBOX_CONFIG;
 
 /** The base config with `from` replaced by `to` (once; fails the test setup if absent). */
 function edit(from: string, to: string, text = base): string {

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { start as startHubSpot, type HubSpotEmulator } from '@outflow/connector-hubspot/emulator';
 import { RECEIVER_PATH, start as startReceiver } from '@outflow/connector-webhook/emulator';
 import { startHostileServer, type HostileServer } from '@outflow/testing';
-import { jsonLines, runCli, startCli, tempDir, writeConfig, writeCustomers } from './helpers.js';
+import { jsonLines, runCli, SANDBOX_CONFIG, startCli, tempDir, writeConfig, writeCustomers } from './helpers.js';
 
 // The built CLI against local safety rules and a hostile HubSpot API on 127.0.0.1.
 
@@ -29,18 +29,7 @@ describe('private state', () => {
     const dir = tempDir();
     const tmp = tempDir('outflow-tmp-');
     writeCustomers(dir, 20);
-    writeConfig(
-      dir,
-      `version: 1
-connections:
-  warehouse: { connector: duckdb }
-  hooks: { connector: webhook, sandbox: true }
-syncs:
-  - name: customers
-    from: { connection: warehouse, file: data/customers.csv, primaryKey: id }
-    to: { connection: hooks, object: customers }
-`,
-    );
+    writeConfig(dir, SANDBOX_CONFIG);
     const env = { TMPDIR: tmp };
     expect((await runCli(['run'], { cwd: dir, env })).code).toBe(0);
     writeCustomers(dir, 25);

@@ -1,6 +1,7 @@
-import { OutflowError, type Catalog, type ColumnInfo, type ConnectorContext, type Model, type RowBatch, type Source, type TableInfo } from '@outflow/core';
+import { OutflowError, type Catalog, type ColumnInfo, type ConnectorContext, type Model, type ReadOptions, type RowBatch, type Source, type TableInfo } from '@outflow/core';
 import { SnowflakeSession, ident, snowflakeError, str, tableParts } from './client.js';
 import type { SnowflakeConfig } from './config.js';
+import { tableAtStreamOffset } from './stream.js';
 
 type Ctx = ConnectorContext<SnowflakeConfig>;
 
@@ -99,12 +100,17 @@ async function columns(ctx: Ctx, model: Model): Promise<ColumnInfo[]> {
  * Streams the model: the driver fetches the result's chunks as rows are consumed, so the
  * whole result is never held. Aborting `ctx.signal` ends the read with `OUTFLOW_ABORTED`.
  */
-async function* read(ctx: Ctx, model: Model): AsyncGenerator<RowBatch> {
-  const { sql, label } = modelSql(model);
+async function* read(ctx: Ctx, model: Model, options?: ReadOptions): AsyncGenerator<RowBatch> {
+  const { sql: now, label } = modelSql(model);
   const aborted = () => new OutflowError('OUTFLOW_ABORTED', `reading ${label} from Snowflake was stopped before it finished`);
   if (ctx.signal.aborted) throw aborted();
   const session = await SnowflakeSession.open(ctx);
   try {
+    // A stream's reconciling diff reads the table as of the offset of the STREAM that waits
+    // for it, so the diff and the STREAM meet exactly.
+    const then = options?.reconcile && options.sync !== undefined ? await tableAtStreamOffset(ctx, session, model, options.sync) : undefined;
+    if (then !== undefined) ctx.logger.info({ table: model.table }, 'reading the table as of the offset of its new stream');
+    const sql = then ?? now;
     for await (const rows of session.stream(sql, BATCH_SIZE, ctx.signal)) {
       if (ctx.signal.aborted) throw aborted();
       yield { rows };

@@ -107,6 +107,28 @@ function staleError(n: Names, why: string): OutflowError {
 const preparedKey = (n: Names) => `prepared:${n.streamName}`;
 
 /**
+ * For a stream sync's reconciling diff: a query of the model's table as it was at the offset
+ * of the STREAM that waits for the reconcile (created, or recreated after it went stale), or
+ * undefined when none waits. A STREAM read outside DML does not move its offset and holds
+ * each changed row's net change since the offset, so the table then is the table now without
+ * the rows the STREAM shows inserted (new rows, and the new side of updates), plus the rows it
+ * shows deleted (with the values they had). One statement reads both at one point in time.
+ * The diff then delivers the table as of the offset and the STREAM everything after it: a row
+ * inserted and deleted in between is seen by neither, one changed is delivered once.
+ */
+export async function tableAtStreamOffset(ctx: Ctx, session: SnowflakeSession, model: Model, sync: string): Promise<string | undefined> {
+  if (model.table === undefined) return undefined;
+  const n = namesFor(ctx, model, sync);
+  if ((await ctx.kv.get(preparedKey(n))) === undefined) return undefined;
+  const columns = (await session.describe(`SELECT * FROM ${n.table}`)).map((c) => ident(c.name));
+  const on = model.primaryKey.map((k) => `s.${ident(k)} = t.${ident(k)}`).join(' AND ');
+  return `SELECT ${columns.map((c) => `t.${c}`).join(', ')} FROM ${n.table} t
+    WHERE NOT EXISTS (SELECT 1 FROM ${n.stream} s WHERE s."METADATA$ACTION" = 'INSERT' AND ${on})
+    UNION ALL
+    SELECT ${columns.join(', ')} FROM ${n.stream} WHERE "METADATA$ACTION" = 'DELETE'`;
+}
+
+/**
  * After the stream went stale: a new stream from now (so nothing after this moment is missed),
  * an empty staging table, and a mark in the ledger so that `open(null)` resumes this stream
  * once core has reconciled by a diff, instead of starting another one.

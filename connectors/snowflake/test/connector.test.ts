@@ -102,6 +102,36 @@ describe('the Snowflake connector', () => {
     }
   });
 
+  it('reads a reconciling diff as of the offset of the new STREAM, so the diff and the stream meet exactly', async () => {
+    await exec(sql, 'create table tickets (id int primary key, title varchar)');
+    await exec(sql, `insert into tickets values (1, 'a'), (2, 'b'), (3, 'c')`);
+    const model = { table: 'TICKETS', primaryKey: ['ID'] };
+    const c = ctx();
+    const rowsOf = async (options?: { sync: string; reconcile: boolean }) => {
+      const rows = [];
+      for await (const b of snowflake.source!.read(c, model, options)) rows.push(...b.rows);
+      return rows.map((r) => `${String(r['ID'])} ${String(r['TITLE'])}`).sort();
+    };
+    await expect(snowflake.stream!.open(c, model, null, { sync: 'tickets' })).rejects.toMatchObject({ code: 'OUTFLOW_STREAM_STALE' });
+    // After the STREAM was created and before the diff reads: a row inserted and deleted
+    // (which neither may deliver), another inserted, one updated, one deleted.
+    await exec(sql, `insert into tickets values (4, 'd'), (5, 'e')`);
+    await exec(sql, `delete from tickets where id in (1, 4)`);
+    await exec(sql, `update tickets set title = 'b2' where id = 2`);
+    expect(await rowsOf({ sync: 'tickets', reconcile: true })).toEqual(['1 a', '2 b', '3 c']);
+    expect(await rowsOf()).toEqual(['2 b2', '3 c', '5 e']);
+    // The stream resumed after the reconcile carries exactly what the diff did not see.
+    const stream = await snowflake.stream!.open(c, model, null, { sync: 'tickets', reconciled: true });
+    try {
+      const changes = await take(stream, (seen) => seen.length >= 3);
+      expect(changes.map((ch) => `${ch.op} ${ch.key} ${String(ch.after?.['TITLE'] ?? '')}`.trim()).sort()).toEqual(['delete 1', 'insert 5 e', 'update 2 b2']);
+    } finally {
+      await stream.close();
+    }
+    // Once the stream has resumed, a reconciling read is a read of the table as it is.
+    expect(await rowsOf({ sync: 'tickets', reconcile: true })).toEqual(['2 b2', '3 c', '5 e']);
+  });
+
   it('refuses to stream a SQL model', async () => {
     await expect(snowflake.stream!.open(ctx(), { sql: 'select 1 as id', primaryKey: ['ID'] }, null)).rejects.toMatchObject({ code: 'OUTFLOW_CONFIG_INVALID' });
   });

@@ -266,7 +266,7 @@ export interface Source<C = unknown> {
    * state advances for rows that were not delivered. Must stop promptly when
    * `ctx.signal` aborts.
    */
-  read(ctx: ConnectorContext<C>, model: Model): AsyncIterable<RowBatch>;
+  read(ctx: ConnectorContext<C>, model: Model, options?: ReadOptions): AsyncIterable<RowBatch>;
   /** Lists the model's columns without reading its rows (used for mapping checks). */
   columns?(ctx: ConnectorContext<C>, model: Model): Promise<ColumnInfo[]>;
   /**
@@ -298,6 +298,19 @@ export interface ChangeStream extends AsyncIterable<ChangeBatch> {
    * an update may be the row inserted again).
    */
   readonly changes?: 'log' | 'net';
+}
+
+/** What a read is for, beyond the model (see {@link Source.read}). */
+export interface ReadOptions {
+  /** The sync reading. */
+  sync?: string;
+  /**
+   * The read is a stream sync's reconciling diff (see {@link Stream.open}). A source whose
+   * stream can tell the model as it was at the position it secured (a Snowflake STREAM's
+   * offset) reads it as of that position: the diff and the stream's changes after it then
+   * meet exactly, none missed and none sent twice. Others read the model as it is now.
+   */
+  reconcile?: boolean;
 }
 
 /** Native change data capture. */

@@ -47,7 +47,7 @@ async function ingestModel(run: RunScope, ingest: SnapshotIngest, onRead: (n: nu
   let read = 0;
   let known: Set<string> | null = null;
   try {
-    for await (const batch of source.read(run.from.ctx, model)) {
+    for await (const batch of source.read(run.from.ctx, model, { sync: sync.name, ...(run.reconcile ? { reconcile: true } : {}) })) {
       if (run.signal.aborted) break;
       if (batch.rows.length === 0) continue;
       if (known === null) {

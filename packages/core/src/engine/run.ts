@@ -141,7 +141,10 @@ export async function runOnce(scope: RunScope, stateStore: StateStore, options: 
     } else {
       // A reconcile starts the stream's positions afresh: what its diff deletes is recorded
       // as gone, so replays from before those deletes are not applied after it.
-      if (options.reconcile) await state.forgetPositions?.();
+      if (options.reconcile) {
+        scope.reconcile = true;
+        await state.forgetPositions?.();
+      }
       await captureDiff(scope, state, delivery);
     }
     const aborted = scope.signal.aborted;

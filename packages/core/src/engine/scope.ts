@@ -33,6 +33,8 @@ export interface RunScope {
   signal: AbortSignal;
   /** Changes to deliver in this run, once known. */
   total?: number;
+  /** The run is a stream sync's reconciling diff (its reads say so: `ReadOptions.reconcile`). */
+  reconcile?: boolean;
   /** A diff run may delete more than the sync's `maxDeletes.pct` (`--allow-deletes`). */
   allowDeletes: boolean;
   progress(p: Omit<Progress, 'sync'>): void;
