@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FailpointName } from '@outflow/core';
 import { outflow, tempDir, within, type Exit, type Runner } from '../crash/cli.js';
-import { sink as crashSink, type Rows, type Sink } from '../crash/systems.js';
+import { sink as crashSink, syncYaml, type Rows, type Sink } from '../crash/systems.js';
 import { hubspotSink, type HistorySink } from './hubspot.js';
-import { openModel, RECONCILE_FAILPOINTS, type Change, type Model, type ModelKind } from './models.js';
+import { openModel, RECONCILE_FAILPOINTS, type Change, type ModelKind } from './models.js';
 import { mix, Prng } from './prng.js';
 import { Workload, type WorkloadCounts } from './workload.js';
 
@@ -119,20 +119,7 @@ async function openSink(spec: SinkSpec): Promise<ChaosSink> {
   }
 }
 
-function config(model: Model, dst: Sink, batchSize: number, concurrency: number): string {
-  return `version: 1
-connections:
-  src: ${model.connection}
-  dst: ${dst.connection}
-syncs:
-  - name: items
-    from: ${model.from}
-    capture: ${model.capture}
-${model.capture === 'diff' ? '    schedule: { every: 300ms }\n' : ''}    to: ${dst.to(model.columns)}
-    mappings: ${dst.mappings(model.columns)}
-    delivery: { batchSize: ${batchSize}, concurrency: ${concurrency} }
-`;
-}
+
 
 interface RowError {
   key: string;
@@ -233,7 +220,7 @@ export async function runScenario(spec: ScenarioSpec, options: ScenarioOptions, 
   };
 
   try {
-    writeFileSync(join(dir, 'outflow.yaml'), config(model, dst, batchSize, concurrency));
+    writeFileSync(join(dir, 'outflow.yaml'), syncYaml(model, dst, { batchSize, concurrency, scheduleMs: 300 }));
     await model.create(workload.seed(options.rows));
     log(`${spec.name}: seed ${scenarioSeed}, ${options.rows} rows, batch ${batchSize} × ${concurrency}, state in ${dir}`);
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FailpointName } from '@outflow/core';
 import { assertBuilt, eventually, killAll, outflow, tempDir, within, type Exit } from './cli.js';
-import { postgresSink, sink, source, type Rows, type Sink, type SinkKind, type Source, type SourceKind } from './systems.js';
+import { postgresSink, sink, source, syncYaml, type Rows, type Sink, type SinkKind, type Source, type SourceKind } from './systems.js';
 
 const ROWS = 200;
 const BATCH = 40;
@@ -65,21 +65,6 @@ const cells: Cell[] = [
 beforeAll(() => assertBuilt());
 afterAll(() => killAll());
 
-function config(src: Source, dst: Sink): string {
-  return `version: 1
-connections:
-  src: ${src.connection}
-  dst: ${dst.connection}
-syncs:
-  - name: items
-    from: ${src.from}
-    capture: ${src.capture}
-    to: ${dst.to(src.columns)}
-    mappings: ${dst.mappings(src.columns)}
-    delivery: { batchSize: ${BATCH}, concurrency: 2 }
-`;
-}
-
 /** What the destination must hold: the model, or for an append-only table the model's ids as first inserted. */
 function expected(model: Rows, appendOnly: boolean, firstSeen: Rows): Rows {
   if (!appendOnly) return model;
@@ -123,7 +108,7 @@ async function crashAndRestart(cell: Cell, src: Source, dst: Sink): Promise<Outc
   const [point] = cell.at.split(':') as [FailpointName];
   const appendOnly = cell.to === 'postgres-append';
   const dir = tempDir('crash');
-  writeFileSync(join(dir, 'outflow.yaml'), config(src, dst));
+  writeFileSync(join(dir, 'outflow.yaml'), syncYaml(src, dst, { batchSize: BATCH, concurrency: 2 }));
   const env = { ...src.env, ...dst.env };
   await src.seed(ROWS);
   // The rows each id was first inserted with: what an insert-only table keeps.

@@ -32,7 +32,7 @@ export interface Source {
   env: Record<string, string>;
   /** Creates the model with ids 1..n. */
   seed(n: number): Promise<void>;
-  /** One round of changes: some inserts, updates and deletes (`all`), no deletes, or only inserts. */
+  /** One round of changes: some inserts, updates and deletes (`all`), or only inserts. */
   change(round: number, what: Workload): Promise<void>;
   rows(): Promise<Rows>;
   /** Makes the change stream stale behind the runner's back (drops its slot). */
@@ -45,6 +45,29 @@ export interface Columns {
   name: string;
   score: string;
   email: string;
+}
+
+/**
+ * The outflow.yaml of one sync, `items`, from a model into `dst`; a diff sync with
+ * `scheduleMs` repeats on that schedule under `run --watch`.
+ */
+export function syncYaml(
+  src: { connection: string; from: string; capture: 'diff' | 'stream'; columns: Columns },
+  dst: Sink,
+  o: { batchSize: number; concurrency: number; scheduleMs?: number },
+): string {
+  return `version: 1
+connections:
+  src: ${src.connection}
+  dst: ${dst.connection}
+syncs:
+  - name: items
+    from: ${src.from}
+    capture: ${src.capture}
+${o.scheduleMs !== undefined && src.capture === 'diff' ? `    schedule: { every: ${o.scheduleMs}ms }\n` : ''}    to: ${dst.to(src.columns)}
+    mappings: ${dst.mappings(src.columns)}
+    delivery: { batchSize: ${o.batchSize}, concurrency: ${o.concurrency} }
+`;
 }
 
 export interface Sink {

@@ -523,12 +523,9 @@ export class SqlDiffStore implements DiffStore {
       const dl = await this.mergedView();
       const out = new Map<string, RecordAddress>();
       for (let i = 0; i < keys.length; i += 1000) {
-        const list = keys
-          .slice(i, i + 1000)
-          .map((k) => `'${k.replace(/'/g, "''")}'`)
-          .join(', ');
+        const list = this.keyList(keys.slice(i, i + 1000));
         const rows = (
-          await this.conn.runAndReadAll(`SELECT k::VARCHAR, dest_id, sent_match FROM ${dl} WHERE (fp IS NOT NULL OR sent_fp IS NOT NULL OR dest_id IS NOT NULL) AND k::VARCHAR IN (${list})`)
+          await this.conn.runAndReadAll(`SELECT k::VARCHAR, dest_id, sent_match FROM ${dl} WHERE (fp IS NOT NULL OR sent_fp IS NOT NULL OR dest_id IS NOT NULL) AND k IN (${list})`)
         ).getRows();
         for (const r of rows) {
           out.set(String(r[0]), { destId: r[1] === null ? null : String(r[1]), match: r[2] === null ? null : (JSON.parse(String(r[2])) as Row) });

@@ -17,6 +17,24 @@ export function workspace(yaml) {
   return dir;
 }
 
+/**
+ * The outflow.yaml of a stream sync from the Snowflake emulator's ANALYTICS.PUBLIC.ITEMS
+ * (ID, NAME) into the HubSpot emulator's custom object `items`; `delivery` is a YAML flow map.
+ */
+export function snowflakeToHubSpotItems(sf, hubspot, delivery) {
+  return `version: 1
+connections:
+  src: { connector: snowflake, config: { account: ${sf.config.account}, username: ${sf.config.username}, password: "${sf.config.password}", database: ANALYTICS, warehouse: COMPUTE_WH, accessUrl: "${sf.url}" } }
+  dst: { connector: hubspot, config: { accessToken: "${hubspot.config.accessToken}", basePath: "${hubspot.url}" } }
+syncs:
+  - name: items
+    from: { connection: src, table: ITEMS, primaryKey: ID }
+    capture: stream
+    to: { connection: dst, object: items, mode: upsert, deletes: delete }
+    mappings: { item_id: ID, item_name: NAME }
+${delivery ? `    delivery: ${delivery}\n` : ''}`;
+}
+
 /** Starts `outflow <args>` in `dir`; `output()` is everything it printed, `exited` its end. */
 export function outflow(dir, args, env = {}) {
   const child = spawn(process.execPath, [CLI, ...args], {

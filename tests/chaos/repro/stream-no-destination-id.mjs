@@ -7,24 +7,14 @@
 // gone since stream capture passes the delivered state's ids (kept as a regression check).
 import { start as startSnowflake } from '@outflow/connector-snowflake/emulator';
 import { start as startHubSpot } from '@outflow/connector-hubspot/emulator';
-import { outflow, sleep, until, verdict, workspace } from './lib.mjs';
+import { outflow, sleep, snowflakeToHubSpotItems, until, verdict, workspace } from './lib.mjs';
 
 const sf = await startSnowflake();
 const hubspot = await startHubSpot({ customObjects: [{ name: 'items', properties: [{ name: 'item_id', type: 'number' }, { name: 'item_name', type: 'string' }] }] });
 const table = '"ANALYTICS"."PUBLIC"."ITEMS"';
 await sf.sql(`CREATE TABLE ${table} (ID INTEGER PRIMARY KEY, NAME VARCHAR NOT NULL)`);
 await sf.sql(`INSERT INTO ${table} SELECT i, 'item ' || i FROM (SELECT SEQ4() + 1 AS i FROM TABLE(GENERATOR(ROWCOUNT => 10)))`);
-const dir = workspace(`version: 1
-connections:
-  src: { connector: snowflake, config: { account: ${sf.config.account}, username: ${sf.config.username}, password: "${sf.config.password}", database: ANALYTICS, warehouse: COMPUTE_WH, accessUrl: "${sf.url}" } }
-  dst: { connector: hubspot, config: { accessToken: "${hubspot.config.accessToken}", basePath: "${hubspot.url}" } }
-syncs:
-  - name: items
-    from: { connection: src, table: ITEMS, primaryKey: ID }
-    capture: stream
-    to: { connection: dst, object: items, mode: upsert, deletes: delete }
-    mappings: { item_id: ID, item_name: NAME }
-`);
+const dir = workspace(snowflakeToHubSpotItems(sf, hubspot));
 const run = outflow(dir, ['run', '--json']);
 // The first run reconciles by a diff (the rows already there), then streams.
 await until(() => hubspot.records('items').length === 10);

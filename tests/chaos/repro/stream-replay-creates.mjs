@@ -8,24 +8,13 @@
 // created three times: the stream's initial rows replayed after kills).
 import { start as startSnowflake } from '@outflow/connector-snowflake/emulator';
 import { start as startHubSpot } from '@outflow/connector-hubspot/emulator';
-import { outflow, sleep, until, verdict, workspace } from './lib.mjs';
+import { outflow, sleep, snowflakeToHubSpotItems, until, verdict, workspace } from './lib.mjs';
 
 const sf = await startSnowflake();
 const hubspot = await startHubSpot({ customObjects: [{ name: 'items', properties: [{ name: 'item_id', type: 'number' }, { name: 'item_name', type: 'string' }] }] });
 const table = '"ANALYTICS"."PUBLIC"."ITEMS"';
 await sf.sql(`CREATE TABLE ${table} (ID INTEGER PRIMARY KEY, NAME VARCHAR NOT NULL)`);
-const dir = workspace(`version: 1
-connections:
-  src: { connector: snowflake, config: { account: ${sf.config.account}, username: ${sf.config.username}, password: "${sf.config.password}", database: ANALYTICS, warehouse: COMPUTE_WH, accessUrl: "${sf.url}" } }
-  dst: { connector: hubspot, config: { accessToken: "${hubspot.config.accessToken}", basePath: "${hubspot.url}" } }
-syncs:
-  - name: items
-    from: { connection: src, table: ITEMS, primaryKey: ID }
-    capture: stream
-    to: { connection: dst, object: items, mode: upsert, deletes: delete }
-    mappings: { item_id: ID, item_name: NAME }
-    delivery: { batchSize: 5, concurrency: 1 }
-`);
+const dir = workspace(snowflakeToHubSpotItems(sf, hubspot, '{ batchSize: 5, concurrency: 1 }'));
 // The first run reconciles the empty table, then streams; 20 rows arrive in one change batch,
 // and the run dies after HubSpot applied the second write of 5, before it was recorded.
 const first = outflow(dir, ['run', '--json'], { OUTFLOW_FAILPOINTS: 'delivery.after-write:2', OUTFLOW_LOG_LEVEL: 'info' });

@@ -146,11 +146,10 @@ export async function captureStream(run: RunScope, state: DiffStore, delivery: S
       const settledAt = state.positions ? await state.positions(keys) : undefined;
       const fresh = settledAt?.size ? batch.changes.filter((c) => !replayed(c, settledAt, revived, log)) : batch.changes;
       skipped += batch.changes.length - fresh.length;
-      read += batch.changes.length - fresh.length;
+      read += batch.changes.length;
       const index = tracker.add(batch.checkpoint, fresh.length, maxPosition(batch.changes));
       const known = state.addresses ? await state.addresses(keys) : undefined;
       for (const change of fresh) {
-        read++;
         // Every change of a key in doubt stays in doubt for this run: a later update could not
         // address a record whose create may or may not exist, and would create it again.
         const sentFp = doubt.get(change.key) ?? null;
