@@ -1,27 +1,23 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { sourceAliases, workspacePackages } from './scripts/workspaces.mjs';
 
 const root = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
 // Tests import workspace packages from src/, so they need no build; the runner's
-// subprocess tests use the built CLI, which `npm test` builds first. Exported for
-// tests/chaos/vitest.config.ts, which runs outside these projects.
-export const alias = {
-  '@outflow/core/emulator-kit': root('./packages/core/src/emulator-kit/index.ts'),
-  '@outflow/core': root('./packages/core/src/index.ts'),
-  '@outflow/ledger-sqlite': root('./packages/ledger-sqlite/src/index.ts'),
-  '@outflow/state-duckdb': root('./packages/state-duckdb/src/index.ts'),
-  '@outflow/testing/network-guard': root('./packages/testing/src/network-guard.ts'),
-  '@outflow/testing': root('./packages/testing/src/index.ts'),
-  '@outflow/connector-duckdb': root('./connectors/duckdb/src/index.ts'),
-  '@outflow/connector-webhook/emulator': root('./connectors/webhook/src/emulator.ts'),
-  '@outflow/connector-webhook': root('./connectors/webhook/src/index.ts'),
-  '@outflow/connector-postgres/testing': root('./connectors/postgres/src/testing.ts'),
-  '@outflow/connector-postgres': root('./connectors/postgres/src/index.ts'),
-  '@outflow/connector-hubspot/emulator': root('./connectors/hubspot/src/emulator/index.ts'),
-  '@outflow/connector-hubspot': root('./connectors/hubspot/src/index.ts'),
-  '@outflow/connector-snowflake/emulator': root('./connectors/snowflake/src/emulator.ts'),
-  '@outflow/connector-snowflake': root('./connectors/snowflake/src/index.ts'),
+// subprocess tests use the built CLI, which `npm test` builds first. The aliases and the
+// projects come from the workspaces' package.json files (scripts/workspaces.mjs): a new
+// package's `exports` entries map to its src/, and its test/ folder is a project.
+// Exported for tests/chaos/vitest.config.ts, which runs outside these projects.
+export const alias: Record<string, string> = Object.fromEntries(sourceAliases().map(([specifier, source]) => [specifier, root(`./${source}`)]));
+
+const setupFiles = [root('./packages/testing/src/network-guard.ts'), root('./packages/testing/src/vitest-setup.ts')];
+const postgres = { globalSetup: [root('./connectors/postgres/test/global-setup.ts')] };
+
+/** What a project needs beyond the defaults, by project name. */
+const extras: Record<string, Record<string, unknown>> = {
+  'connector-postgres': postgres,
+  'connector-snowflake': { env: { SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true' } },
 };
 
 const project = (name: string, dir: string, extra: Record<string, unknown> = {}) => ({
@@ -30,7 +26,7 @@ const project = (name: string, dir: string, extra: Record<string, unknown> = {})
     name,
     root: root(dir),
     include: ['test/**/*.test.ts'],
-    setupFiles: [root('./packages/testing/src/network-guard.ts'), root('./packages/testing/src/vitest-setup.ts')],
+    setupFiles,
     testTimeout: 60_000,
     hookTimeout: 120_000,
     ...extra,
@@ -40,18 +36,13 @@ const project = (name: string, dir: string, extra: Record<string, unknown> = {})
 export default defineConfig({
   test: {
     projects: [
-      project('core', 'packages/core'),
-      project('ledger-sqlite', 'packages/ledger-sqlite'),
-      project('state-duckdb', 'packages/state-duckdb'),
-      project('testing', 'packages/testing'),
-      project('connector-duckdb', 'connectors/duckdb'),
-      project('connector-webhook', 'connectors/webhook'),
-      project('connector-postgres', 'connectors/postgres', { globalSetup: [root('./connectors/postgres/test/global-setup.ts')] }),
-      project('connector-hubspot', 'connectors/hubspot'),
-      project('connector-snowflake', 'connectors/snowflake', { env: { SNOWFLAKE_DISABLE_PLATFORM_DETECTION: 'true' } }),
-      project('runner', 'apps/runner'),
+      ...workspacePackages()
+        .filter((p) => p.hasTests)
+        .map((p) => project(p.project, p.dir, extras[p.project])),
       // The failpoint matrix: the built CLI killed at each crash point, across connectors.
-      project('crash', 'tests/crash', { include: ['**/*.test.ts'], globalSetup: [root('./connectors/postgres/test/global-setup.ts')] }),
+      project('crash', 'tests/crash', { include: ['**/*.test.ts'], ...postgres }),
+      // Packages published to a local npm registry and installed as a user would.
+      project('registry', 'tests/registry', { include: ['**/*.test.ts'], testTimeout: 15 * 60_000 }),
     ],
   },
 });

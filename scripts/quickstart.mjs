@@ -17,8 +17,8 @@ const run = spawnSync(process.execPath, [cli, 'run', '-c', join(dir, 'outflow.ya
 if (run.status === 0) {
   console.log(`
 Next:
-  node apps/runner/dist/cli.js errors -c examples/quickstart/outflow.yaml   # rows the destination rejected, with its reasons
-  node apps/runner/dist/cli.js status -c examples/quickstart/outflow.yaml   # run history
+  npx outflow errors -c examples/quickstart/outflow.yaml   # rows the destination rejected, with its reasons
+  npx outflow status -c examples/quickstart/outflow.yaml   # run history
   edit a row of examples/quickstart/data/customers.csv, then npm start again: exactly one update goes out`);
 }
 process.exit(run.status ?? 1);

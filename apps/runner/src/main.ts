@@ -22,7 +22,8 @@ import {
 } from '@outflow/core';
 import { ExitCode } from './exit-codes.js';
 import { createProgress, printTable, type Out } from './output.js';
-import { hasLedger, openWorkspace, type Workspace } from './workspace.js';
+import { SANDBOX_HELP, sandboxCommand } from './sandbox.js';
+import { openWorkspace, type Workspace } from './workspace.js';
 
 export interface MainIO {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -313,6 +314,15 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
     );
 
   program
+    .command('sandbox')
+    .description(
+      'Start the emulators of the sandbox connections (or of the named ones), print where each listens and a connection block pointing at it, and keep them running until Ctrl-C.',
+    )
+    .argument('[connections...]', 'connection names (default: every connection with sandbox: true)')
+    .addHelpText('after', SANDBOX_HELP)
+    .action(action((names: string[]) => withWorkspace((ws) => sandboxCommand(ws, names, { out, err, signal, logger }))));
+
+  program
     .command('schema')
     .description("Print the JSON Schema of outflow.yaml, composed with the connectors the config uses (or the ones named).")
     .option('--connector <names...>', 'compose with these connectors instead of the config’s')
@@ -365,7 +375,7 @@ async function connectorSpecs(configFile: string): Promise<string[]> {
 async function withLedger(configFile: string, fn: (ledger: Ledger | undefined) => Promise<number>): Promise<number> {
   const ws = await openWorkspace({ configFile, logger: createLogger({ level: 'silent' }) });
   try {
-    return await fn(hasLedger(ws.stateDir) ? ws.ledger() : undefined);
+    return await fn(ws.hasLedger() ? ws.ledger() : undefined);
   } finally {
     await ws.close();
   }

@@ -12,6 +12,8 @@ export interface Workspace {
   engine: Engine;
   /** Opens the ledger on first use (the engine opens it when a command needs it). */
   ledger(): Ledger;
+  /** True when there is a ledger to read (a shared one always; the SQLite file once something ran). */
+  hasLedger(): boolean;
   close(): Promise<void>;
 }
 
@@ -31,17 +33,30 @@ function stateDirOf(loaded: LoadedConfig): string {
 }
 
 /**
+ * How to open the config's ledger: `ledger.postgres` when set (`@outflow/ledger-postgres`,
+ * loaded only then), else the SQLite file in the state folder.
+ */
+async function ledgerOpener(loaded: LoadedConfig, stateDir: string): Promise<{ open: () => Ledger; shared: boolean }> {
+  const postgres = loaded.config.ledger?.postgres;
+  if (!postgres) return { open: () => openSqliteLedger(stateDir), shared: false };
+  const { openPostgresLedger } = await import('@outflow/ledger-postgres');
+  return { open: () => openPostgresLedger({ url: postgres.url, schema: postgres.schema }), shared: true };
+}
+
+/**
  * Loads and validates the config and sets up the engine with the embedded defaults: the
- * SQLite ledger and DuckDB delivered state under the state folder. Nothing is written until a
- * command needs the ledger or a connection, so a config error leaves no trace on disk.
+ * SQLite ledger (or the PostgreSQL one of `ledger.postgres`) and DuckDB delivered state under
+ * the state folder. Nothing is written until a command needs the ledger or a connection, so a
+ * config error leaves no trace on disk.
  */
 export async function openWorkspace(options: OpenOptions): Promise<Workspace> {
   const loaded = await loadConfig(resolve(options.configFile));
   const stateDir = stateDirOf(loaded);
   if (options.chdir) process.chdir(loaded.dir);
   const logger = options.logger ?? createLogger();
+  const opener = await ledgerOpener(loaded, stateDir);
   let ledger: Ledger | undefined;
-  const getLedger = () => (ledger ??= openSqliteLedger(stateDir));
+  const getLedger = () => (ledger ??= opener.open());
   const engine = createEngine({
     config: fromLoadedConfig(loaded),
     ledger: getLedger,
@@ -55,6 +70,7 @@ export async function openWorkspace(options: OpenOptions): Promise<Workspace> {
     logger,
     engine,
     ledger: getLedger,
+    hasLedger: () => opener.shared || hasLedger(stateDir),
     async close() {
       await engine.close();
       if (ledger) await ledger.close();

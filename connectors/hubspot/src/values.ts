@@ -1,4 +1,4 @@
-import type { Value } from '@outflow/core';
+import { instantOf, showValue, type Value } from '@outflow/core';
 
 /** What the connector knows of one HubSpot property, from the properties API. */
 export interface PropertyInfo {
@@ -15,25 +15,8 @@ export interface PropertyInfo {
 export type Coerced = { ok: true; value: string } | { ok: false; reason: string };
 
 const DAY_MS = 86_400_000;
-const ISO_NO_ZONE = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/;
 
-function show(value: Value): string {
-  const text = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value);
-  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
-}
 
-/** Milliseconds since the epoch of a timestamp value; zone-less timestamps are read as UTC. */
-function instant(value: Value): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
-  if (typeof value !== 'string') return undefined;
-  const text = value.trim();
-  if (/^-?\d+$/.test(text)) return Number(text);
-  if (/^\d{4}-\d{2}-\d{2}$/.test(text)) return Date.parse(`${text}T00:00:00Z`);
-  if (ISO_NO_ZONE.test(text)) return Date.parse(`${text.replace(' ', 'T')}Z`);
-  if (!/^\d{4}-\d{2}-\d{2}T/.test(text)) return undefined;
-  const ms = Date.parse(text);
-  return Number.isNaN(ms) ? undefined : ms;
-}
 
 /**
  * Turns a model value into the string HubSpot expects for `property`, or says why HubSpot
@@ -53,32 +36,32 @@ export function coerce(property: PropertyInfo, value: Value, object: string): Co
     case 'number': {
       if (typeof value === 'number' && Number.isFinite(value)) return { ok: true, value: String(value) };
       if (typeof value === 'string' && /^\s*-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$/.test(value)) return { ok: true, value: value.trim() };
-      return { ok: false, reason: `${where} is a number, and ${show(value)} is not one` };
+      return { ok: false, reason: `${where} is a number, and ${showValue(value)} is not one` };
     }
     case 'bool': {
       if (typeof value === 'boolean') return { ok: true, value: String(value) };
       const text = String(value).trim().toLowerCase();
       if (text === 'true' || text === '1') return { ok: true, value: 'true' };
       if (text === 'false' || text === '0') return { ok: true, value: 'false' };
-      return { ok: false, reason: `${where} is a boolean (true or false), and ${show(value)} is not one` };
+      return { ok: false, reason: `${where} is a boolean (true or false), and ${showValue(value)} is not one` };
     }
     case 'date': {
-      const ms = instant(value);
+      const ms = instantOf(value);
       if (ms === undefined || Number.isNaN(ms)) {
-        return { ok: false, reason: `${where} is a date (YYYY-MM-DD), and ${show(value)} is not one` };
+        return { ok: false, reason: `${where} is a date (YYYY-MM-DD), and ${showValue(value)} is not one` };
       }
       if (ms % DAY_MS !== 0) {
         return {
           ok: false,
-          reason: `${where} is a date, and HubSpot takes only midnight UTC; ${show(value)} has a time of day (map a DATE column, or a datetime property)`,
+          reason: `${where} is a date, and HubSpot takes only midnight UTC; ${showValue(value)} has a time of day (map a DATE column, or a datetime property)`,
         };
       }
       return { ok: true, value: new Date(ms).toISOString().slice(0, 10) };
     }
     case 'datetime': {
-      const ms = instant(value);
+      const ms = instantOf(value);
       if (ms === undefined || Number.isNaN(ms)) {
-        return { ok: false, reason: `${where} is a datetime (ISO 8601 or epoch milliseconds), and ${show(value)} is not one` };
+        return { ok: false, reason: `${where} is a datetime (ISO 8601 or epoch milliseconds), and ${showValue(value)} is not one` };
       }
       return { ok: true, value: new Date(ms).toISOString() };
     }
@@ -86,7 +69,7 @@ export function coerce(property: PropertyInfo, value: Value, object: string): Co
       const multi = property.fieldType === 'checkbox';
       const values = Array.isArray(value) ? value.map((v) => String(v)) : multi ? String(value).split(';') : [String(value)];
       if (values.length > 1 && !multi) {
-        return { ok: false, reason: `${where} takes one option, and ${show(value)} has ${values.length}` };
+        return { ok: false, reason: `${where} takes one option, and ${showValue(value)} has ${values.length}` };
       }
       const bad = values.filter((v) => !property.options.includes(v));
       if (bad.length > 0) {

@@ -8,9 +8,7 @@ import {
   composeSchema,
   configHash,
   loadConfig,
-  loadConnector,
   primaryKeyOf,
-  resolveConnectorPackage,
   type ConfigProblem,
   type LoadConfigOptions,
 } from '../src/config/index.js';
@@ -233,7 +231,7 @@ describe('loadConfig', () => {
     const { file, err } = await failing(text);
     expect(err.message).toContain(`${file}:10:7 /connections/crm/config: missing required property "accessToken"`);
     expect(err.message).toContain(`${file}:13:58 /syncs/0/from/primaryKey: must be a string or a list (got 42)`);
-    expect(err.message).toContain(`${file}:19:1 /: unknown property "extras" (expected one of version, state, connections, syncs)`);
+    expect(err.message).toContain(`${file}:19:1 /: unknown property "extras" (expected one of version, state, ledger, connections, syncs)`);
   });
 
   it('refuses a stream sync on a connector with no stream, a schedule on it, and mirror with deletes', async () => {
@@ -338,111 +336,3 @@ describe('configHash and primaryKeyOf', () => {
     expect(primaryKeyOf(same)).toEqual(['id']);
   });
 });
-
-describe('connector packages', () => {
-  const manifest = (extra: string) => `export default {
-  name: 'fake', version: '0.3.0', coreVersion: '^1.0.0',
-  config: { type: 'object', properties: { url: { type: 'string' } } },
-  destination: { check() {}, discover() {}, capabilities() {}, write() {} },
-  ${extra}
-};
-`;
-
-  /** Creates a project folder with `node_modules/@outflow/connector-fake` holding `index`. */
-  function project(index: string, peer?: string): string {
-    const dir = join(root, `project-${++counter}`);
-    const pkg = join(dir, 'node_modules', '@outflow', 'connector-fake');
-    mkdirSync(pkg, { recursive: true });
-    writeFileSync(
-      join(pkg, 'package.json'),
-      JSON.stringify({
-        name: '@outflow/connector-fake',
-        version: '0.3.0',
-        type: 'module',
-        exports: { '.': { import: './index.js' } },
-        ...(peer ? { peerDependencies: { '@outflow/core': peer } } : {}),
-      }),
-    );
-    writeFileSync(join(pkg, 'index.js'), index);
-    return dir;
-  }
-
-  it('maps a connector spec to a package or a path', () => {
-    expect(resolveConnectorPackage('hubspot')).toBe('@outflow/connector-hubspot');
-    expect(resolveConnectorPackage('@acme/outflow-erp')).toBe('@acme/outflow-erp');
-    expect(resolveConnectorPackage('outflow-erp/connector')).toBe('outflow-erp/connector');
-    expect(resolveConnectorPackage('./my-connector')).toBe('./my-connector');
-    expect(resolveConnectorPackage('/opt/connectors/x')).toBe('/opt/connectors/x');
-  });
-
-  it('loads an installed package from the config folder', async () => {
-    const connector = await loadConnector('fake', project(manifest('')));
-    expect(connector).toMatchObject({ name: 'fake', version: '0.3.0' });
-    expect(connector.destination).toBeDefined();
-  });
-
-  it('loads a named `connector` export from a local path', async () => {
-    const dir = join(root, `local-${++counter}`);
-    mkdirSync(join(dir, 'my-connector'), { recursive: true });
-    writeFileSync(join(dir, 'my-connector', 'package.json'), JSON.stringify({ type: 'module', main: 'main.js' }));
-    writeFileSync(join(dir, 'my-connector', 'main.js'), manifest('').replace('export default', 'export const connector ='));
-    const connector = await loadConnector('./my-connector', dir);
-    expect(connector.name).toBe('fake');
-  });
-
-  it('names the npm install command for a missing package', async () => {
-    const err = await rejection(loadConnector('nothing-here', project(manifest(''))));
-    expect(err).toMatchObject({
-      code: 'OUTFLOW_CONNECTOR_NOT_FOUND',
-      message:
-        'connector "nothing-here" (@outflow/connector-nothing-here) is not installed. Run: npm install @outflow/connector-nothing-here',
-    });
-  });
-
-  it('reports a missing local path', async () => {
-    const err = await rejection(loadConnector('./absent', root));
-    expect(err).toMatchObject({ code: 'OUTFLOW_CONNECTOR_NOT_FOUND', message: `connector "./absent" was not found at ${join(root, 'absent')}` });
-  });
-
-  it('refuses a connector built for another core version', async () => {
-    const err = await rejection(loadConnector('fake', project(manifest('').replace("'^1.0.0'", "'^2.0.0'"))));
-    expect(err.code).toBe('OUTFLOW_CONNECTOR_VERSION');
-    expect(err.message).toContain('connector "fake" (@outflow/connector-fake) 0.3.0 requires @outflow/core ^2.0.0');
-    expect(err.message).toContain('this runner has @outflow/core 1.0.0');
-  });
-
-  it("checks a package's peer range on @outflow/core, which needs no coreVersion beside it", async () => {
-    const noRange = manifest('').replace("coreVersion: '^1.0.0',", '');
-    expect((await loadConnector('fake', project(noRange, '^1.0.0'))).name).toBe('fake');
-    // The peer range is what npm installed by: it wins over a stale manifest field.
-    const err = await rejection(loadConnector('fake', project(manifest(''), '^3.0.0')));
-    expect(err.code).toBe('OUTFLOW_CONNECTOR_VERSION');
-    expect(err.message).toContain('requires @outflow/core ^3.0.0, but this runner has @outflow/core 1.0.0');
-    expect((await rejection(loadConnector('fake', project(noRange)))).message).toContain('"coreVersion" must be a non-empty string');
-  });
-
-  it('refuses a package with no valid manifest', async () => {
-    const err = await rejection(loadConnector('fake', project("export const helper = 1;\nexport default { name: 'fake', version: '0.3.0' };\n")));
-    expect(err.code).toBe('OUTFLOW_CONNECTOR_INVALID');
-    expect(err.message).toContain('"coreVersion" must be a non-empty string');
-    expect(err.message).toContain('"config" must be a JSON Schema object');
-    expect(err.message).toContain('it provides no source, stream or destination');
-  });
-
-  it('loads connectors for a config file without help', async () => {
-    const dir = project(manifest(''));
-    writeFileSync(
-      join(dir, 'outflow.yaml'),
-      'version: 1\nconnections:\n  out: { connector: fake, config: { url: 5 } }\n  other: { connector: absent-one }\nsyncs: []\n',
-    );
-    const err = await rejection(loadConfig(join(dir, 'outflow.yaml'), { env: {} }));
-    const problems = err.details['problems'] as ConfigProblem[];
-    expect(problems.map((p) => [p.line, p.path, p.code])).toEqual([
-      [3, '/connections/out/config/url', undefined],
-      [4, '/connections/other/connector', 'OUTFLOW_CONNECTOR_NOT_FOUND'],
-    ]);
-    expect(problems[0]!.message).toBe('must be a string (got 5)');
-    expect(problems[1]!.message).toContain('npm install @outflow/connector-absent-one');
-  });
-});
-

@@ -4,61 +4,29 @@
  * leftovers, types that check a connector (and reject a wrong one), internals fenced off by
  * `exports`, and errors recognised across two copies of core.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cleanEnv, exec, guardedEnv, must, type ExecResult } from '../../../scripts/registry.mjs';
 
 const coreDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const repoRoot = join(coreDir, '..', '..');
 const repoCoreDist = join(coreDir, 'dist', 'index.js');
-const GUARD = join(repoRoot, 'packages', 'testing', 'dist', 'network-guard.js');
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeout = 240_000): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd, env, timeout, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
-      resolve({ code, stdout, stderr: err !== null && code === 1 && !stderr ? String(err) : stderr });
-    });
-  });
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeout = 240_000): Promise<ExecResult> {
+  return exec(cmd, args, { cwd, env, timeout });
 }
 
 /**
  * npm talks to the registry, the one remote these tests may reach, so it runs without the
- * guard. It also runs without the `npm_*` variables of the npm that started vitest: those
- * name the repo as the local prefix and would send the install into it.
+ * guard, and without the `npm_*` variables of the npm that started vitest (cleanEnv).
  */
-function npmEnv(): NodeJS.ProcessEnv {
-  const keep = new Set(['npm_config_registry', 'npm_config_cache', 'npm_config_userconfig', 'npm_config_cafile']);
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (k === 'NODE_OPTIONS' || k === 'OUTFLOW_NETWORK_GUARD_EXIT') continue;
-    if (k.toLowerCase().startsWith('npm_') && !keep.has(k.toLowerCase())) continue;
-    env[k] = v;
-  }
-  return env;
-}
+const npmEnv = (): NodeJS.ProcessEnv => cleanEnv();
 
-/** Everything else the test starts runs under the network guard, as the runner's tests do. */
-function guardedEnv(): NodeJS.ProcessEnv {
-  return { ...npmEnv(), NODE_OPTIONS: existsSync(GUARD) ? `--import ${GUARD}` : '', OUTFLOW_NETWORK_GUARD_EXIT: '1' };
-}
-
-function node(args: string[], cwd: string): Promise<Result> {
+function node(args: string[], cwd: string): Promise<ExecResult> {
   return run(process.execPath, args, cwd, guardedEnv(), 60_000);
-}
-
-function must(r: Result, what: string): Result {
-  if (r.code !== 0) throw new Error(`${what} exited with ${r.code}\n${r.stdout}\n${r.stderr}`);
-  return r;
 }
 
 function walk(dir: string, visit: (path: string, name: string) => void): void {

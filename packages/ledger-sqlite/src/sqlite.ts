@@ -1,6 +1,21 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { OutflowError, isOutflowError, makePrivateDir, makePrivateFile, redact, type KeyValueStore, type Ledger, type RowError, type RunCounts, type RunRecord, type RunStatus } from '@outflow/core';
+import {
+  OutflowError,
+  isOutflowError,
+  leaseLostError,
+  makePrivateDir,
+  makePrivateFile,
+  redact,
+  type KeyValueStore,
+  type LeaseGrant,
+  type LeaseHolder,
+  type Ledger,
+  type RowError,
+  type RunCounts,
+  type RunRecord,
+  type RunStatus,
+} from '@outflow/core';
 
 /**
  * Schema migrations, in order: entry `i` takes the ledger from version `i` to `i + 1`.
@@ -66,6 +81,19 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE row_errors ADD COLUMN parked INTEGER NOT NULL DEFAULT 1 CHECK (parked IN (0, 1));
   ALTER TABLE row_errors ADD COLUMN version TEXT;
   UPDATE row_errors SET parked = 1 - retryable;
+  `,
+  // Leases carry a fencing token per sync. A released lease keeps its row (owner NULL), so
+  // the next grant's token is still greater than every earlier one.
+  `
+  CREATE TABLE leases_v3 (
+    sync       TEXT PRIMARY KEY,
+    owner      TEXT,
+    expires_at TEXT,
+    token      INTEGER NOT NULL
+  );
+  INSERT INTO leases_v3 (sync, owner, expires_at, token) SELECT sync, owner, expires_at, 1 FROM leases;
+  DROP TABLE leases;
+  ALTER TABLE leases_v3 RENAME TO leases;
   `,
 ];
 
@@ -222,19 +250,38 @@ function prepareStatements(db: Database.Database) {
       'INSERT INTO kv (scope, key, value) VALUES (?, ?, ?) ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value',
     ),
     kvDelete: db.prepare<[string, string]>('DELETE FROM kv WHERE scope = ? AND key = ?'),
-    // One statement, so atomic on its own: insert, or take over only when the lease is ours
-    // or has expired. ISO-8601 UTC strings of equal length compare in time order.
-    acquireLease: db.prepare<[{ sync: string; owner: string; expiresAt: string; now: string }]>(
-      `INSERT INTO leases (sync, owner, expires_at) VALUES (@sync, @owner, @expiresAt)
-       ON CONFLICT (sync) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-       WHERE leases.owner = excluded.owner OR leases.expires_at <= @now`,
+    // One statement, so atomic on its own: insert, or take over only when the lease is ours,
+    // released or expired; a new owner gets the next token. ISO-8601 UTC strings of equal
+    // length compare in time order.
+    acquireLease: db.prepare<[{ sync: string; owner: string; expiresAt: string; now: string }], { token: number; expires_at: string }>(
+      `INSERT INTO leases (sync, owner, expires_at, token) VALUES (@sync, @owner, @expiresAt, 1)
+       ON CONFLICT (sync) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at,
+         token = CASE WHEN leases.owner IS excluded.owner THEN leases.token ELSE leases.token + 1 END
+       WHERE leases.owner IS excluded.owner OR leases.owner IS NULL OR leases.expires_at <= @now
+       RETURNING token, expires_at`,
     ),
-    releaseLease: db.prepare<[string, string]>('DELETE FROM leases WHERE sync = ? AND owner = ?'),
-    leaseHolder: db.prepare<[string], { owner: string; expires_at: string }>('SELECT owner, expires_at FROM leases WHERE sync = ?'),
+    renewLease: db.prepare<[{ sync: string; owner: string; token: number; expiresAt: string }], { token: number; expires_at: string }>(
+      `UPDATE leases SET expires_at = @expiresAt WHERE sync = @sync AND owner = @owner AND token = @token
+       RETURNING token, expires_at`,
+    ),
+    releaseLease: db.prepare<[string, string]>('UPDATE leases SET owner = NULL, expires_at = NULL WHERE sync = ? AND owner = ?'),
+    leaseHolder: db.prepare<[string], { owner: string; expires_at: string; token: number }>(
+      'SELECT owner, expires_at, token FROM leases WHERE sync = ? AND owner IS NOT NULL',
+    ),
+    fenceHolds: db.prepare<[string, number], { held: number }>(
+      'SELECT 1 AS held FROM leases WHERE sync = ? AND token = ? AND owner IS NOT NULL',
+    ),
+    syncOfRun: db.prepare<[number], { sync: string }>('SELECT sync FROM runs WHERE id = ?'),
   };
 }
 
 type Statements = ReturnType<typeof prepareStatements>;
+
+/** Refuses a write under a lease token that is no longer the sync's current one. */
+function checkFence(stmt: Statements, sync: string, fence: number): void {
+  if (stmt.fenceHolds.get(sync, fence) === undefined) throw leaseLostError(sync, fence, stmt.leaseHolder.get(sync));
+}
+
 
 /** Writes of several statements; called with `.immediate()` so the write lock comes first. */
 function prepareTransactions(db: Database.Database, stmt: Statements) {
@@ -244,9 +291,10 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
       stmt.upsertSync.run({ name: sync, hash: configHash, at: now() });
       return previous !== undefined && previous !== configHash ? { previousHash: previous } : {};
     }),
-    finishRun: db.transaction((id: number, status: string, counts: RunCounts, error: string | null) => {
+    finishRun: db.transaction((id: number, status: string, counts: RunCounts, error: string | null, fence: number | undefined) => {
       const start = stmt.getRunStart.get(id);
       if (start === undefined) throw new Error(`there is no run ${id}`);
+      if (fence !== undefined) checkFence(stmt, stmt.syncOfRun.get(id)!.sync, fence);
       const finished = new Date();
       stmt.finishRun.run({
         id,
@@ -256,6 +304,14 @@ function prepareTransactions(db: Database.Database, stmt: Statements) {
         error,
         ...pickCounts(counts),
       });
+    }),
+    setCheckpoint: db.transaction((sync: string, checkpoint: string, fence: number | undefined) => {
+      if (fence !== undefined) checkFence(stmt, sync, fence);
+      stmt.setCheckpoint.run(sync, checkpoint, now());
+    }),
+    clearCheckpoint: db.transaction((sync: string, fence: number | undefined) => {
+      if (fence !== undefined) checkFence(stmt, sync, fence);
+      stmt.clearCheckpoint.run(sync);
     }),
     resolveRowErrors: db.transaction((sync: string, keys: string[]) => {
       for (let i = 0; i < keys.length; i += RESOLVE_CHUNK) {
@@ -334,9 +390,9 @@ export class SqliteLedger implements Ledger {
     });
   }
 
-  finishRun(id: number, status: Exclude<RunStatus, 'running'>, counts: RunCounts, error?: string): Promise<void> {
+  finishRun(id: number, status: Exclude<RunStatus, 'running'>, counts: RunCounts, error?: string, fence?: number): Promise<void> {
     return this.run(`finish run ${id}`, () =>
-      this.tx.finishRun.immediate(id, status, counts, error === undefined ? null : redact(error)),
+      this.tx.finishRun.immediate(id, status, counts, error === undefined ? null : redact(error), fence),
     );
   }
 
@@ -361,16 +417,12 @@ export class SqliteLedger implements Ledger {
     return this.run(`read the checkpoint of sync "${sync}"`, () => this.stmt.getCheckpoint.get(sync)?.checkpoint);
   }
 
-  setCheckpoint(sync: string, checkpoint: string): Promise<void> {
-    return this.run(`save the checkpoint of sync "${sync}"`, () => {
-      this.stmt.setCheckpoint.run(sync, checkpoint, now());
-    });
+  setCheckpoint(sync: string, checkpoint: string, fence?: number): Promise<void> {
+    return this.run(`save the checkpoint of sync "${sync}"`, () => this.tx.setCheckpoint.immediate(sync, checkpoint, fence));
   }
 
-  clearCheckpoint(sync: string): Promise<void> {
-    return this.run(`clear the checkpoint of sync "${sync}"`, () => {
-      this.stmt.clearCheckpoint.run(sync);
-    });
+  clearCheckpoint(sync: string, fence?: number): Promise<void> {
+    return this.run(`clear the checkpoint of sync "${sync}"`, () => this.tx.clearCheckpoint.immediate(sync, fence));
   }
 
   recordRowError(
@@ -428,18 +480,31 @@ export class SqliteLedger implements Ledger {
     };
   }
 
-  acquireLease(sync: string, owner: string, ttlMs: number): Promise<boolean> {
+  /**
+   * Takes or extends the sync's lease (see `Ledger.acquireLease`). The clock is this
+   * machine's: every process sharing the file runs on it.
+   */
+  acquireLease(sync: string, owner: string, ttlMs: number): Promise<LeaseGrant | undefined> {
     return this.run(`acquire the lease of sync "${sync}"`, () => {
       const at = Date.now();
-      const expiresAt = new Date(at + ttlMs).toISOString();
-      return this.stmt.acquireLease.run({ sync, owner, expiresAt, now: new Date(at).toISOString() }).changes > 0;
+      const row = this.stmt.acquireLease.get({ sync, owner, expiresAt: new Date(at + ttlMs).toISOString(), now: new Date(at).toISOString() });
+      return row ? { sync, owner, token: row.token, expiresAt: row.expires_at } : undefined;
     });
   }
 
-  leaseHolder(sync: string): Promise<{ owner: string; expiresAt: string } | undefined> {
+  renewLease(lease: Pick<LeaseGrant, 'sync' | 'owner' | 'token'>, ttlMs: number): Promise<LeaseGrant> {
+    const { sync, owner, token } = lease;
+    return this.run(`renew the lease of sync "${sync}"`, () => {
+      const row = this.stmt.renewLease.get({ sync, owner, token, expiresAt: new Date(Date.now() + ttlMs).toISOString() });
+      if (!row) throw leaseLostError(sync, token, this.stmt.leaseHolder.get(sync));
+      return { sync, owner, token: row.token, expiresAt: row.expires_at };
+    });
+  }
+
+  leaseHolder(sync: string): Promise<LeaseHolder | undefined> {
     return this.run(`read the lease of sync "${sync}"`, () => {
       const row = this.stmt.leaseHolder.get(sync);
-      return row ? { owner: row.owner, expiresAt: row.expires_at } : undefined;
+      return row ? { owner: row.owner, token: row.token, expiresAt: row.expires_at, expired: row.expires_at <= now() } : undefined;
     });
   }
 

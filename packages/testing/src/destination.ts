@@ -131,6 +131,13 @@ export interface DestinationDriver<C = unknown> extends ConnectionDriver<C> {
    */
   enforcedLimits?(): RateLimit[] | Promise<RateLimit[]>;
   /**
+   * The service counts requests in fixed windows that start at multiples of the window's
+   * length since the Unix epoch (Intercom's 10-second windows), not in a rolling window: a
+   * burst crossing a window's start is then taken up to twice the limit, so `rate-limits`
+   * starts its probe just after a window starts.
+   */
+  fixedWindows?: boolean;
+  /**
    * Why the declared limits cannot be compared with enforced ones (e.g. the limit is the
    * user's own setting and the emulator enforces none); `rate-limits` is then skipped with it.
    */

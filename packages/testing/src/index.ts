@@ -34,6 +34,7 @@ export {
   type StateStoreDriver,
   type StateStoreHarness,
 } from './state-store.js';
+export { ledgerAcceptance, ledgerCheckList, ledgerChecks, startLedger, type LedgerDriver, type LedgerHarness } from './ledger.js';
 export { memorySource } from './fixtures.js';
 export { createTestEngine, type TestEngine, type TestEngineOptions } from './engine.js';
 export { startHostileServer, type HostileMode, type HostileRequest, type HostileServer } from './hostile-server.js';

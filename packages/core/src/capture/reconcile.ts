@@ -2,6 +2,7 @@ import type { SyncConfig } from '../config/schema.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../logger.js';
 import type { RunSummary } from '../engine/run.js';
+import type { HeldLease } from '../engine/lease.js';
 import { failpoint } from '../failpoints.js';
 
 /** The checkpoint of a stream sync whose reconciling diff has begun and not completed. */
@@ -16,7 +17,10 @@ export interface StreamLoop {
   /** Runs the sync once with the given capture settings; `reconcile` marks a reconciling diff. */
   runOnce(sync: SyncConfig, reconcile?: boolean): Promise<RunSummary>;
   ledger: Ledger;
+  /** The sync's lease, held across the stream runs and their reconciles; the checkpoint marks are written under it. */
+  lease: HeldLease;
   logger: Logger;
+  /** Aborted when the engine stops or the lease is lost. */
   signal: AbortSignal;
   onRun?(summary: RunSummary): void;
 }
@@ -47,7 +51,7 @@ export async function followStream(loop: StreamLoop, sync: SyncConfig): Promise<
       if (run.error?.code !== 'OUTFLOW_STREAM_STALE') return run;
       // Marked before anything else: a connector that reported stale secured a position
       // that must not be resumed until the reconcile completes, even if the process stops now.
-      await loop.ledger.setCheckpoint(sync.name, RECONCILE_PENDING);
+      await loop.lease.setCheckpoint(RECONCILE_PENDING);
       if (loop.signal.aborted) return run;
       loop.logger.warn({ sync: sync.name, reason: run.error.message }, 'reconciling the change stream by a diff');
     } else loop.logger.warn({ sync: sync.name }, 'a reconcile of the change stream did not finish: reconciling by a diff before the stream resumes');
@@ -56,7 +60,7 @@ export async function followStream(loop: StreamLoop, sync: SyncConfig): Promise<
     loop.onRun?.(reconcile);
     if (reconcile.status === 'succeeded' || reconcile.status === 'partial') {
       failpoint('reconcile.after-diff');
-      await loop.ledger.setCheckpoint(sync.name, RECONCILED);
+      await loop.lease.setCheckpoint(RECONCILED);
     }
     if (reconcile.status === 'failed' || loop.signal.aborted) return reconcile;
   }

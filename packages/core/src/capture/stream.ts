@@ -4,7 +4,7 @@ import { OutflowError } from '../errors.js';
 import type { SyncDelivery } from '../delivery/deliverer.js';
 import { fingerprint } from '../mapping/fingerprint.js';
 import { mapFields, mapMatch } from '../mapping/mapper.js';
-import type { RunScope } from '../engine/scope.js';
+import type { LeasedScope } from '../engine/scope.js';
 import { failpoint } from '../failpoints.js';
 import { RECONCILE_PENDING, RECONCILED } from './reconcile.js';
 
@@ -87,7 +87,7 @@ export class CheckpointTracker {
  * A stream that reports itself stale while running ends the run with
  * `OUTFLOW_STREAM_STALE`, and the caller reconciles by a diff.
  */
-export async function captureStream(run: RunScope, state: DiffStore, delivery: SyncDelivery): Promise<void> {
+export async function captureStream(run: LeasedScope, state: DiffStore, delivery: SyncDelivery): Promise<void> {
   const { sync } = run;
   const source = run.from.connector.stream;
   if (!source) {
@@ -106,8 +106,9 @@ export async function captureStream(run: RunScope, state: DiffStore, delivery: S
   // The highest position covered by a saved checkpoint: positions at or below it are never
   // replayed, and are forgotten from time to time so the state does not grow with deletes.
   let savedUpTo: string | undefined;
+  // Saved under the run's lease: a runner that lost the sync is refused, and stops.
   const tracker = new CheckpointTracker(async (cp, position) => {
-    await run.ledger.setCheckpoint(sync.name, cp);
+    await run.lease.setCheckpoint(cp);
     failpoint('stream.checkpoint-saved');
     if (position !== undefined) savedUpTo = position;
     await stream.commit(cp);

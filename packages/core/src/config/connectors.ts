@@ -13,35 +13,54 @@ export function isLocalConnectorSpec(spec: string): boolean {
 }
 
 /**
- * Turns a `connector:` value into what is resolved: a short name `hubspot` becomes the
- * package `@outflow/connector-hubspot`; a scoped name or a name with a `/` is a package
- * name as written; a path (`./x`, `../x`, absolute) is returned unchanged.
+ * The packages a `connector:` value may name, in the order they are tried: a bare name
+ * `hubspot` is first the package `@outflow/connector-hubspot`, then a package of that very
+ * name (`outflow-connector-intercom`); a scoped name or a name with a `/` is a package name
+ * as written; a path (`./x`, `../x`, absolute) is returned unchanged.
  */
-export function resolveConnectorPackage(spec: string): string {
-  if (isLocalConnectorSpec(spec) || spec.startsWith('@') || spec.includes('/')) return spec;
-  return `@outflow/connector-${spec}`;
+export function connectorPackages(spec: string): string[] {
+  if (isLocalConnectorSpec(spec) || spec.startsWith('@') || spec.includes('/')) return [spec];
+  return [`@outflow/connector-${spec}`, spec];
 }
 
 /**
  * Loads the connector named by `spec` (as written in outflow.yaml) and checks its manifest.
- * Packages are resolved from `fromDir` (the config file's folder), then from core's own
- * location so that connectors installed beside the runner are found; paths are relative to
- * `fromDir`. Throws `OUTFLOW_CONNECTOR_NOT_FOUND`, `OUTFLOW_CONNECTOR_INVALID` or
- * `OUTFLOW_CONNECTOR_VERSION`.
+ * Each of {@link connectorPackages} is resolved from `fromDir` (the config file's folder)
+ * and its parents' node_modules, as Node resolves an import there, then from core's own
+ * location, so that connectors installed beside the runner are found too; the first found is
+ * loaded. Paths are relative to `fromDir`. Throws `OUTFLOW_CONNECTOR_NOT_FOUND`,
+ * `OUTFLOW_CONNECTOR_INVALID` or `OUTFLOW_CONNECTOR_VERSION`.
  */
 export async function loadConnector(spec: string, fromDir: string): Promise<AnyConnector> {
-  const target = resolveConnectorPackage(spec);
   const local = isLocalConnectorSpec(spec);
-  const label = local ? `connector "${spec}"` : `connector "${spec}" (${target})`;
-  const details = { connector: spec, ...(local ? { path: resolve(fromDir, spec) } : { package: target }) };
+  const candidates = connectorPackages(spec);
+  let found: { entry: string; target: string } | undefined;
+  if (local) {
+    const entry = resolveLocal(resolve(fromDir, spec));
+    if (entry !== undefined) found = { entry, target: spec };
+  } else {
+    for (const target of candidates) {
+      const entry = resolvePackage(target, fromDir);
+      if (entry !== undefined) {
+        found = { entry, target };
+        break;
+      }
+    }
+  }
 
-  const entry = local ? resolveLocal(resolve(fromDir, spec)) : resolvePackage(target, fromDir);
-  if (entry === undefined) {
+  if (found === undefined) {
+    const details = { connector: spec, ...(local ? { path: resolve(fromDir, spec) } : { packages: candidates }) };
+    // A name that already reads as a package name is suggested as it is.
+    const suggest = candidates.length > 1 && !spec.includes('connector') ? candidates[0] : candidates.at(-1);
     const message = local
-      ? `${label} was not found at ${resolve(fromDir, spec)}`
-      : `${label} is not installed. Run: npm install ${target}`;
+      ? `connector "${spec}" was not found at ${resolve(fromDir, spec)}`
+      : `connector "${spec}" is not installed: looked for ${candidates.join(' and ')} in ${join(fromDir, 'node_modules')} and the folders above it, and beside @outflow/core. ` +
+        `Run: npm install ${suggest}`;
     throw new OutflowError('OUTFLOW_CONNECTOR_NOT_FOUND', message, { details });
   }
+  const { entry, target } = found;
+  const label = local || target === spec ? `connector "${spec}"` : `connector "${spec}" (${target})`;
+  const details = { connector: spec, ...(local ? { path: resolve(fromDir, spec) } : { package: target }) };
 
   let mod: Record<string, unknown>;
   try {

@@ -193,7 +193,8 @@ export async function loadConfig(file: string, options: LoadConfigOptions = {}):
     }
   }
   const byConnection = new Map<string, AnyConnector>();
-  const secretPointers: string[] = [];
+  // Core's own secrets (the ledger's URL), then each connection's.
+  const secretPointers: string[] = secretPaths(OutflowConfigSchema).map((path) => pointer(path.split('.')));
   for (const [name, conn] of Object.entries(connections)) {
     const connector = isRecord(conn) && typeof conn['connector'] === 'string' ? bySpec.get(conn['connector']) : undefined;
     if (connector === undefined) continue;

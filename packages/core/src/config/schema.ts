@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { Secret } from '../schema.js';
 
 const Name = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', description: 'A name of letters, digits, dots, dashes and underscores.' });
 const Columns = Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
@@ -157,10 +158,39 @@ export const StateSchema = Type.Object(
   { additionalProperties: false, description: 'Where Outflow keeps its state.' },
 );
 
+export const LedgerSchema = Type.Object(
+  {
+    postgres: Type.Optional(
+      Type.Object(
+        {
+          url: Secret({
+            minLength: 1,
+            description: 'The PostgreSQL server holding the ledger, postgres://user:password@host:port/database; a secret, so write it as ${env:NAME}.',
+          }),
+          schema: Type.String({
+            pattern: '^[a-z_][a-z0-9_]{0,62}$',
+            default: 'outflow',
+            description: "The schema of the ledger's tables (created and migrated by Outflow): lower-case letters, digits and underscores.",
+          }),
+        },
+        {
+          additionalProperties: false,
+          description: 'A ledger in PostgreSQL, shared by every runner pointed at it: each sync runs in one runner at a time (@outflow/ledger-postgres).',
+        },
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'Where runs, checkpoints, row errors, leases and connection state are kept: the SQLite file in the state folder unless set.',
+  },
+);
+
 export const OutflowConfigSchema = Type.Object(
   {
     version: Type.Literal(1, { description: 'The config file format version; always 1.' }),
     state: Type.Optional(StateSchema),
+    ledger: Type.Optional(LedgerSchema),
     connections: Type.Record(Name, ConnectionSchema, {
       description: 'Named connections; a name is letters, digits, dots, dashes and underscores.',
       additionalProperties: false,
@@ -173,3 +203,4 @@ export const OutflowConfigSchema = Type.Object(
 export type ConnectionConfig = Static<typeof ConnectionSchema>;
 export type SyncConfig = Static<typeof SyncSchema>;
 export type OutflowConfig = Static<typeof OutflowConfigSchema>;
+export type LedgerConfig = Static<typeof LedgerSchema>;

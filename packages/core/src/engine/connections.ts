@@ -1,12 +1,12 @@
 import { join } from 'node:path';
-import type { AnyConnector, ConnectorContext, Metrics, RunningEmulator } from '../contracts.js';
+import type { AnyConnector, ConnectorContext, Metrics } from '../contracts.js';
 import { OutflowError, describeError } from '../errors.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { Logger } from '../logger.js';
 import { redact, registerSecret } from '../redact.js';
 import { secretPaths } from '../schema.js';
 import { ConnectionBudget } from '../delivery/rate-budget.js';
-import { makePrivateDir } from '../private-files.js';
+import { folderName, openSandbox, type OpenedSandbox } from './sandbox.js';
 
 /** What the engine needs to open one connection. */
 export interface ConnectionSpec {
@@ -27,7 +27,7 @@ export interface ConnectionHandle {
 
 interface Opened extends ConnectionHandle {
   budget: ConnectionBudget;
-  emulator?: RunningEmulator;
+  sandbox?: OpenedSandbox;
 }
 
 export interface ConnectionsOptions {
@@ -39,8 +39,6 @@ export interface ConnectionsOptions {
   /** Aborted when the engine stops for good: every context's `signal`. */
   signal: AbortSignal;
 }
-
-const safe = (name: string) => name.replace(/[^A-Za-z0-9_.-]/g, '_');
 
 /**
  * The engine's connections: each is opened once (sandbox emulator started, `open` hook
@@ -83,12 +81,14 @@ export class Connections {
     }
     const { connector } = spec;
     let config: Record<string, unknown> = { ...(spec.config ?? {}) };
-    let emulator: RunningEmulator | undefined;
+    let sandbox: OpenedSandbox | undefined;
     if (spec.sandbox) {
-      emulator = await startSandbox(name, connector, this.o.stateDir);
-      config = { ...config, ...(emulator.config as Record<string, unknown>) };
+      // The emulator of a running `outflow sandbox` when there is one, else one of its own.
+      sandbox = await openSandbox({ connection: name, connector, stateDir: this.o.stateDir });
+      config = { ...config, ...sandbox.config };
       for (const path of secretPaths(connector.config)) registerSecret(valueAt(config, path));
-      this.o.logger.info({ connection: name, url: emulator.url }, `sandbox: ${connector.name} emulator started`);
+      if (sandbox.sharedBy === undefined) this.o.logger.info({ connection: name, url: sandbox.url }, `sandbox: ${connector.name} emulator started`);
+      else this.o.logger.info({ connection: name, url: sandbox.url, pid: sandbox.sharedBy }, `sandbox: using the ${connector.name} emulator of \`outflow sandbox\``);
     }
     const budget = new ConnectionBudget([], this.o.signal, spec.maxWaitMs);
     const ctx: ConnectorContext = {
@@ -99,19 +99,19 @@ export class Connections {
       rateBudget: budget,
       metrics: labelled(this.o.metrics, name),
       kv: this.o.ledger().kv(name),
-      stateDir: join(this.o.stateDir, 'connections', safe(name)),
+      stateDir: join(this.o.stateDir, 'connections', folderName(name)),
     };
     if (connector.open) {
       try {
         await connector.open(ctx as never);
       } catch (err) {
-        await emulator?.stop().catch(() => undefined);
+        await sandbox?.stop();
         throw new OutflowError('OUTFLOW_CHECK_FAILED', `connection "${name}" (${connector.name}) could not be opened: ${redact(describeError(err))}`, {
           cause: err,
         });
       }
     }
-    return { connector, ctx, budget, ...(emulator ? { emulator } : {}) };
+    return { connector, ctx, budget, ...(sandbox ? { sandbox } : {}) };
   }
 
   /** Closes every opened connection (its `close` hook, then its sandbox emulator). */
@@ -128,7 +128,7 @@ export class Connections {
           this.o.logger.warn({ connection: c.ctx.connection, err: redact(describeError(err)) }, 'closing the connection failed');
         }
       }
-      await c.emulator?.stop().catch(() => undefined);
+      await c.sandbox?.stop();
     }
   }
 }
@@ -139,23 +139,6 @@ function labelled(metrics: Metrics, connection: string): Metrics {
     gauge: (n, v, labels) => metrics.gauge(n, v, { connection, ...labels }),
     count: (n, d, labels) => metrics.count(n, d, { connection, ...labels }),
   };
-}
-
-async function startSandbox(name: string, connector: AnyConnector, stateDir: string): Promise<RunningEmulator> {
-  if (!connector.emulator) {
-    throw new OutflowError('OUTFLOW_EMULATOR', `connection "${name}" sets sandbox: true, but connector "${connector.name}" has no emulator`);
-  }
-  try {
-    const emulator = await connector.emulator();
-    const dataDir = join(stateDir, 'sandbox', safe(name));
-    // Sandbox logs hold row data (emails, names): readable by the owner only.
-    makePrivateDir(dataDir);
-    return await emulator.start({ dataDir });
-  } catch (err) {
-    throw new OutflowError('OUTFLOW_EMULATOR', `cannot start the sandbox for connection "${name}": ${redact(describeError(err))}`, {
-      cause: err,
-    });
-  }
 }
 
 function valueAt(obj: Record<string, unknown>, path: string): unknown {

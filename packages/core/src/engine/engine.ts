@@ -14,7 +14,8 @@ import { planRun } from './dry-run.js';
 import { createMapper } from '../mapping/mapper.js';
 import { assertSupported } from '../mapping/operations.js';
 import { runOnce, type RunOptions, type RunSummary } from './run.js';
-import { modelOf, type RunScope } from './scope.js';
+import { DEFAULT_LEASE_MS, SyncLease } from './lease.js';
+import { modelOf, type LeasedScope, type RunScope } from './scope.js';
 
 export interface EngineOptions {
   /** The connections by name, and the syncs. `fromLoadedConfig` turns a loaded file into this. */
@@ -30,6 +31,12 @@ export interface EngineOptions {
   metrics?: Metrics;
   /** How long a graceful stop lets writes in flight finish before cancelling them (ms). */
   graceMs?: number;
+  /**
+   * How long a sync's lease lasts without a heartbeat (ms; 60 s by default). A runner that
+   * stops renewing (killed, paused, cut off) loses the sync after this long, and another
+   * runner sharing the ledger may take it over; heartbeats come every third of it.
+   */
+  leaseMs?: number;
 }
 
 export interface EngineConfig {
@@ -73,6 +80,11 @@ export interface Engine {
    * Runs a sync: a diff sync once; a stream sync until {@link stop}, reconciling it by a
    * diff each time its stream goes stale. Never throws for a failed run: the summary says
    * so (for a stream, the last run's; `options.onRun` sees every run).
+   *
+   * The sync's lease is held for the whole call and renewed while it runs. A sync held by
+   * another runner is not run: the summary fails with `OUTFLOW_LOCKED` naming the holder. A
+   * run whose lease is lost (another runner took the sync over after it expired) stops
+   * reading and starting batches at once and fails with `OUTFLOW_LEASE_LOST`.
    */
   run(sync: string | SyncConfig, options?: RunOptions): Promise<RunSummary>;
   /**
@@ -116,7 +128,9 @@ export function createEngine(o: EngineOptions): Engine {
     return found;
   };
 
-  const scopeOf = async (sync: SyncConfig, options: RunOptions): Promise<RunScope> => {
+  function scopeOf(sync: SyncConfig, options: RunOptions): Promise<RunScope>;
+  function scopeOf(sync: SyncConfig, options: RunOptions, lease: SyncLease): Promise<LeasedScope>;
+  async function scopeOf(sync: SyncConfig, options: RunOptions, lease?: SyncLease): Promise<RunScope> {
     const from = await connections.get(sync.from.connection);
     const to = await connections.get(sync.to.connection);
     const destination = to.connector.destination;
@@ -137,32 +151,39 @@ export function createEngine(o: EngineOptions): Engine {
       caps,
       ledger: ledger(),
       logger,
-      signal: stopping.signal,
+      signal: lease ? AbortSignal.any([stopping.signal, lease.signal]) : stopping.signal,
+      ...(lease ? { lease } : {}),
       allowDeletes: options.allowDeletes === true,
       progress: (p) => options.onProgress?.({ sync: sync.name, ...p }),
     };
+  }
+
+  /** A failed summary for a run that could not start, or a stream loop that failed between runs. */
+  const failed = (sync: SyncConfig, started: number, err: unknown): RunSummary => {
+    const code = isOutflowError(err) ? err.code : 'OUTFLOW_INTERNAL';
+    return {
+      sync: sync.name,
+      capture: sync.capture ?? 'diff',
+      status: 'failed',
+      inserted: 0,
+      updated: 0,
+      deleted: 0,
+      rejected: 0,
+      skipped: 0,
+      durationMs: Date.now() - started,
+      error: { code, message: redact(isOutflowError(err) ? err.message : describeError(err)) },
+    };
   };
 
-  /** One run; a failure before the run could start becomes a failed summary too. */
-  const runOne = async (sync: SyncConfig, options: RunOptions): Promise<RunSummary> => {
+  /** One run under the lease; a failure before the run could start becomes a failed summary too. */
+  const runOne = async (sync: SyncConfig, options: RunOptions, lease: SyncLease): Promise<RunSummary> => {
     const started = Date.now();
     try {
-      const scope = await scopeOf(sync, options);
+      if (lease.lost) throw lease.lost;
+      const scope = await scopeOf(sync, options, lease);
       return await runOnce(scope, o.stateStore, options);
     } catch (err) {
-      const code = isOutflowError(err) ? err.code : 'OUTFLOW_INTERNAL';
-      return {
-        sync: sync.name,
-        capture: sync.capture ?? 'diff',
-        status: 'failed',
-        inserted: 0,
-        updated: 0,
-        deleted: 0,
-        rejected: 0,
-        skipped: 0,
-        durationMs: Date.now() - started,
-        error: { code, message: redact(isOutflowError(err) ? err.message : describeError(err)) },
-      };
+      return failed(sync, started, err);
     }
   };
 
@@ -186,18 +207,47 @@ export function createEngine(o: EngineOptions): Engine {
 
     async run(s, options = {}) {
       const sync = syncOf(s);
-      if ((sync.capture ?? 'diff') === 'stream') {
-        // `retry` sends the parked rows once, in the first run; the runs after a reconcile do not.
-        let runs = 0;
-        const optionsOf = (reconcile?: boolean): RunOptions => {
-          const o = runs++ === 0 ? options : { ...options, unpark: false };
-          return reconcile ? { ...o, reconcile } : o;
-        };
-        return followStream({ runOnce: (x, reconcile) => runOne(x, optionsOf(reconcile)), ledger: ledger(), logger, signal: stopping.signal, ...(options.onRun ? { onRun: options.onRun } : {}) }, sync);
+      const started = Date.now();
+      // One lease for the whole call: a diff run, or a stream with its reconciles, so no other
+      // runner slips in between a stale stream and its reconcile.
+      let lease: SyncLease;
+      try {
+        lease = await SyncLease.take(ledger(), sync.name, logger, o.leaseMs ?? DEFAULT_LEASE_MS);
+      } catch (err) {
+        const summary = failed(sync, started, err);
+        options.onRun?.(summary);
+        return summary;
       }
-      const summary = await runOne(sync, options);
-      options.onRun?.(summary);
-      return summary;
+      try {
+        if ((sync.capture ?? 'diff') === 'stream') {
+          // `retry` sends the parked rows once, in the first run; the runs after a reconcile do not.
+          let runs = 0;
+          const optionsOf = (reconcile?: boolean): RunOptions => {
+            const o = runs++ === 0 ? options : { ...options, unpark: false };
+            return reconcile ? { ...o, reconcile } : o;
+          };
+          const loop = {
+            runOnce: (x: SyncConfig, reconcile?: boolean) => runOne(x, optionsOf(reconcile), lease),
+            ledger: ledger(),
+            lease,
+            logger,
+            signal: AbortSignal.any([stopping.signal, lease.signal]),
+            ...(options.onRun ? { onRun: options.onRun } : {}),
+          };
+          try {
+            return await followStream(loop, sync);
+          } catch (err) {
+            const summary = failed(sync, started, lease.lost ?? err);
+            options.onRun?.(summary);
+            return summary;
+          }
+        }
+        const summary = await runOne(sync, options, lease);
+        options.onRun?.(summary);
+        return summary;
+      } finally {
+        await lease.release();
+      }
     },
 
     async plan(s, options = {}) {

@@ -1,17 +1,15 @@
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import { captureDiff } from '../capture/diff.js';
 import { captureStream } from '../capture/stream.js';
 import { resendParked } from '../capture/resend.js';
 import { tooManyRejected, type DeleteGuard } from '../delivery/guards.js';
 import type { DiffStore, StateStore } from '../state/store.js';
 import { SyncDelivery } from '../delivery/deliverer.js';
-import { describeError, isOutflowError, OutflowError } from '../errors.js';
+import { describeError, isOutflowError } from '../errors.js';
 import type { RunCounts, RunStatus } from '../ledger/ledger.js';
 import { redact } from '../redact.js';
 import type { Mapper } from '../mapping/mapper.js';
 import type { PlannedKind } from '../mapping/operations.js';
-import type { Progress, RunScope } from './scope.js';
+import type { LeasedScope, Progress, RunScope } from './scope.js';
 import type { Row } from '../contracts.js';
 import { failpoint } from '../failpoints.js';
 
@@ -63,8 +61,6 @@ export interface RunSummary extends RunCounts {
   };
 }
 
-const LEASE_MS = 60_000;
-
 export const zeroCounts = (): RunCounts => ({ inserted: 0, updated: 0, deleted: 0, rejected: 0, skipped: 0 });
 
 /** Opens the delivered-state store of a run: the source's pushdown store, or the engine's. */
@@ -82,20 +78,17 @@ function fingerprintColumns(mapper: Mapper): string[] | null {
 }
 
 /**
- * Runs one sync once under its lease: a diff run delivers what changed since the last
- * delivered state; a stream run follows the change stream until `scope.signal` aborts.
- * The run is recorded in the ledger, and a failure becomes a failed summary, not a throw.
+ * Runs one sync once under its lease (`scope.lease`, taken by the engine): a diff run
+ * delivers what changed since the last delivered state; a stream run follows the change
+ * stream until `scope.signal` aborts. The run is recorded in the ledger, and a failure
+ * becomes a failed summary, not a throw. A run whose lease is lost stops at once and fails
+ * with `OUTFLOW_LEASE_LOST`; its finish is then refused by the ledger, and the new holder
+ * marks it aborted.
  */
-export async function runOnce(scope: RunScope, stateStore: StateStore, options: RunOptions): Promise<RunSummary> {
+export async function runOnce(scope: LeasedScope, stateStore: StateStore, options: RunOptions): Promise<RunSummary> {
   const started = Date.now();
-  const { sync, ledger, logger } = scope;
+  const { sync, ledger, logger, lease } = scope;
   const capture = sync.capture ?? 'diff';
-  const owner = `${hostname()}/${process.pid}/${randomUUID()}`;
-  if (!(await ledger.acquireLease(sync.name, owner, LEASE_MS)) && !(await takeOverFromDeadProcess(scope, owner))) {
-    throw new OutflowError('OUTFLOW_LOCKED', `sync "${sync.name}" is running in another process; wait for it to finish`);
-  }
-  const renew = setInterval(() => void ledger.acquireLease(sync.name, owner, LEASE_MS).catch(() => undefined), LEASE_MS / 3);
-  renew.unref();
   await ledger.abandonRunningRuns(sync.name);
   const runId = await ledger.startRun(sync.name, capture);
   const counts = zeroCounts();
@@ -147,18 +140,21 @@ export async function runOnce(scope: RunScope, stateStore: StateStore, options: 
       }
       await captureDiff(scope, state, delivery);
     }
+    if (lease.lost) throw lease.lost;
     const aborted = scope.signal.aborted;
     const tooMany = aborted ? undefined : tooManyRejected(sync, counts, { final: true });
     if (tooMany) throw tooMany;
     const parked = await ledger.countRowErrors(sync.name);
     const status: RunSummary['status'] = aborted ? 'aborted' : counts.rejected > 0 ? 'partial' : 'succeeded';
-    await ledger.finishRun(runId, status, counts, aborted ? 'stopped by a signal before it finished' : undefined);
+    await lease.finishRun(runId, status, counts, aborted ? 'stopped by a signal before it finished' : undefined);
     scope.progress({ phase: 'done', read: 0, settled: 0, counts });
     return { sync: sync.name, capture, status, ...counts, durationMs: Date.now() - started, runId, parked };
   } catch (err) {
-    const message = redact(describeError(err));
-    await ledger.finishRun(runId, 'failed', counts, message).catch(() => undefined);
-    const code = isOutflowError(err) ? err.code : 'OUTFLOW_INTERNAL';
+    // A run stopped because its lease was lost fails with that, whatever else went wrong as it stopped.
+    const cause = lease.lost ?? err;
+    const message = redact(describeError(cause));
+    await lease.finishRun(runId, 'failed', counts, message).catch(() => undefined);
+    const code = isOutflowError(cause) ? cause.code : 'OUTFLOW_INTERNAL';
     logger.error({ sync: sync.name, code, err: message }, 'sync failed');
     const parked = await ledger.countRowErrors(sync.name).catch(() => undefined);
     return {
@@ -169,36 +165,9 @@ export async function runOnce(scope: RunScope, stateStore: StateStore, options: 
       durationMs: Date.now() - started,
       runId,
       ...(parked === undefined ? {} : { parked }),
-      error: { code, message: isOutflowError(err) ? redact(err.message) : message },
+      error: { code, message: isOutflowError(cause) ? redact(cause.message) : message },
     };
   } finally {
-    clearInterval(renew);
     await state?.close();
-    await ledger.releaseLease(sync.name, owner).catch(() => undefined);
   }
 }
-
-/**
- * A lease held by a process of this host that no longer exists (killed, crashed) is taken
- * over at once instead of waiting for it to expire.
- */
-async function takeOverFromDeadProcess(scope: RunScope, owner: string): Promise<boolean> {
-  const { ledger, sync, logger } = scope;
-  const holder = await ledger.leaseHolder(sync.name);
-  if (!holder) return ledger.acquireLease(sync.name, owner, LEASE_MS);
-  const [host, pid] = holder.owner.split('/');
-  if (host !== hostname() || !pid || !/^\d+$/.test(pid) || isAlive(Number(pid))) return false;
-  await ledger.releaseLease(sync.name, holder.owner);
-  logger.warn({ sync: sync.name, previousOwner: holder.owner }, 'took over the lease of a process that is gone');
-  return ledger.acquireLease(sync.name, owner, LEASE_MS);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-

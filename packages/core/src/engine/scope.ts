@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { ConnectionHandle } from './connections.js';
 import type { ConnectionBudget } from '../delivery/rate-budget.js';
 import type { Mapper } from '../mapping/mapper.js';
+import type { HeldLease } from './lease.js';
 
 /** Progress of one sync run, as reported to `RunOptions.onProgress`. */
 export interface Progress {
@@ -29,8 +30,13 @@ export interface RunScope {
   caps: Capabilities;
   ledger: Ledger;
   logger: Logger;
-  /** Aborted when the run should stop: reading stops, batches in flight settle. */
+  /** Aborted when the run should stop (the engine stops, or the sync's lease is lost): reading stops, batches in flight settle. */
   signal: AbortSignal;
+  /**
+   * The sync's lease while a run holds it; its token fences checkpoint writes and the run's
+   * finish. Absent in dry runs, which write nothing.
+   */
+  lease?: HeldLease;
   /** Changes to deliver in this run, once known. */
   total?: number;
   /** The run is a stream sync's reconciling diff (its reads say so: `ReadOptions.reconcile`). */
@@ -39,6 +45,9 @@ export interface RunScope {
   allowDeletes: boolean;
   progress(p: Omit<Progress, 'sync'>): void;
 }
+
+/** The scope of a run that holds its sync's lease (every run but a dry run). */
+export type LeasedScope = RunScope & { lease: HeldLease };
 
 /** The model a sync reads, from its `from` block. */
 export function modelOf(sync: SyncConfig): Model {

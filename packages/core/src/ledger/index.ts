@@ -1,1 +1,2 @@
-export type { Ledger, RowError, RunCounts, RunRecord, RunStatus } from './ledger.js';
+export type { Ledger, LeaseGrant, LeaseHolder, RowError, RunCounts, RunRecord, RunStatus } from './ledger.js';
+export { leaseLostError } from './lease-lost.js';

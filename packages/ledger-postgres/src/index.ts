@@ -1,0 +1,1 @@
+export { PostgresLedger, openPostgresLedger, type PostgresLedgerOptions } from './postgres.js';
