@@ -67,7 +67,7 @@ async function measure(records, bulkThreshold) {
   const byKind = stats.byKind;
   return {
     records,
-    bulkThreshold: bulkThreshold ?? 'default (2000)',
+    bulkThreshold: bulkThreshold === undefined ? 'default (2000)' : bulkThreshold === Number.MAX_SAFE_INTEGER ? 'never (Collections only)' : bulkThreshold,
     transport,
     runSeconds: seconds,
     recordsPerSec: records / seconds,
@@ -107,7 +107,7 @@ writeResults('salesforce', {
   columns: ['records', 'bulkThreshold', 'transport', 'runSeconds', 'recordsPerSec', 'apiCallsUsed', 'recordsPerApiCall', 'writeRequests', 'bulkJobs', 'describeRequests'],
   notes: [
     'Each case is a first diff run of a sync (upsert Customer__c by its unique External ID, four mapped fields) run by createEngine + engine.run() with default settings (writes of up to 10,000 operations, 4 in flight), from a model held in memory into the Salesforce emulator in the same process, through @salesforce/core.',
-    'bulkThreshold: MAX_SAFE_INTEGER forces sObject Collections (200 records a request); the default (2,000 operations of one kind in one write) picks Bulk API 2.0 for these runs, whose writes hold 10,000 operations.',
+    'bulkThreshold: never (set to Number.MAX_SAFE_INTEGER) forces sObject Collections (200 records a request); the default (2,000 operations of one kind in one write) picks Bulk API 2.0 for these runs, whose writes hold 10,000 operations.',
     "apiCallsUsed: the emulator's count of API requests against the daily allocation (what Sforce-Limit-Info reports): writes, describe, Bulk job creation, upload, close, state polls and the three result reads. recordsPerApiCall = records / apiCallsUsed.",
     'The emulator processes a Bulk job step in 50 ms (bulkProcessingMs), far faster than Salesforce, which takes seconds to minutes: Bulk recordsPerSec here is an upper bound, its API calls are not.',
   ],

@@ -20,7 +20,10 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     signals++;
     if (signals > 1) process.exit(130);
-    process.stderr.write(`\n${sig}: finishing the batches in flight (again to stop at once)\n`);
+    // The verb: the first word that is neither an option nor the value of -c/--config.
+    const verb = process.argv.slice(2).find((a, i, all) => !a.startsWith('-') && !['-c', '--config'].includes(all[i - 1] ?? ''));
+    const what = verb === 'sandbox' ? 'stopping the emulators' : 'finishing the batches in flight';
+    process.stderr.write(`\n${sig}: ${what} (again to stop at once)\n`);
     controller.abort();
   });
 }
