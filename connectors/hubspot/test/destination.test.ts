@@ -1,10 +1,9 @@
-import { Writable } from 'node:stream';
 import hubspot, { type HubSpotConfig } from '@outflow/connector-hubspot';
 import { openSqliteLedger } from '@outflow/ledger-sqlite';
 import { duckdbStateStore } from '@outflow/state-duckdb';
 import { start, type HubSpotEmulator, type HubSpotEmulatorOptions } from '@outflow/connector-hubspot/emulator';
-import { createLogger, type ConnectorContext, type Engine, type Logger, type Row, type SyncConfig } from '@outflow/core';
-import { createTestEngine, memorySource } from '@outflow/testing';
+import { type ConnectorContext, type Engine, type Row, type SyncConfig } from '@outflow/core';
+import { capturingLogger, createTestEngine, memorySource } from '@outflow/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 
 // The real engine (with a SQLite ledger) delivers an in-memory model to the
@@ -25,16 +24,7 @@ interface Setup {
 
 async function setup(rows: () => Row[], options: HubSpotEmulatorOptions = {}, config: Partial<HubSpotConfig> = {}): Promise<Setup> {
   const emu = await start(options);
-  const logs: string[] = [];
-  const logger: Logger = createLogger({
-    level: 'debug',
-    destination: new Writable({
-      write(chunk: Buffer, _enc, done) {
-        logs.push(chunk.toString());
-        done();
-      },
-    }),
-  });
+  const { logger, lines: logs } = capturingLogger('debug');
   const { engine, ledger, close } = createTestEngine({
     connections: { src: memorySource(rows), crm: { connector: hubspot, config: { ...emu.config, tier: 'professional', ...config } } },
     ledger: openSqliteLedger,

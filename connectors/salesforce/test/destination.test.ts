@@ -1,12 +1,11 @@
 import './home.js';
 import { readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import salesforce, { type SalesforceConfig } from '@outflow/connector-salesforce';
 import { start, type SalesforceEmulator, type SalesforceEmulatorOptions } from '@outflow/connector-salesforce/emulator';
 import { openSqliteLedger } from '@outflow/ledger-sqlite';
 import { duckdbStateStore } from '@outflow/state-duckdb';
-import { createLogger, defineConnector, type ConnectorContext, type Engine, type Row, type SyncConfig } from '@outflow/core';
-import { createTestEngine, memorySource } from '@outflow/testing';
+import { defineConnector, type ConnectorContext, type Engine, type Row, type SyncConfig } from '@outflow/core';
+import { capturingLogger, createTestEngine, memorySource } from '@outflow/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CUSTOMER } from './fixtures.js';
 
@@ -37,16 +36,7 @@ async function setup(
   connector = salesforce,
 ): Promise<Setup> {
   const emu = await start({ customObjects: [CUSTOMER], ...options });
-  const logs: string[] = [];
-  const logger = createLogger({
-    level: 'info',
-    destination: new Writable({
-      write(chunk: Buffer, _enc, done) {
-        logs.push(chunk.toString());
-        done();
-      },
-    }),
-  });
+  const { logger, lines: logs } = capturingLogger('info');
   const { engine, ledger, close } = createTestEngine({
     connections: { src: memorySource(rows), crm: { connector, config: { ...emu.config, timeoutMs: 1_000, ...config(emu) } } },
     ledger: openSqliteLedger,

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { MAX_PAUSE_MS, parseRetryAfter } from '@outflow/core';
 import {
+  FixedWindow,
   closeServer,
   FaultInjector,
   listenOnLoopback,
@@ -190,5 +191,15 @@ describe('router', () => {
       body: { problem: 'PUT not allowed', allowed: ['GET', 'PATCH', 'DELETE'] },
       headers: { allow: 'GET, PATCH, DELETE' },
     });
+  });
+});
+
+describe('FixedWindow', () => {
+  it('takes the limit in each window that starts at a multiple of its length, and starts afresh at the next', () => {
+    const w = new FixedWindow({ requests: 2, perMs: 10_000 });
+    expect(w.admit(20_001)).toEqual({ spent: false, remaining: 1, resetAt: 30_000 });
+    expect(w.admit(29_999)).toEqual({ spent: false, remaining: 0, resetAt: 30_000 });
+    expect(w.admit(29_999).spent).toBe(true);
+    expect(w.admit(30_000)).toEqual({ spent: false, remaining: 1, resetAt: 40_000 });
   });
 });

@@ -2,7 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { silentLogger, unlimitedBudget, type ConnectorContext, type KeyValueStore, type Logger, type Metrics, type TSchema } from '@outflow/core';
+import { Writable } from 'node:stream';
+import { createLogger, silentLogger, unlimitedBudget, type ConnectorContext, type KeyValueStore, type Logger, type Metrics, type TSchema } from '@outflow/core';
 import { validateConfig } from './config.js';
 
 /** A metric sample recorded by {@link RecordingMetrics}. */
@@ -103,4 +104,19 @@ export function createTestContext<C>(config: C, options: TestContextOptions = {}
     controller,
     dispose: () => rm(stateDir, { recursive: true, force: true }),
   };
+}
+
+/**
+ * A logger whose JSON lines are kept in `lines`, for tests that check what a run logged
+ * (e.g. which transport a connector chose). Secrets are redacted as in any logger.
+ */
+export function capturingLogger(level: 'debug' | 'info' | 'warn' = 'info'): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  return { logger: createLogger({ level, destination }), lines };
 }

@@ -1,5 +1,6 @@
 export { checkConfig, configValidator, validateConfig, type ConfigProblem } from './config.js';
 export {
+  capturingLogger,
   createTestContext,
   MemoryKeyValueStore,
   RecordingMetrics,

@@ -6,7 +6,7 @@
  * JSON-lines log in `dataDir`.
  */
 import type { EmulatorOptions, RunningEmulator } from '@outflow/core';
-import { closeServer, createEmulatorServer, FaultInjector, jsonLinesLog, listenOnLoopback, type KitFaults } from '@outflow/core/emulator-kit';
+import { closeServer, createEmulatorServer, FaultInjector, FixedWindow, jsonLinesLog, listenOnLoopback, type KitFaults } from '@outflow/core/emulator-kit';
 import type { Server } from 'node:http';
 import { ContactStore, type Attribute, type Contact, type Write } from './contacts.js';
 import { errorList, handle, type Limits, type ServerState } from './server.js';
@@ -36,6 +36,8 @@ export interface IntercomEmulatorOptions extends EmulatorOptions {
   faults?: KitFaults;
 }
 
+const windowLimit = (l: Limits) => ({ requests: l.perWindow, perMs: l.windowMs });
+
 export class IntercomEmulator implements RunningEmulator<{ token: string; baseUrl: string }> {
   readonly url: string;
   readonly config: { token: string; baseUrl: string };
@@ -48,9 +50,8 @@ export class IntercomEmulator implements RunningEmulator<{ token: string; baseUr
     this.state = {
       token: this.config.token,
       store,
-      limits: { ...DEFAULT_LIMITS, ...options.limits },
       faults: new FaultInjector(options.faults),
-      window: { start: 0, used: 0 },
+      window: new FixedWindow(windowLimit({ ...DEFAULT_LIMITS, ...options.limits })),
       stats: { requests: 0, byStatus: {}, lostAnswers: 0 },
       stopped: () => this.stopped,
     };
@@ -74,7 +75,8 @@ export class IntercomEmulator implements RunningEmulator<{ token: string; baseUr
 
   /** Changes the rate limit from the next request on. */
   setLimits(limits: Partial<Limits>): void {
-    Object.assign(this.state.limits, limits);
+    const { requests, perMs } = this.state.window.limit;
+    this.state.window.limit = windowLimit({ perWindow: requests, windowMs: perMs, ...limits });
   }
 
   /** Every contact held, archived ones included (with `archived: true`), oldest first. */

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { loseAnswer, readJsonBody, resetConnection, Router, sendJson, type FaultInjector } from '@outflow/core/emulator-kit';
+import { loseAnswer, readJsonBody, resetConnection, Router, sendJson, type FaultInjector, type FixedWindow } from '@outflow/core/emulator-kit';
 import { Refusal, STANDARD, type ContactStore, type Json } from './contacts.js';
 import { search } from './search.js';
 
@@ -55,10 +55,9 @@ export const routes = new Router<Handler>({
 export interface ServerState {
   token: string;
   store: ContactStore;
-  limits: Limits;
   faults: FaultInjector;
-  /** Requests counted in the current window, and which window. */
-  window: { start: number; used: number };
+  /** The app's rate limit, counted in fixed windows. */
+  window: FixedWindow;
   stats: { requests: number; byStatus: Record<string, number>; lostAnswers: number };
   stopped(): boolean;
 }
@@ -70,15 +69,11 @@ function reply(state: ServerState, res: ServerResponse, status: number, body: Js
 
 /** Counts the request in its fixed window; the headers to send, and whether the window was already spent. */
 function admit(state: ServerState): { headers: Record<string, string>; spent: boolean } {
-  const { perWindow, windowMs } = state.limits;
-  const start = Math.floor(Date.now() / windowMs) * windowMs;
-  if (state.window.start !== start) state.window = { start, used: 0 };
-  const spent = state.window.used >= perWindow;
-  if (!spent) state.window.used++;
+  const { spent, remaining, resetAt } = state.window.admit();
   const headers = {
-    'x-ratelimit-limit': String(perWindow),
-    'x-ratelimit-remaining': String(perWindow - state.window.used),
-    'x-ratelimit-reset': String(Math.ceil((start + windowMs) / 1000)),
+    'x-ratelimit-limit': String(state.window.limit.requests),
+    'x-ratelimit-remaining': String(remaining),
+    'x-ratelimit-reset': String(Math.ceil(resetAt / 1000)),
   };
   return { headers, spent };
 }
@@ -92,7 +87,7 @@ export async function handle(state: ServerState, req: IncomingMessage, res: Serv
     return reply(state, res, 400, errorList('intercom_version_invalid', `The requested version ${String(version)} does not exist`));
   }
   const { headers, spent } = admit(state);
-  const throttled = () => reply(state, res, 429, errorList('rate_limit_exceeded', `Exceeded rate limit of ${state.limits.perWindow} in 10_seconds`), headers);
+  const throttled = () => reply(state, res, 429, errorList('rate_limit_exceeded', `Exceeded rate limit of ${state.window.limit.requests} in 10_seconds`), headers);
   if (spent) return throttled();
 
   await state.faults.delay();

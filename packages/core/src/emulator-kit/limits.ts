@@ -46,6 +46,29 @@ export class RollingWindow {
   }
 }
 
+/**
+ * A vendor's fixed-window rate limit ("N requests per window", windows starting at
+ * multiples of W ms since the epoch, as Intercom's 10-second windows): a request is counted
+ * in the window it arrives in, and refused (not counted) once that window holds N.
+ */
+export class FixedWindow {
+  private start = 0;
+  private used = 0;
+
+  /** The limit; a change applies from the next request on. */
+  constructor(public limit: RateLimit) {}
+
+  /** Counts a request arriving at `now`; what the window says, and whether it was already spent. */
+  admit(now: number = Date.now()): { spent: boolean; remaining: number; resetAt: number } {
+    const { requests, perMs } = this.limit;
+    const start = Math.floor(now / perMs) * perMs;
+    if (start !== this.start) [this.start, this.used] = [start, 0];
+    const spent = this.used >= requests;
+    if (!spent) this.used++;
+    return { spent, remaining: requests - this.used, resetAt: start + perMs };
+  }
+}
+
 /** A `Retry-After` header value in whole seconds, at least one, as most vendors send it. */
 export function retryAfterHeader(ms: number): string {
   return String(Math.max(1, Math.ceil(ms / 1000)));
