@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import {
   MAX_CONFIG_BYTES,
@@ -10,6 +10,7 @@ import {
   describeError,
   isOutflowError,
   loadConnector,
+  DEFAULT_LEASE_MS,
   MAX_INTERVAL_MS,
   parseInterval,
   redact,
@@ -21,8 +22,11 @@ import {
   type SyncConfig,
 } from '@outflow/core';
 import { ExitCode } from './exit-codes.js';
-import { createProgress, printTable, type Out } from './output.js';
+import { createProgress, printTable, summaryLine, TransportTally, type Out } from './output.js';
 import { SANDBOX_HELP, sandboxCommand } from './sandbox.js';
+import { SERVE_HELP, serveCommand } from './serve/command.js';
+import { StreamStatus } from './stream-status.js';
+import { scheduleOf } from './serve/schedule.js';
 import { openWorkspace, type Workspace } from './workspace.js';
 
 export interface MainIO {
@@ -53,6 +57,18 @@ function graceOption(value: string): number {
   return ms;
 }
 
+function leaseOption(value: string): number {
+  const ms = graceOption(value);
+  if (ms < 1_000) throw new InvalidArgumentError('must be at least 1s');
+  return ms;
+}
+
+function portOption(value: string): number {
+  const port = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(port >= 0 && port <= 65535)) throw new InvalidArgumentError('expected a port number from 0 to 65535');
+  return port;
+}
+
 /** Runs the `outflow` CLI with `argv` (without node and script) and returns the exit code. */
 export async function main(argv: string[], io: MainIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const out: Out = { write: (s: string) => void io.stdout.write(redact(s)) };
@@ -69,8 +85,10 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
     .showHelpAfterError();
 
   const globals = () => program.opts<GlobalOptions>();
+  // How destinations sent their records (`transport_records`), for the run summaries.
+  const transports = new TransportTally();
   const withWorkspace = async (fn: (ws: Workspace) => Promise<number>, stop: { graceMs?: number } = {}): Promise<number> => {
-    const ws = await openWorkspace({ configFile: globals().config, logger, chdir: io.chdir ?? false });
+    const ws = await openWorkspace({ configFile: globals().config, logger, chdir: io.chdir ?? false, engine: { metrics: transports } });
     // A stop signal drains: reading stops, batches in flight settle and are recorded; calls
     // still in flight after the grace period are cancelled.
     const onStop = () => ws.engine.stop(stop);
@@ -155,7 +173,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
   program
     .command('plan')
     .description(
-      'Show the row-level creates, updates and deletes a run of the diff syncs would send, and whether the deletes guard (maxDeletes) would stop it. Sends nothing and records no run, row error or state.',
+      'Show the row-level creates, updates and deletes a run of the diff syncs would send (for mode event: the events, with trigger, object and payload), and whether the deletes guard (maxDeletes) would stop it. Sends nothing and records no run, row error or state.',
     )
     .argument('[syncs...]', 'sync names (default: all diff syncs)')
     .option('--json', 'print JSON')
@@ -177,6 +195,18 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
             const plan = summary.plan!;
             if (opts.json) {
               out.write(JSON.stringify(redactValue({ sync: sync.name, counts: plan.counts, deletes: plan.deletes, changes: plan.changes })) + '\n');
+              continue;
+            }
+            if (sync.to.mode === 'event') {
+              out.write(`${sync.name}: ${plan.counts.event} event${plan.counts.event === 1 ? '' : 's'} to send${summary.skipped ? `, ${summary.skipped} changes firing no trigger` : ''}\n`);
+              if (plan.changes.length) {
+                printTable(
+                  out,
+                  ['trigger', 'key', 'object', 'payload'],
+                  plan.changes.map((c) => [c.event?.trigger ?? '', c.key, c.event?.object ?? '', JSON.stringify(c.fields ?? {})]),
+                );
+                if (plan.truncated) out.write(`… (showing ${plan.changes.length}; use --limit or --json for all)\n`);
+              }
               continue;
             }
             out.write(
@@ -214,7 +244,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
     .option('--grace <interval>', GRACE_HELP, graceOption, DEFAULT_GRACE)
     .action(
       action((names: string[], opts: { json?: boolean; watch?: boolean; allowDeletes?: boolean; grace: number }) =>
-        withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: false }, out, err, io, logger), { graceMs: opts.grace }),
+        withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: false }, out, err, io, logger, transports), { graceMs: opts.grace }),
       ),
     );
 
@@ -229,7 +259,7 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
     .option('--grace <interval>', GRACE_HELP, graceOption, DEFAULT_GRACE)
     .action(
       action((names: string[], opts: { json?: boolean; allowDeletes?: boolean; grace: number }) =>
-        withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: true }, out, err, io, logger), { graceMs: opts.grace }),
+        withWorkspace((ws) => runCommand(ws, names, { ...opts, unpark: true }, out, err, io, logger, transports), { graceMs: opts.grace }),
       ),
     );
 
@@ -323,6 +353,28 @@ export async function main(argv: string[], io: MainIO = { stdout: process.stdout
     .action(action((names: string[]) => withWorkspace((ws) => sandboxCommand(ws, names, { out, err, signal, logger }))));
 
   program
+    .command('serve')
+    .description('Run every sync on its schedule (stream syncs continuously) and answer an HTTP API: health, runs, pause and resume, metrics, a status page.')
+    .argument('[syncs...]', 'sync names (default: all)')
+    .option('--host <address>', 'the address the HTTP API listens on', '127.0.0.1')
+    .option('--port <port>', 'the port the HTTP API listens on (0: a free one)', portOption, 8730)
+    .addOption(
+      new Option('--lease <interval>', 'how long a sync stays with this runner without a heartbeat before another runner sharing the ledger may take it over')
+        .argParser(leaseOption)
+        .default(DEFAULT_LEASE_MS, '60s'),
+    )
+    .addOption(new Option('--grace <interval>', GRACE_HELP).argParser(graceOption).default(DEFAULT_GRACE, '30s'))
+    .addHelpText('after', SERVE_HELP)
+    .action(
+      action((names: string[], opts: { host: string; port: number; lease: number; grace: number }) =>
+        serveCommand(
+          { configFile: globals().config, names, host: opts.host, port: opts.port, leaseMs: opts.lease, graceMs: opts.grace, chdir: io.chdir ?? false },
+          { out, err, signal, logger },
+        ),
+      ),
+    );
+
+  program
     .command('schema')
     .description("Print the JSON Schema of outflow.yaml, composed with the connectors the config uses (or the ones named).")
     .option('--connector <names...>', 'compose with these connectors instead of the config’s')
@@ -409,21 +461,32 @@ async function runCommand(
   err: (s: string) => void,
   io: MainIO,
   logger: Logger,
+  transports: TransportTally,
 ): Promise<number> {
   const syncs = pickSyncs(ws, names);
   const signal = ws.engine.stopping;
   const tty = !opts.json && !!io.stderr.isTTY;
   const progress = tty ? createProgress(io.stderr) : null;
+  // Without a progress bar, a stream (which may deliver nothing for a long while) says how it is doing.
+  const status = progress ? null : new StreamStatus({ write: err, parked: (s) => ws.ledger().countRowErrors(s, { parked: true }), lagMs: (s) => transports.lagMs(s) });
   let worst: number = ExitCode.Ok;
 
   const streamOne = async (sync: SyncConfig): Promise<void> => {
+    const unfollow = status?.follow(sync.name);
     // A stale stream is reconciled by a diff and streamed again; every run is reported.
-    await ws.engine.run(sync, {
-      unpark: opts.unpark,
-      allowDeletes: opts.allowDeletes === true,
-      ...(progress ? { onProgress: (p) => progress.update(p) } : {}),
-      onRun: (s) => report(s),
-    });
+    try {
+      await ws.engine.run(sync, {
+        unpark: opts.unpark,
+        allowDeletes: opts.allowDeletes === true,
+        onProgress: (p) => (progress ? progress.update(p) : status?.progress(p)),
+        onRun: (s) => {
+          status?.ended(s);
+          report(s);
+        },
+      });
+    } finally {
+      unfollow?.();
+    }
     progress?.finish(sync.name);
   };
 
@@ -439,20 +502,9 @@ async function runCommand(
 
   const report = (s: RunSummary) => {
     if (s.status === 'failed') worst = ExitCode.Failed;
-    const line = {
-      sync: s.sync,
-      status: s.status,
-      capture: s.capture,
-      inserted: s.inserted,
-      updated: s.updated,
-      deleted: s.deleted,
-      rejected: s.rejected,
-      skipped: s.skipped,
-      parked: s.parked ?? 0,
-      durationMs: s.durationMs,
-      ...(s.runId === undefined ? {} : { runId: s.runId }),
-      ...(s.error ? { error: s.error } : {}),
-    };
+    const sync = syncs.find((c) => c.name === s.sync);
+    const transport = sync === undefined ? undefined : transports.take(sync.to.connection);
+    const line = summaryLine(s, transport);
     if (opts.json) {
       out.write(JSON.stringify(line) + '\n');
       return;
@@ -462,11 +514,14 @@ async function runCommand(
     const parts = [`${s.inserted} created`, `${s.updated} updated`, `${s.deleted} deleted`];
     if (s.rejected) parts.push(`${s.rejected} rejected`);
     if (s.skipped) parts.push(`${s.skipped} skipped`);
-    const head = s.status === 'failed' ? '✗' : s.status === 'aborted' ? '■' : '✓';
+    // A stream ends only when stopped: one that drained cleanly says so rather than how its run is recorded.
+    const stopped = s.capture === 'stream' && signal.aborted && s.status !== 'failed' && s.status !== 'aborted';
+    const head = s.status === 'failed' ? '✗' : s.status === 'aborted' || stopped ? '■' : '✓';
     out.write(
-      `${head} ${s.sync}: ${changes === 0 && !s.rejected && s.status !== 'failed' ? '0 changes' : parts.join(', ')} in ${(s.durationMs / 1000).toFixed(1)}s (${s.status})\n`,
+      `${head} ${s.sync}: ${changes === 0 && !s.rejected && s.status !== 'failed' ? '0 changes' : parts.join(', ')} in ${(s.durationMs / 1000).toFixed(1)}s (${stopped ? `stopped, ${s.status}` : s.status})\n`,
     );
     if (s.error) out.write(`  ${s.error.code}: ${s.error.message}\n`);
+    if (transport) out.write(`  sent by ${Object.entries(transport).map(([how, n]) => `${how}: ${n} record${n === 1 ? '' : 's'}`).join(', ')}\n`);
     if (s.parked) out.write(`  ${s.parked} row${s.parked === 1 ? '' : 's'} parked with errors: see \`outflow errors\`\n`);
   };
 
@@ -479,24 +534,28 @@ async function runCommand(
       await runOne(s);
     }
   } else {
-    await Promise.all(diffs.map((s) => watchLoop(s, runOne, signal, err)));
+    await Promise.all(diffs.map((s) => watchLoop(s, ws.loaded.file, runOne, signal, err)));
   }
   await Promise.all(streaming);
   if (signal.aborted && worst === ExitCode.Ok) return ExitCode.Interrupted;
   return worst;
 }
 
-async function watchLoop(sync: SyncConfig, runOne: (s: SyncConfig) => Promise<void>, signal: AbortSignal, err: (s: string) => void) {
-  const every = sync.schedule ? parseInterval(sync.schedule.every) : 15 * 60_000;
+async function watchLoop(sync: SyncConfig, file: string, runOne: (s: SyncConfig) => Promise<void>, signal: AbortSignal, err: (s: string) => void) {
+  const schedule = scheduleOf(sync, file) ?? scheduleOf({ ...sync, schedule: { every: '15m' } }, file)!;
   if (!sync.schedule) err(`${sync.name}: no schedule set; running every 15m\n`);
   while (!signal.aborted) {
     const started = Date.now();
     await runOne(sync);
-    const wait = Math.max(0, every - (Date.now() - started));
-    await new Promise<void>((r) => {
-      const t = setTimeout(r, wait);
-      signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
-    });
+    const next = schedule.next(started, Date.now());
+    if (next === null) break;
+    // A far cron time is waited for in steps no timer refuses.
+    while (!signal.aborted && Date.now() < next) {
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.min(MAX_INTERVAL_MS, next - Date.now()));
+        signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
+      });
+    }
   }
 }
 

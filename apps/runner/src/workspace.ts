@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createEngine, createLogger, fromLoadedConfig, loadConfig, type Engine, type Ledger, type LoadedConfig, type Logger } from '@outflow/core';
+import { createEngine, createLogger, fromLoadedConfig, loadConfig, type Engine, type EngineOptions, type Ledger, type LoadedConfig, type Logger } from '@outflow/core';
 import { openSqliteLedger } from '@outflow/ledger-sqlite';
 import { duckdbStateStore } from '@outflow/state-duckdb';
 
@@ -25,6 +25,8 @@ export interface OpenOptions {
    * config (files, databases) are relative to the file. The CLI does; library callers may not.
    */
   chdir?: boolean;
+  /** Engine options beyond the defaults (`outflow serve`: its metrics registry and lease length). */
+  engine?: Pick<EngineOptions, 'metrics' | 'leaseMs'>;
 }
 
 /** The state folder of a loaded config (`state.dir`, relative to the config file). */
@@ -63,6 +65,7 @@ export async function openWorkspace(options: OpenOptions): Promise<Workspace> {
     stateStore: duckdbStateStore({ dir: stateDir }),
     stateDir,
     logger,
+    ...options.engine,
   });
   return {
     loaded,

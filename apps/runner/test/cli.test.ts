@@ -95,7 +95,7 @@ syncs:
       expect(r.stderr).toMatch(/outflow\.yaml:5:\d+ \/connections\/warehouse\/config\/readOnly: must be true or false \(got "maybe"\)/);
       expect(r.stderr).toMatch(/outflow\.yaml:(8|9):\d+ \/connections\/hooks\/config: missing required property "secret"/);
       expect(r.stderr).toMatch(/outflow\.yaml:12:\d+ \/syncs\/0\/from: unknown property "tabel"/);
-      expect(r.stderr).toMatch(/outflow\.yaml:13:\d+ \/syncs\/0\/to\/mode: must be one of upsert, update, insert, mirror \(got "upsrt"\)/);
+      expect(r.stderr).toMatch(/outflow\.yaml:13:\d+ \/syncs\/0\/to\/mode: must be one of upsert, update, insert, mirror, event \(got "upsrt"\)/);
       expect(existsSync(join(dir, '.outflow'))).toBe(false);
     }
   });

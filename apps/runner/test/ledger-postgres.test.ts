@@ -80,13 +80,13 @@ describe('outflow run with a PostgreSQL ledger', () => {
       first.child.kill('SIGTERM');
       const stopped = await first.done;
       expect(stopped.code).toBe(130);
-      expect(jsonLines(stopped.stdout)).toMatchObject([{ sync: 'items', status: 'aborted', inserted: 20 }]);
+      expect(jsonLines(stopped.stdout)).toMatchObject([{ sync: 'items', status: 'succeeded', inserted: 20 }]);
       expect(await ledger.leaseHolder('items')).toBeUndefined();
 
       // The history is in PostgreSQL, read by any runner; no SQLite ledger was made.
       const status = await runCli(['status', '--json'], { cwd: dir, env });
       expect(status.code).toBe(0);
-      expect(JSON.parse(status.stdout)).toMatchObject([{ sync: 'items', status: 'aborted', inserted: 20 }]);
+      expect(JSON.parse(status.stdout)).toMatchObject([{ sync: 'items', status: 'succeeded', inserted: 20 }]);
       expect(existsSync(join(dir, '.outflow', 'ledger.db'))).toBe(false);
       for (const out of [stopped.stdout, stopped.stderr, second.stdout, second.stderr, status.stdout, status.stderr]) expect(out).not.toContain(PASSWORD);
     } finally {

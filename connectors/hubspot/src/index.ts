@@ -1,7 +1,7 @@
 import {
+  checkWith,
   defineConnector,
   isOutflowError,
-  OutflowError,
   type Capabilities,
   type ConnectorContext,
   type DestinationCatalog,
@@ -30,15 +30,12 @@ const CONCURRENCY = 8;
  * Reads contacts' property list: it needs a valid token and nothing else. A 403 (the app
  * lacks the contacts scope) still proves the token is good.
  */
-async function check(ctx: ConnectorContext<HubSpotConfig>): Promise<void> {
+function check(ctx: ConnectorContext<HubSpotConfig>): Promise<void> {
   const session = sessionOf(ctx);
-  try {
-    await session.call(ctx, 'the check', () => session.client.crm.properties.coreApi.getAllWithHttpInfo('contacts'));
-  } catch (err) {
-    if (isOutflowError(err) && err.details['status'] === 403) return;
-    if (isOutflowError(err) && err.code === 'OUTFLOW_ABORTED') throw err;
-    throw new OutflowError('OUTFLOW_CHECK_FAILED', err instanceof Error ? err.message : String(err), { cause: err });
-  }
+  return checkWith(
+    () => session.call(ctx, 'the check', () => session.client.crm.properties.coreApi.getAllWithHttpInfo('contacts')),
+    (err) => isOutflowError(err) && err.details['status'] === 403,
+  );
 }
 
 function fieldsOf(object: string, props: Iterable<PropertyInfo>): {

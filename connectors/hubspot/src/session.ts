@@ -10,6 +10,7 @@ import {
   isOutflowError,
   OutflowError,
   parseRetryAfter,
+  perConnection,
   redact,
   type ConnectorContext,
   type RateLimit,
@@ -417,23 +418,15 @@ function watch(req: ClientRequest, made: CallRequests): void {
   });
 }
 
-const sessions = new WeakMap<object, Session>();
+const sessions = perConnection((ctx: ConnectorContext<HubSpotConfig>) => new Session(ctx.config));
 
 /**
  * The session of a connection: made when the engine opens the connection (or on first use
  * by a caller that does not open it), one per connection context.
  */
-export function sessionOf(ctx: ConnectorContext<HubSpotConfig>): Session {
-  let session = sessions.get(ctx);
-  if (session === undefined) {
-    session = new Session(ctx.config);
-    sessions.set(ctx, session);
-  }
-  return session;
-}
+export const sessionOf = sessions.of;
 
 /** Closes the connection's session: its keep-alive sockets are released. */
 export function closeSession(ctx: ConnectorContext<HubSpotConfig>): void {
-  sessions.get(ctx)?.close();
-  sessions.delete(ctx);
+  sessions.drop(ctx)?.close();
 }

@@ -312,6 +312,8 @@ function prepare(
       return { kind: 'insert', item };
     case 'delete':
       return { kind: 'delete', item };
+    case 'event':
+      return { reason: `HubSpot ${object} takes record operations, not events (mode: event)` };
   }
 }
 

@@ -1,4 +1,6 @@
-import { Secret, Type, type RateLimit, type Static } from '@outflow/core';
+import { Secret, TimeoutMs, Type, type RateLimit, type Static } from '@outflow/core';
+
+export const DEFAULT_BASE_URL = 'https://api.intercom.io';
 
 /** The connection config of an Intercom destination. */
 export const configSchema = Type.Object(
@@ -7,7 +9,7 @@ export const configSchema = Type.Object(
     baseUrl: Type.Optional(
       Type.String({
         pattern: '^https?://',
-        default: 'https://api.intercom.io',
+        default: DEFAULT_BASE_URL,
         description: 'The API address: https://api.intercom.io, https://api.eu.intercom.io or https://api.au.intercom.io by region; a sandbox connection points it at the emulator.',
       }),
     ),
@@ -24,15 +26,7 @@ export const configSchema = Type.Object(
         description: 'What a delete does to a contact Outflow wrote: archive it (reversible; a row that comes back unarchives it) or delete it permanently.',
       }),
     ),
-    timeoutMs: Type.Optional(
-      Type.Integer({
-        minimum: 1,
-        // A timer cannot wait longer than about 24.8 days; a day is more than any answer needs.
-        maximum: 86_400_000,
-        default: 30_000,
-        description: 'How long to wait for one answer before giving up on the request, in milliseconds.',
-      }),
-    ),
+    timeoutMs: TimeoutMs(),
   },
   { additionalProperties: false, description: 'Write contacts (users) to Intercom.' },
 );

@@ -1,8 +1,10 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Intercom } from 'intercom-client';
 import {
+  checkWith,
   isOutflowError,
   OutflowError,
+  writeEach,
   type Capabilities,
   type ConnectorContext,
   type Destination,
@@ -10,7 +12,7 @@ import {
   type RecordResult,
   type Row,
 } from '@outflow/core';
-import { sessionOf, type Session } from './client.js';
+import { call } from './client.js';
 import { limitOf, type IntercomConfig } from './config.js';
 
 /** Operations per write() call: each is its own request (Intercom has no batch write for contacts), sent side by side. */
@@ -21,6 +23,7 @@ const TIMESTAMPS = new Set(['signed_up_at', 'last_seen_at']);
 const MATCH_KEYS = ['external_id', 'email'];
 
 type Body = Record<string, unknown> & { custom_attributes?: Record<string, unknown> };
+type Ctx = ConnectorContext<IntercomConfig>;
 const reject = (reason: string, retryable = false): RecordResult => ({ ok: false, reason, retryable });
 const statusOf = (err: unknown) => (isOutflowError(err) ? err.details['status'] : undefined);
 
@@ -38,20 +41,20 @@ function bodyOf(op: Operation): Body {
 }
 
 /** Finds the live contact an operation's match key names, by search; a reason when the match cannot name one. */
-async function find(s: Session, match: Row | undefined): Promise<string | undefined | { reason: string }> {
+async function find(ctx: Ctx, match: Row | undefined): Promise<string | undefined | { reason: string }> {
   const [field, ...more] = Object.keys(match ?? {});
   if (field === undefined || more.length > 0 || !MATCH_KEYS.includes(field)) {
     return { reason: `an Intercom contact is matched by one of ${MATCH_KEYS.join(', ')}; got ${JSON.stringify(Object.keys(match ?? {}))}` };
   }
   const query = { field, operator: '=' as const, value: String(match![field]) };
-  const page = await s.call(`a search by ${field}`, (c) => c.contacts.search({ query, pagination: { per_page: 1 } }));
+  const page = await call(ctx, `a search by ${field}`, (c) => c.contacts.search({ query, pagination: { per_page: 1 } }));
   return page.data[0]?.id;
 }
 
 /** Updates contact `id`; undefined when it no longer exists (or is archived). */
-async function update(s: Session, id: string, op: Operation): Promise<RecordResult | undefined> {
+async function update(ctx: Ctx, id: string, op: Operation): Promise<RecordResult | undefined> {
   try {
-    await s.call('an update', (c) => c.contacts.update({ contact_id: id, ...bodyOf(op) }));
+    await call(ctx, 'an update', (c) => c.contacts.update({ contact_id: id, ...bodyOf(op) }));
     return { ok: true, destinationId: id };
   } catch (err) {
     if (statusOf(err) === 404) return undefined;
@@ -65,38 +68,38 @@ async function update(s: Session, id: string, op: Operation): Promise<RecordResu
  * when Outflow archived it); an insert is recognised as already applied when that contact
  * holds exactly its values (a create whose answer was lost), and is refused otherwise.
  */
-async function create(s: Session, op: Operation): Promise<RecordResult> {
+async function create(ctx: Ctx, op: Operation): Promise<RecordResult> {
   try {
-    const created = await s.call('a create', (c) => c.contacts.create({ role: 'user', ...bodyOf(op) } as Intercom.CreateContactRequest));
+    const created = await call(ctx, 'a create', (c) => c.contacts.create({ role: 'user', ...bodyOf(op) } as Intercom.CreateContactRequest));
     return { ok: true, destinationId: created.id };
   } catch (err) {
     const id = statusOf(err) === 409 ? /id=(\w+)/.exec((err as Error).message)?.[1] : undefined;
     if (id === undefined) throw err;
     if (op.kind === 'insert') {
-      const contact = await s.call('a read', (c) => c.contacts.find({ contact_id: id })).catch((e: unknown) => (statusOf(e) === 404 ? undefined : Promise.reject(e)));
+      const contact = await call(ctx, 'a read', (c) => c.contacts.find({ contact_id: id })).catch((e: unknown) => (statusOf(e) === 404 ? undefined : Promise.reject(e)));
       const same = contact !== undefined && Object.entries(bodyOf(op)).every(([k, v]) => isDeepStrictEqual(k === 'custom_attributes' ? pick(contact.custom_attributes, v) : contact[k as keyof typeof contact], v));
       return same ? { ok: true, destinationId: id } : reject(`a contact with this external_id or email already exists in Intercom (${id}), with other values or archived; an insert does not change it`);
     }
-    const updated = await update(s, id, op);
+    const updated = await update(ctx, id, op);
     if (updated !== undefined) return updated;
-    await s.call('an unarchive', (c) => c.contacts.unarchive({ contact_id: id }));
-    return (await update(s, id, op)) ?? reject(`contact ${id}, which Intercom named as holding this record's external_id or email, was not found`, true);
+    await call(ctx, 'an unarchive', (c) => c.contacts.unarchive({ contact_id: id }));
+    return (await update(ctx, id, op)) ?? reject(`contact ${id}, which Intercom named as holding this record's external_id or email, was not found`, true);
   }
 }
 
 const pick = (have: Record<string, unknown> | undefined, want: unknown) => Object.fromEntries(Object.keys(want as object).map((k) => [k, have?.[k]]));
 
-async function apply(s: Session, op: Operation, deletes: 'archive' | 'delete'): Promise<RecordResult> {
-  if (op.kind === 'insert') return create(s, op);
+async function apply(ctx: Ctx, op: Operation, deletes: 'archive' | 'delete'): Promise<RecordResult> {
+  if (op.kind === 'insert') return create(ctx, op);
   // An id Outflow got back earlier addresses the record ahead of the match values.
-  if (op.kind === 'upsert') return (op.destinationId !== undefined ? await update(s, op.destinationId, op) : undefined) ?? create(s, op);
-  const id = op.destinationId ?? (await find(s, op.match));
+  if (op.kind === 'upsert') return (op.destinationId !== undefined ? await update(ctx, op.destinationId, op) : undefined) ?? create(ctx, op);
+  const id = op.destinationId ?? (await find(ctx, op.match));
   if (typeof id === 'object') return reject(id.reason);
-  if (op.kind === 'update') return (id === undefined ? undefined : await update(s, id, op)) ?? reject('contact not found in Intercom (an update never creates one)');
+  if (op.kind === 'update') return (id === undefined ? undefined : await update(ctx, id, op)) ?? reject('contact not found in Intercom (an update never creates one)');
   if (id === undefined) return { ok: true };
   try {
-    if (deletes === 'archive') await s.call('an archive', (c) => c.contacts.archive({ contact_id: id }));
-    else await s.call('a delete', (c) => c.contacts.delete({ contact_id: id }));
+    if (deletes === 'archive') await call(ctx, 'an archive', (c) => c.contacts.archive({ contact_id: id }));
+    else await call(ctx, 'a delete', (c) => c.contacts.delete({ contact_id: id }));
   } catch (err) {
     if (statusOf(err) !== 404) throw err;
   }
@@ -104,27 +107,13 @@ async function apply(s: Session, op: Operation, deletes: 'archive' | 'delete'): 
 }
 
 /**
- * Applies each operation with its own requests, side by side, and answers one result per
- * operation. A refusal (a 4xx: an unknown attribute, a value not allowed) rejects that
- * record with Intercom's reason. A stop throws OUTFLOW_ABORTED; when every operation failed
- * for a reason about the connection (a 429, a 5xx, a timeout, a refused token), the first
- * error is thrown for the whole batch; else each failed record is answered on its own.
+ * Applies each operation with its own requests, side by side (core's writeEach): a refusal
+ * (a 4xx: an unknown attribute, a value not allowed) rejects that record with Intercom's
+ * reason; a failure of every operation about the connection fails the batch.
  */
-async function write(ctx: ConnectorContext<IntercomConfig>, object: string, ops: Operation[]): Promise<RecordResult[]> {
+async function write(ctx: Ctx, object: string, ops: Operation[]): Promise<RecordResult[]> {
   objectOf(object);
-  const s = sessionOf(ctx);
-  const settled = await Promise.allSettled(ops.map((op) => apply(s, op, ctx.config.deletes ?? 'archive')));
-  const errors = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
-  const aborted = errors.find((e) => isOutflowError(e, 'OUTFLOW_ABORTED'));
-  // A 429, a 5xx, a timeout or a refused token is about the connection, not the records.
-  const wide = (e: unknown) => isOutflowError(e) && (e.retryable || e.details['status'] === 401 || e.details['status'] === 403);
-  if (aborted !== undefined || (errors.length === ops.length && errors.length > 0 && errors.every(wide))) throw aborted ?? errors[0];
-  return settled.map((r) => {
-    if (r.status === 'fulfilled') return r.value;
-    const err = r.reason as unknown;
-    if (!isOutflowError(err)) throw err;
-    return err.retryable ? { ok: false, reason: err.message, retryable: true, ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }) } : reject(err.message);
-  });
+  return writeEach(ops, (op) => apply(ctx, op, ctx.config.deletes ?? 'archive'));
 }
 
 function objectOf(object: string): void {
@@ -133,18 +122,11 @@ function objectOf(object: string): void {
 
 export const destination: Destination<IntercomConfig> = {
   // Reads the contact data attributes: a wrong token or an unreachable API fails it.
-  async check(ctx) {
-    try {
-      await sessionOf(ctx).call('the check', (c) => c.dataAttributes.list({ model: 'contact' }));
-    } catch (err) {
-      if (isOutflowError(err, 'OUTFLOW_ABORTED')) throw err;
-      throw new OutflowError('OUTFLOW_CHECK_FAILED', (err as Error).message, { cause: err });
-    }
-  },
+  check: (ctx) => checkWith(() => call(ctx, 'the check', (c) => c.dataAttributes.list({ model: 'contact' }))),
 
   // Contacts, with the workspace's data attributes (standard and custom) as fields.
   async discover(ctx) {
-    const list = await sessionOf(ctx).call('the data attributes', (c) => c.dataAttributes.list({ model: 'contact' }));
+    const list = await call(ctx, 'the data attributes', (c) => c.dataAttributes.list({ model: 'contact' }));
     const fields = (list.data ?? [])
       .filter((a) => a.name !== 'role' && (a.custom || STANDARD.has(a.name) || a.api_writable === false))
       .map((a) => ({

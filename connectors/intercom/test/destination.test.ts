@@ -14,7 +14,7 @@ destinationAcceptance<IntercomConfig>({
   connector: intercom,
   object: OBJECT,
   async setup() {
-    emulator = await start({ limits: { perWindow: Math.ceil(PER_MINUTE / 6) } });
+    emulator = await start({ limits: { requests: Math.ceil(PER_MINUTE / 6) } });
     return { ...emulator.config, rateLimitPerMinute: PER_MINUTE, timeoutMs: TIMEOUT_MS };
   },
   teardown: () => emulator.stop(),

@@ -137,7 +137,7 @@ describe('intercom emulator, through intercom-client', () => {
     const windowMs = 3_600_000;
     // Start away from a window's edge, so the burst falls in one window.
     while (windowMs - (Date.now() % windowMs) < 2_000) await new Promise((r) => setTimeout(r, 100));
-    const { client } = await emulator({ limits: { perWindow: 3, windowMs } });
+    const { client } = await emulator({ limits: { requests: 3, perMs: windowMs } });
     const reset = String(Math.ceil((Math.floor(Date.now() / windowMs) + 1) * (windowMs / 1000)));
     for (const remaining of ['2', '1', '0']) {
       const { rawResponse } = await client.dataAttributes.list({}).withRawResponse();

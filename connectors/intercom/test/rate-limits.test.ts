@@ -12,7 +12,7 @@ afterEach(() => emu?.stop());
 // The app's real limit is lower than the config says: the first answers' X-RateLimit-Limit
 // lowers the budget, and each 429 pauses every sender until X-RateLimit-Reset.
 it('learns a lower limit from the headers and waits out 429s until the window resets; every contact is created once', async () => {
-  emu = await start({ limits: { perWindow: 4, windowMs: 10_000 } });
+  emu = await start({ limits: { requests: 4, perMs: 10_000 } });
   const rows = Array.from({ length: 10 }, (_, i) => ({ id: `u${i}`, email: `p${i}@example.com` }));
   const { engine, close } = createTestEngine({
     connections: { src: memorySource(() => rows), crm: { connector: intercom, config: { ...emu.config, rateLimitPerMinute: 10_000 } } },

@@ -206,7 +206,8 @@ async function runGroup(client: pg.ClientBase, t: Target, kind: Operation['kind'
       break;
     case 'delete':
       await client.query(`DELETE FROM ${t.sql} AS t USING ${src} WHERE ${eq(match, 't', 'r')}`, [json]);
-      return new Set(group.map((_, i) => i + 1));
+      return new Set(group.map((_, i) => i + 1));    case 'event':
+      throw new Error('a PostgreSQL table takes record operations, not events (mode: event)');
   }
   const r = await client.query<{ n: string }>(sql, [json]);
   return new Set(r.rows.map((x) => Number(x.n)));

@@ -118,7 +118,7 @@ describe('streaming end to end', () => {
       await eventually(() => gauges.has('stream_lag_bytes'), 'the slot lag metric', 10_000);
       engine.stop();
       const summaries = await Promise.all(runs);
-      for (const s of summaries) expect(s.status).toBe('aborted');
+      for (const s of summaries) expect(s.status).toBe('succeeded');
 
       const applied = (await dest.query<{ id: number; version: number | null; op: string }>(`SELECT id, version, op FROM applied WHERE tbl = 'people_copy' ORDER BY seq`)).rows;
       expectInOrder(applied.filter((a) => a.op !== 'DELETE').map((a) => ({ id: a.id, version: a.version! })), 'Postgres destination');
@@ -175,7 +175,7 @@ describe('streaming end to end', () => {
     expect(runs.map((r) => [r.capture, r.status, r.error?.code])).toEqual([
       ['stream', 'failed', 'OUTFLOW_STREAM_STALE'],
       ['diff', 'succeeded', undefined],
-      ['stream', 'aborted', undefined],
+      ['stream', 'succeeded', undefined],
     ]);
     const recorded = await ledger.listRuns({ sync: s.name });
     expect(recorded.some((r) => r.status === 'failed' && /OUTFLOW_STREAM_STALE/.test(r.error ?? ''))).toBe(true);
@@ -213,7 +213,7 @@ describe('streaming end to end', () => {
       await eventually(async () => JSON.stringify(await copyRows(dest, 'people_a')) === want, 'sync a to match the source');
       await eventually(async () => JSON.stringify(await copyRows(dest, 'people_b')) === want, 'sync b to match the source');
       engine.stop();
-      for (const summary of await Promise.all(runs)) expect(summary.status).toBe('aborted');
+      for (const summary of await Promise.all(runs)) expect(summary.status).toBe('succeeded');
       const slots = (await db.query<{ slot_name: string }>(`SELECT slot_name FROM pg_replication_slots WHERE slot_name ~ '^outflow_people_to_[ab]_people_'`)).rows;
       expect(slots.map((r) => r.slot_name.slice(0, 'outflow_people_to_a'.length)).sort()).toEqual(['outflow_people_to_a', 'outflow_people_to_b']);
     } finally {

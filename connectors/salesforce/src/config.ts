@@ -62,7 +62,14 @@ export const configSchema = Type.Object(
         minimum: 100,
         maximum: 86_400_000,
         default: 120_000,
-        description: 'How long one Salesforce request may go without an answer, in milliseconds, before it is cancelled (a write whose answer never came is then in doubt).',
+        description: 'How long one Salesforce request may take to answer, body included, in milliseconds, before it is cancelled (a write whose answer never came is then in doubt).',
+      }),
+    ),
+    maxAnswerBytes: Type.Optional(
+      Type.Integer({
+        minimum: 1024,
+        default: 67_108_864,
+        description: 'The largest answer body read from Salesforce, in bytes (64 MiB by default); a larger answer fails the request as retryable ("answer too large") and is not read further.',
       }),
     ),
     bulkTimeoutMs: Type.Optional(
@@ -84,6 +91,7 @@ export const DEFAULTS = {
   bulkThreshold: 2000,
   dailyApiShare: 50,
   timeoutMs: 120_000,
+  maxAnswerBytes: 67_108_864,
   bulkTimeoutMs: 1_800_000,
   loginUrl: 'https://login.salesforce.com',
 } as const;

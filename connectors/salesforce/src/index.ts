@@ -1,7 +1,7 @@
 import {
+  checkWith,
   defineConnector,
   isOutflowError,
-  OutflowError,
   type Capabilities,
   type ConnectorContext,
   type DestinationCatalog,
@@ -13,7 +13,8 @@ import {
 import { configSchema, type SalesforceConfig } from './config.js';
 import { closeSession, sessionOf } from './session.js';
 import { isMatchField, requiredOnCreate, type ObjectSchema } from './values.js';
-import { findBy, holdsExactly, uniqueKeys, writeBatch, type SfValue } from './write.js';
+import { recoverJobs } from './bulk.js';
+import { findBy, holdsExactly, prepare, uniqueKeys, writeBatch, type SfValue, type Write } from './write.js';
 import { coerce, fieldIn } from './values.js';
 
 export { configSchema, DEFAULTS, type SalesforceConfig } from './config.js';
@@ -31,13 +32,8 @@ const CONCURRENCY = 4;
 const TEXT_TYPES = new Set(['string', 'textarea', 'email', 'phone', 'url', 'picklist', 'multipicklist', 'encryptedstring']);
 
 /** Reads the org's limits: it needs a valid session and nothing else. */
-async function check(ctx: ConnectorContext<SalesforceConfig>): Promise<void> {
-  try {
-    await sessionOf(ctx).call(ctx, 'the check', { method: 'GET', path: '/limits' });
-  } catch (err) {
-    if (isOutflowError(err) && err.code === 'OUTFLOW_ABORTED') throw err;
-    throw new OutflowError('OUTFLOW_CHECK_FAILED', err instanceof Error ? err.message : String(err), { cause: err });
-  }
+function check(ctx: ConnectorContext<SalesforceConfig>): Promise<void> {
+  return checkWith(() => sessionOf(ctx).call(ctx, 'the check', { method: 'GET', path: '/limits' }));
 }
 
 function objectInfo(schema: ObjectSchema): ObjectInfo {
@@ -102,9 +98,17 @@ async function capabilities(ctx: ConnectorContext<SalesforceConfig>, object: str
 async function lookup(ctx: ConnectorContext<SalesforceConfig>, object: string, ops: Operation[]): Promise<LookupResult[]> {
   const session = sessionOf(ctx);
   const schema = await session.describe(ctx, object);
-  const w = { ctx, session, object: schema.name };
+  const w: Write = { ctx, session, object: schema.name, schema, resendSafe: uniqueKeys(schema).length > 0, sent: false };
+  // An operation a Bulk job left unread holds is told by that job's results.
+  const prepared = ops.flatMap((op, index) => {
+    const p = prepare(schema, object, op, index);
+    return 'item' in p ? [p.item] : [];
+  });
+  const fromJobs = await recoverJobs(w, prepared);
   return Promise.all(
-    ops.map(async (op): Promise<LookupResult> => {
+    ops.map(async (op, index): Promise<LookupResult> => {
+      const told = fromJobs.get(index);
+      if (told !== undefined) return told.ok ? { state: 'applied', ...(told.destinationId === undefined ? {} : { destinationId: told.destinationId }) } : { state: 'absent' };
       const fields: Record<string, SfValue> = {};
       for (const [name, value] of Object.entries(op.fields ?? {})) {
         const f = fieldIn(schema, name);

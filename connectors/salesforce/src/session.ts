@@ -1,7 +1,8 @@
 import { createSign } from 'node:crypto';
-import { destinationError, isOutflowError, OutflowError, redact, type ConnectorContext } from '@outflow/core';
+import { destinationError, isOutflowError, OutflowError, perConnection, readAnswer, redact, type ConnectorContext } from '@outflow/core';
 import type { Connection } from '@salesforce/core';
 import { DEFAULTS, type SalesforceConfig } from './config.js';
+import { boundTransport } from './transport.js';
 import { schemaOf, type ObjectSchema } from './values.js';
 
 /** Describe results are read again after this long (new fields, new picklist values). */
@@ -40,6 +41,11 @@ function apiErrorOf(err: unknown): { errorCode: string; message: string } | unde
   if (!(err instanceof Error)) return undefined;
   const code = (err as { errorCode?: unknown }).errorCode;
   return typeof code === 'string' ? { errorCode: code, message: err.message } : undefined;
+}
+
+/** The Salesforce error code behind a failed call (`NOT_FOUND`, `INVALID_FIELD` …), when Salesforce named one. */
+export function salesforceCode(err: unknown): string | undefined {
+  return apiErrorOf(err instanceof Error && !apiErrorOf(err) ? err.cause : err)?.errorCode;
 }
 
 function networkCode(err: unknown): string | undefined {
@@ -84,19 +90,23 @@ export class Session {
   private conn: Promise<Connection> | undefined;
   private readonly schemas = new Map<string, { at: number; schema: Promise<ObjectSchema> }>();
   private pausedUntil = 0;
+  /** The usage Salesforce reported when the daily-share pause began, for its message. */
+  private pausedAt: { used: number; limit: number } | undefined;
   /** The org's API usage from the last `Sforce-Limit-Info`. */
   usage: { used: number; limit: number } | undefined;
   readonly version: string;
   private readonly timeoutMs: number;
+  private readonly maxAnswerBytes: number;
 
   constructor(readonly config: Readonly<SalesforceConfig>) {
     this.version = config.apiVersion ?? DEFAULTS.apiVersion;
     this.timeoutMs = config.timeoutMs ?? DEFAULTS.timeoutMs;
+    this.maxAnswerBytes = config.maxAnswerBytes ?? DEFAULTS.maxAnswerBytes;
   }
 
   /**
-   * Sends one request within the connection's budget and a timeout, with the SDK's own
-   * retries off (Outflow retries), reads `Sforce-Limit-Info`, renews a JWT session once
+   * Sends one request within the connection's budget, once (Outflow retries), its whole
+   * answer within `timeoutMs` and `maxAnswerBytes` (transport.ts), reads `Sforce-Limit-Info`, renews a JWT session once
    * when Salesforce says it expired, and turns failures into coded errors: retryable for
    * 5xx-class errors, REQUEST_LIMIT_EXCEEDED, timeouts and network failures; not retryable
    * for refusals; `OUTFLOW_ABORTED` when the connection's signal aborts.
@@ -107,11 +117,8 @@ export class Session {
       const current = this.connection(ctx);
       const conn = await current;
       try {
-        const answer = await ctx.rateBudget.request(() => this.send<T>(ctx, conn, what, req));
-        this.observe(ctx, conn);
-        return answer;
+        return await ctx.rateBudget.request(() => this.send<T>(ctx, conn, what, req));
       } catch (err) {
-        this.observe(ctx, conn);
         const api = apiErrorOf(err);
         if (api?.errorCode === 'INVALID_SESSION_ID' && this.config.jwt !== undefined && attempt === 0) {
           // Calls failing together sign in once: the first replaces the session the others share.
@@ -146,7 +153,8 @@ export class Session {
     }
     const sent = conn.request<T>(
       { method: req.method, url: `/services/data/v${this.version}${req.path}`, headers, ...(body === undefined ? {} : { body }) },
-      { timeout: this.timeoutMs, retry: { maxRetries: 0 }, ...(req.text || req.csv ? { responseType: 'text/plain' } : {}) },
+      // No retries, no timeout here: the connector's transport (transport.ts) sends once, bounded.
+      req.text || req.csv ? { responseType: 'text/plain' } : {},
     ) as unknown as Promise<T>;
     let onAbort: (() => void) | undefined;
     const stopped = new Promise<never>((_, reject) => {
@@ -162,7 +170,7 @@ export class Session {
   }
 
   private connection(ctx: ConnectorContext<SalesforceConfig>): Promise<Connection> {
-    this.conn ??= this.config.jwt !== undefined ? this.signIn(ctx) : this.open(this.config.accessToken, this.config.instanceUrl);
+    this.conn ??= this.config.jwt !== undefined ? this.signIn(ctx) : this.open(ctx, this.config.accessToken, this.config.instanceUrl);
     const conn = this.conn;
     conn.catch(() => {
       if (this.conn === conn) this.conn = undefined;
@@ -170,14 +178,21 @@ export class Session {
     return conn;
   }
 
-  private async open(accessToken: string | undefined, instanceUrl: string): Promise<Connection> {
+  private async open(ctx: ConnectorContext<SalesforceConfig>, accessToken: string | undefined, instanceUrl: string): Promise<Connection> {
     if (accessToken === undefined) {
       throw new OutflowError('OUTFLOW_CHECK_FAILED', 'a salesforce connection needs accessToken or jwt (clientId, username, privateKey); it has neither');
     }
     const { AuthInfo, Connection } = await loadSdk();
     // A token shaped as Salesforce's (00D…!…) is used as is, with no call and nothing saved.
     const authInfo = await AuthInfo.create({ username: accessToken, accessTokenOptions: { accessToken, instanceUrl, loginUrl: instanceUrl } });
-    return Connection.create({ authInfo, connectionOptions: { version: this.version } });
+    const conn = await Connection.create({ authInfo, connectionOptions: { version: this.version } });
+    boundTransport(conn, {
+      maxAnswerBytes: this.maxAnswerBytes,
+      timeoutMs: this.timeoutMs,
+      signal: ctx.signal,
+      onAnswer: (headers) => this.observe(ctx, headers['sforce-limit-info']),
+    });
+    return conn;
   }
 
   /**
@@ -203,7 +218,7 @@ export class Session {
         cause: err,
       });
     }
-    const text = await res.text();
+    const text = await readAnswer(res.body, { limit: this.maxAnswerBytes, where: `the JWT bearer sign-in at ${loginUrl}`, status: res.status, contentLength: res.headers.get('content-length') });
     let answer: Record<string, unknown> = {};
     try {
       answer = JSON.parse(text) as Record<string, unknown>;
@@ -218,30 +233,33 @@ export class Session {
       );
     }
     // The org's address as configured: the token answer's instance_url is the same org.
-    return this.open(answer['access_token'], this.config.instanceUrl);
+    return this.open(ctx, answer['access_token'], this.config.instanceUrl);
   }
 
   private throwIfPaused(): void {
     const wait = this.pausedUntil - Date.now();
     if (wait <= 0) return;
     const share = this.config.dailyApiShare ?? DEFAULTS.dailyApiShare;
-    const used = this.usage === undefined ? '' : ` (${this.usage.used} of ${this.usage.limit} requests in the last 24 hours)`;
+    const at = this.pausedAt ?? this.usage;
+    const used = at === undefined ? '' : ` (${at.used} of ${at.limit} requests in the last 24 hours)`;
     throw destinationError(
       `Outflow has used its share of the org's daily API allocation${used}: dailyApiShare is ${share}%. The sync is paused and tries again after ${new Date(this.pausedUntil).toISOString()}`,
       { retryable: true, notApplied: true, retryAfterMs: wait },
     );
   }
 
-  /** Reads the usage jsforce took from the last answer's Sforce-Limit-Info into metrics and the daily-share pause. */
-  private observe(ctx: ConnectorContext<SalesforceConfig>, conn: Connection): void {
-    const usage = (conn.limitInfo as { apiUsage?: { used: number; limit: number } } | undefined)?.apiUsage;
-    if (usage === undefined) return;
-    this.usage = { ...usage };
+  /** Reads an answer's `Sforce-Limit-Info` (`api-usage=N/M`), as it arrives, into metrics and the daily-share pause. */
+  private observe(ctx: ConnectorContext<SalesforceConfig>, limitInfo: string | undefined): void {
+    const m = /api-usage=(\d+)\/(\d+)/.exec(limitInfo ?? '');
+    if (m === null) return;
+    const usage = { used: Number(m[1]), limit: Number(m[2]) };
+    this.usage = usage;
     ctx.metrics.gauge('salesforce_api_used', usage.used);
     ctx.metrics.gauge('salesforce_api_allocation', usage.limit);
     const share = this.config.dailyApiShare ?? DEFAULTS.dailyApiShare;
     if (usage.limit > 0 && usage.used >= (usage.limit * share) / 100 && this.pausedUntil <= Date.now()) {
       this.pausedUntil = Date.now() + SHARE_RECHECK_MS;
+      this.pausedAt = usage;
       ctx.logger.warn(
         { used: usage.used, allocation: usage.limit, dailyApiShare: share },
         `Salesforce reports ${usage.used} of ${usage.limit} daily API requests used, at or past the ${share}% Outflow may use: the sync pauses until ${new Date(this.pausedUntil).toISOString()}`,
@@ -273,6 +291,7 @@ export class Session {
         const daily = /TotalRequests/i.test(message) || (this.usage !== undefined && this.usage.used >= this.usage.limit);
         if (daily) {
           this.pausedUntil = Math.max(this.pausedUntil, Date.now() + SHARE_RECHECK_MS);
+          this.pausedAt = this.usage;
           ctx.logger.warn({ what }, `Salesforce's daily API allocation is spent (REQUEST_LIMIT_EXCEEDED): the sync pauses until ${new Date(this.pausedUntil).toISOString()}`);
           return destinationError(
             `Salesforce's daily API allocation is spent (REQUEST_LIMIT_EXCEEDED: ${clip(message)}); the sync pauses and tries again after ${new Date(this.pausedUntil).toISOString()}`,
@@ -299,18 +318,5 @@ export class Session {
   }
 }
 
-const sessions = new WeakMap<object, Session>();
-
-/** The session of a connection: one per connection context. */
-export function sessionOf(ctx: ConnectorContext<SalesforceConfig>): Session {
-  let session = sessions.get(ctx);
-  if (session === undefined) {
-    session = new Session(ctx.config);
-    sessions.set(ctx, session);
-  }
-  return session;
-}
-
-export function closeSession(ctx: ConnectorContext<SalesforceConfig>): void {
-  sessions.delete(ctx);
-}
+/** The session of a connection: one per connection context, dropped when it closes. */
+export const { of: sessionOf, drop: closeSession } = perConnection((ctx: ConnectorContext<SalesforceConfig>) => new Session(ctx.config));

@@ -1,5 +1,5 @@
 import { isOutflowError, type ConnectorContext, type Operation, type RecordResult, type Row } from '@outflow/core';
-import { runBulkJob, type BulkOperation } from './bulk.js';
+import { recoverJobs, runBulkJob, type BulkOperation } from './bulk.js';
 import type { SalesforceConfig } from './config.js';
 import { DEFAULTS } from './config.js';
 import { sessionOf, type Session } from './session.js';
@@ -106,10 +106,10 @@ export function holdsExactly(schema: ObjectSchema, record: Record<string, unknow
   });
 }
 
-type Prep = { reason: string } | { item: Prepared; plan: 'create' | 'update' | 'upsert' | 'delete' | 'resolve' };
+export type Prep = { reason: string } | { item: Prepared; plan: 'create' | 'update' | 'upsert' | 'delete' | 'resolve' };
 
 /** Coerces an operation's values against describe and decides how it addresses its record. */
-function prepare(schema: ObjectSchema, object: string, op: Operation, index: number): Prep {
+export function prepare(schema: ObjectSchema, object: string, op: Operation, index: number): Prep {
   const fields: Record<string, SfValue> = {};
   if (op.kind !== 'delete') {
     for (const [name, value] of Object.entries(op.fields ?? {})) {
@@ -148,6 +148,8 @@ function prepare(schema: ObjectSchema, object: string, op: Operation, index: num
       if (item.id !== undefined) return { item, plan: 'delete' };
       if (item.key === undefined) return { reason: `a delete from ${object} needs the record's Salesforce Id or a match key; this record has neither` };
       return { item, plan: 'resolve' };
+    case 'event':
+      return { reason: `Salesforce ${object} takes record operations, not events (mode: event)` };
   }
 }
 
@@ -186,6 +188,10 @@ export async function writeBatch(ctx: ConnectorContext<SalesforceConfig>, object
     if ('reason' in p) results.set(index, reject(p.reason));
     else plans[p.plan].push(p.item);
   });
+  // Operations a Bulk job left unread holds (a run stopped, a process killed) are told by that job.
+  const recovered = await recoverJobs(w, Object.values(plans).flat());
+  for (const [index, result] of recovered) results.set(index, result);
+  for (const plan of Object.values(plans)) plan.splice(0, plan.length, ...plan.filter((i) => !recovered.has(i.index)));
 
   // Updates and deletes by a match field: their ids are read first.
   if (plans.resolve.length > 0) await resolveIds(w, plans.resolve, plans, results);
@@ -270,7 +276,8 @@ async function send(w: Write, kind: BulkOperation, items: Prepared[], results: R
       const out = bulk ? await runBulkJob(w, kind, part) : await collections(w, kind, part);
       for (const [index, result] of out) results.set(index, result);
       w.sent = true;
-      w.ctx.metrics.count('salesforce_records', part.length, { transport: bulk ? 'bulk' : 'collections', operation: kind });
+      // `transport_records` is the counter a run's summary shows the transport by.
+      w.ctx.metrics.count('transport_records', part.length, { transport: bulk ? 'bulk' : 'collections', operation: kind });
     } catch (err) {
       if (!w.sent || !isOutflowError(err)) throw err;
       const inDoubt = err.retryable && !err.notApplied && !w.resendSafe && kind === 'insert';

@@ -281,6 +281,21 @@ describe('salesforce destination, driven by the engine', () => {
     for (const r of rows) expect(createsOf(emu, 'Contact', 'Email', String(r['email']))).toBe(1);
   });
 
+  it('parks contact inserts whose answer is lost as outcome unknown when there is no match key to look them up by, creating none twice', async () => {
+    const rows = people(10);
+    const { emu, engine, ledger } = await setup(() => rows, { faults: { loseAnswers: 1, lostAnswer: 'reset' } });
+    const sync = { ...contactsSync({ maxAttempts: 5 }), to: { ...contactsSync().to, matchKey: undefined } } as SyncConfig;
+    await engine.run(sync, fast);
+    expect(emu.requestStats().lostAnswers).toBe(1);
+    const errors = await ledger.listRowErrors({ sync: 'contacts' });
+    expect(errors).toHaveLength(10);
+    for (const e of errors) expect(e.reason).toMatch(/outcome unknown/);
+    // Applied once by the request whose answer was lost, and never sent again.
+    for (const r of rows) expect(createsOf(emu, 'Contact', 'Email', String(r['email']))).toBe(1);
+    expect(await engine.run(sync, fast)).toMatchObject({ inserted: 0 });
+    for (const r of rows) expect(createsOf(emu, 'Contact', 'Email', String(r['email']))).toBe(1);
+  });
+
   it('catches a connector that claims re-sent Contact inserts are harmless: the write log shows contacts created twice', async () => {
     // The same connector, but declaring `match` where it is `none`: lost answers are re-sent blindly.
     const dishonest = defineConnector({

@@ -1,8 +1,8 @@
 /**
  * A webhook receiver on 127.0.0.1 that speaks the same wire format a real receiver must:
- * it verifies signatures, applies records to an in-memory object store, dedupes by
- * idempotency key, and can misbehave on request (latency, 5xx, 429, connection resets,
- * rejected keys).
+ * it verifies signatures, applies records to an in-memory object store, accepts events
+ * (each idempotency key once, ever), dedupes by idempotency key, and can misbehave on
+ * request (latency, 5xx, 429, connection resets, rejected keys).
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { EmulatorOptions, RunningEmulator, Row, Value } from '@outflow/core';
@@ -35,7 +35,7 @@ export const WRITES_PATH = '/_outflow/writes';
 export const LOG_FILE = 'webhook-emulator.jsonl';
 
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
-const OPS = new Set(['upsert', 'update', 'insert', 'delete']);
+const OPS = new Set(['upsert', 'update', 'insert', 'delete', 'event']);
 const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
 
 /**
@@ -68,17 +68,19 @@ export interface StoredRecord {
 }
 
 /**
- * One change the receiver applied (a re-send it recognised by its idempotency key is not
- * applied, so it is not here): the receiver's own write log.
+ * One change the receiver applied or event it accepted (a re-send it recognised by its
+ * idempotency key is not applied, so it is not here): the receiver's own write log.
  */
 export interface AppliedWrite {
-  /** `put` creates or changes a record; `del` removes it. */
-  t: 'put' | 'del';
+  /** `put` creates or changes a record; `del` removes it; `event` is an event accepted. */
+  t: 'put' | 'del' | 'event';
   object: string;
   key: string;
   idempotencyKey: string;
   /** For `put`: whether the record was created by it. */
   created?: boolean;
+  /** For `event`: its payload. */
+  payload?: Row;
 }
 
 /** What `GET /_outflow/records` returns. */
@@ -94,7 +96,8 @@ export interface EmulatorSnapshot {
 
 type LogEntry =
   | { t: 'put'; idempotencyKey: string; record: StoredRecord; created: boolean }
-  | { t: 'del'; idempotencyKey: string; object: string; key: string };
+  | { t: 'del'; idempotencyKey: string; object: string; key: string }
+  | { t: 'event'; idempotencyKey: string; object: string; key: string; payload: Row };
 
 type Outcome = { result: WireResult; entry?: LogEntry };
 
@@ -121,8 +124,9 @@ function parseBatch(raw: Buffer): { type: 'check' } | { object: string; records:
       throw new BadRequest(`records[${i}].idempotencyKey must be a non-empty string`);
     }
     if (typeof r['op'] !== 'string' || !OPS.has(r['op'])) {
-      throw new BadRequest(`records[${i}].op must be one of upsert, update, insert, delete`);
+      throw new BadRequest(`records[${i}].op must be one of upsert, update, insert, delete, event`);
     }
+    if (r['op'] === 'event' && !isRow(r['fields'])) throw new BadRequest(`records[${i}].fields must be the event's payload, an object`);
     if (typeof r['key'] !== 'string') throw new BadRequest(`records[${i}].key must be a string`);
     if (r['fields'] !== undefined && !isRow(r['fields'])) throw new BadRequest(`records[${i}].fields must be an object`);
     if (r['match'] !== undefined && !isRow(r['match'])) throw new BadRequest(`records[${i}].match must be an object`);
@@ -159,6 +163,8 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
   private readonly created = new Map<string, Map<string, number>>();
   /** The last change applied to each (object, key): a re-send of it is answered, not applied. */
   private readonly latest = new Map<string, WireResult>();
+  /** The idempotency key of every event accepted: an event is accepted once, ever. */
+  private readonly events = new Set<string>();
   private readonly applied: AppliedWrite[] = [];
   private nextId = 1;
   private requestCount = 0;
@@ -217,7 +223,7 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
 
   /** Every change applied since the log began (replayed ones included), oldest first. */
   writes(object?: string): AppliedWrite[] {
-    return object === undefined ? this.applied.map((w) => ({ ...w })) : this.applied.filter((w) => w.object === object).map((w) => ({ ...w }));
+    return (object === undefined ? this.applied : this.applied.filter((w) => w.object === object)).map((w) => structuredClone(w));
   }
 
   /** How many times a record was created for (object, key); more than 1 only after deletes. */
@@ -315,8 +321,14 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
     const earlier = this.latest.get(slot(object, key));
     if (earlier?.idempotencyKey === idempotencyKey) return { result: earlier };
     const reject = (error: string): Outcome => ({ result: { idempotencyKey, ok: false, error, retryable: false } });
+    if (record.op === 'event' && this.events.has(idempotencyKey)) return { result: { idempotencyKey, ok: true } };
 
     if (this.faults.faults.rejectKeys?.includes(key)) return reject('rejected by receiver (test fault)');
+    if (record.op === 'event') {
+      const badEmail = invalidEmail(record.fields);
+      if (badEmail !== undefined) return reject(`email "${typeof badEmail === 'string' ? badEmail : JSON.stringify(badEmail)}" is not a valid email address`);
+      return this.commit({ t: 'event', idempotencyKey, object, key, payload: record.fields ?? {} });
+    }
     if (record.op === 'delete') return this.commit({ t: 'del', idempotencyKey, object, key });
 
     const badEmail = invalidEmail(record.fields);
@@ -338,6 +350,11 @@ export class WebhookEmulator implements RunningEmulator<WebhookConfig> {
   /** Applies one change to memory; used both for live requests and for replaying the log. */
   private commit(entry: LogEntry): Outcome {
     let result: WireResult;
+    if (entry.t === 'event') {
+      this.events.add(entry.idempotencyKey);
+      this.applied.push({ t: 'event', object: entry.object, key: entry.key, idempotencyKey: entry.idempotencyKey, payload: structuredClone(entry.payload) });
+      return { result: { idempotencyKey: entry.idempotencyKey, ok: true }, entry };
+    }
     if (entry.t === 'put') {
       const { object, key, id } = entry.record;
       let records = this.store.get(object);

@@ -12,6 +12,7 @@ import {
   type Capabilities,
   type ConnectorContext,
   type DestinationCatalog,
+  type EventInfo,
   type Operation,
   type RecordResult,
   type Static,
@@ -88,6 +89,8 @@ export interface WireRecord {
   match?: Operation['match'];
   fields?: Operation['fields'];
   destinationId?: string;
+  /** On `event` records: the trigger that fired and the change it fired on; `fields` is the payload. */
+  event?: EventInfo;
 }
 
 /** The body of a write request. */
@@ -283,6 +286,7 @@ function toWire(op: Operation): WireRecord {
   if (op.match !== undefined) record.match = op.match;
   if (op.fields !== undefined) record.fields = op.fields;
   if (op.destinationId !== undefined) record.destinationId = op.destinationId;
+  if (op.event !== undefined) record.event = op.event;
   return record;
 }
 
@@ -324,17 +328,17 @@ function capabilities(ctx: ConnectorContext<WebhookConfig>): Capabilities {
   // Below one request per second, a whole request per longer window keeps the limit exact.
   const rateLimit = perSecond >= 1 ? { requests: perSecond, perMs: 1000 } : { requests: 1, perMs: Math.round(1000 / perSecond) };
   return {
-    operations: ['upsert', 'update', 'insert', 'delete'],
+    operations: ['upsert', 'update', 'insert', 'delete', 'event'],
     maxBatchSize: ctx.config.batchSize ?? DEFAULTS.batchSize,
     rateLimits: [rateLimit],
     concurrency: ctx.config.concurrency ?? DEFAULTS.concurrency,
-    // The receiver contract: each idempotency key is applied at most once.
+    // The receiver contract: each idempotency key is applied at most once (an event's, ever).
     idempotency: 'key',
   };
 }
 
 async function discover(): Promise<DestinationCatalog> {
-  return { objects: [{ name: '*', fields: [], matchKeys: [], modes: ['upsert', 'update', 'insert', 'mirror'] }] };
+  return { objects: [{ name: '*', fields: [], matchKeys: [], modes: ['upsert', 'update', 'insert', 'mirror', 'event'] }] };
 }
 
 /**

@@ -276,7 +276,7 @@ describe('write', () => {
     expect(err.retryable).toBe(false);
     expect(err.details).toEqual({ status: 400 });
     expect(err.message).toContain('HTTP 400');
-    expect(err.message).toContain('records[0].op must be one of upsert, update, insert, delete');
+    expect(err.message).toContain('records[0].op must be one of upsert, update, insert, delete, event');
   });
 
   it('a wrong secret is a non-retryable signature refusal that never shows either secret', async () => {
@@ -385,7 +385,7 @@ describe('manifest', () => {
   it('declares capabilities from the config, with defaults', async () => {
     const base = { url: 'http://127.0.0.1:1/in', secret: SECRET };
     expect(await destination.capabilities(context(base), 'contacts')).toEqual({
-      operations: ['upsert', 'update', 'insert', 'delete'],
+      operations: ['upsert', 'update', 'insert', 'delete', 'event'],
       maxBatchSize: 100,
       rateLimits: [{ requests: 20, perMs: 1000 }],
       concurrency: 4,
@@ -397,7 +397,7 @@ describe('manifest', () => {
 
   it('accepts any object name', async () => {
     const catalog = await destination.discover(context({ url: 'http://127.0.0.1:1/in', secret: SECRET }));
-    expect(catalog.objects).toEqual([{ name: '*', fields: [], matchKeys: [], modes: ['upsert', 'update', 'insert', 'mirror'] }]);
+    expect(catalog.objects).toEqual([{ name: '*', fields: [], matchKeys: [], modes: ['upsert', 'update', 'insert', 'mirror', 'event'] }]);
   });
 
   it('its emulator starts from the manifest and its config is enough to write to it (sandbox mode)', async () => {

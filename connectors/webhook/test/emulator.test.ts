@@ -223,7 +223,7 @@ describe('record semantics', () => {
     const e = await emulator();
     const res = await post(e.url, { object: 'contacts', records: [{ idempotencyKey: 'a', op: 'merge', key: '1' }] });
     expect(res.status).toBe(400);
-    expect(res.body.error).toBe('records[0].op must be one of upsert, update, insert, delete');
+    expect(res.body.error).toBe('records[0].op must be one of upsert, update, insert, delete, event');
   });
 });
 
@@ -347,5 +347,50 @@ describe('inspection and persistence', () => {
     await first.stop();
     const second = await emulator();
     expect(second.records()).toEqual([]);
+  });
+});
+
+describe('events', () => {
+  const event = (idempotencyKey: string, key: string, fields?: Record<string, unknown>): Rec => ({ idempotencyKey, op: 'event', key, ...(fields ? { fields } : {}) });
+
+  it('accepts each event once by its idempotency key, even after other events of the same key, and logs each acceptance', async () => {
+    const e = await emulator();
+    const first = await post(e.url, batch('alerts', [event('e1', 'order-1', { text: 'big order' }), event('e2', 'order-1', { text: 'paid' })]));
+    expect(first.body.results).toEqual([
+      { idempotencyKey: 'e1', ok: true },
+      { idempotencyKey: 'e2', ok: true },
+    ]);
+    // e1 is not the key's latest event, and is still recognised.
+    const again = await post(e.url, batch('alerts', [event('e1', 'order-1', { text: 'big order' })]));
+    expect(again.body.results).toEqual([{ idempotencyKey: 'e1', ok: true }]);
+    expect(e.writes('alerts').map((w) => [w.t, w.idempotencyKey, w.payload])).toEqual([
+      ['event', 'e1', { text: 'big order' }],
+      ['event', 'e2', { text: 'paid' }],
+    ]);
+    // An event is not a record.
+    expect(e.records('alerts')).toEqual([]);
+  });
+
+  it('refuses an event without a payload (400) and rejects one with an invalid email alone', async () => {
+    const e = await emulator();
+    const missing = await post(e.url, batch('alerts', [event('e1', 'k')]));
+    expect(missing.status).toBe(400);
+    expect(missing.body.error).toBe("records[0].fields must be the event's payload, an object");
+    const res = await post(e.url, batch('alerts', [event('e2', 'k', { email: 'nope' }), event('e3', 'k', { email: 'a@example.com' })]));
+    expect(res.body.results).toEqual([
+      { idempotencyKey: 'e2', ok: false, error: 'email "nope" is not a valid email address', retryable: false },
+      { idempotencyKey: 'e3', ok: true },
+    ]);
+    expect(e.writes('alerts').map((w) => w.idempotencyKey)).toEqual(['e3']);
+  });
+
+  it('remembers the events it accepted across a restart with dataDir', async () => {
+    const dataDir = tempDir();
+    const first = await emulator({ dataDir });
+    await post(first.url, batch('alerts', [event('e1', 'k', { text: 'hi' })]));
+    await first.stop();
+    const second = await emulator({ dataDir });
+    await post(second.url, batch('alerts', [event('e1', 'k', { text: 'hi' })]));
+    expect(second.writes('alerts').map((w) => w.idempotencyKey)).toEqual(['e1']);
   });
 });

@@ -13,6 +13,12 @@ export interface BudgetedFetchOptions {
   maxAnswerBytes?: number;
   /** The wait after a 429 that says neither Retry-After nor X-RateLimit-Reset (default 1 s). */
   defaultRetryAfterMs?: number;
+  /**
+   * The limit the connector declared for the window the vendor's X-RateLimit-Limit header
+   * speaks of: an answer stating a lower limit for that window has it kept in the
+   * connection's budget from then on, so a workspace with a lower limit is obeyed.
+   */
+  statedLimit?: { perMs: number; declared: number };
   /** Sees every answer's status and headers before its body is read: e.g. to learn a limit from them. */
   onAnswer?(answer: { status: number; headers: Headers }): void;
 }
@@ -50,6 +56,8 @@ export function budgetedFetch(ctx: ConnectorContext, o: BudgetedFetchOptions): B
       const what = `${init?.method ?? (input instanceof Request ? input.method : 'GET')} ${url.pathname}`;
       try {
         const res = await fetch(input, { ...init, signal: AbortSignal.any([signal, timeout]) });
+        const stated = o.statedLimit === undefined ? undefined : readRateLimitHeaders(res.headers).limit;
+        if (stated !== undefined && stated > 0 && stated < o.statedLimit!.declared) rateBudget.addLimit({ requests: stated, perMs: o.statedLimit!.perMs });
         o.onAnswer?.({ status: res.status, headers: res.headers });
         if (res.status === 429) {
           retryAfterMs = parseRetryAfter(res.headers.get('retry-after')) ?? readRateLimitHeaders(res.headers).resetMs ?? o.defaultRetryAfterMs ?? 1_000;

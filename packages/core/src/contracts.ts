@@ -35,8 +35,11 @@ export interface Catalog {
   tables: TableInfo[];
 }
 
-export type SyncMode = 'upsert' | 'update' | 'insert' | 'mirror';
-export type OperationKind = 'upsert' | 'update' | 'insert' | 'delete';
+export type SyncMode = 'upsert' | 'update' | 'insert' | 'mirror' | 'event';
+/** The operations that create, change or remove a destination record. */
+export type RecordOperationKind = 'upsert' | 'update' | 'insert' | 'delete';
+/** Every operation kind: record operations, and `event` for event mode. */
+export type OperationKind = RecordOperationKind | 'event';
 
 export interface FieldInfo {
   name: string;
@@ -123,6 +126,12 @@ export interface Capabilities {
  *   record's id.
  * - `delete` removes the record. A record that does not exist is already gone: the result
  *   is `{ ok: true }` (deletes are idempotent).
+ * - `event` (event mode) sends one event or message built by a trigger: `fields` is its
+ *   payload, {@link Operation.event} says which trigger fired on which change, and
+ *   `idempotencyKey` is the same for every send of this (sync, key, trigger, row version),
+ *   so a destination that dedupes by it delivers the event once. `object` names where it
+ *   goes (a channel, a call such as `track`, a campaign); `match` and `destinationId` are
+ *   absent. `{ ok: true }` means the destination accepted the event.
  *
  * Addressing: with a `destinationId`, the operation acts on the record with that id (the
  * one Outflow wrote or matched before), and `match` only carries values to set, so a
@@ -153,6 +162,18 @@ export interface Operation {
    * carries the same key, so a destination that dedupes by it applies it once.
    */
   idempotencyKey: string;
+  /** Set on `event` operations only: the trigger that fired and the change it fired on. */
+  event?: EventInfo;
+}
+
+/** What an `event` {@link Operation} is about. */
+export interface EventInfo {
+  /** The trigger's name, as written in outflow.yaml (e.g. `order-paid`). */
+  trigger: string;
+  /** The change the trigger fired on. */
+  change: 'insert' | 'update' | 'delete';
+  /** When the source committed the change (ISO 8601), when the source knows it. */
+  committedAt?: string;
 }
 
 /**
@@ -188,10 +209,21 @@ export interface KeyValueStore {
   delete(key: string): Promise<void>;
 }
 
+/**
+ * A connection's metrics. Every value is labelled with the connection's name; `outflow
+ * serve` publishes them at `/metrics` as `outflow_<name>` (counters `outflow_<name>_total`),
+ * and other commands drop them. Names and label names are letters, digits and `_`; label
+ * values are redacted like logs. Calls never throw and may be made concurrently.
+ */
+/**
+ * A connection's metrics, labelled with its name by the engine. The counter
+ * `transport_records` (label `transport`, e.g. `bulk`) is also shown in `outflow run`'s
+ * summary: it says how a destination sent the records of a run.
+ */
 export interface Metrics {
   /** Set a gauge, e.g. `stream_lag_ms`. */
   gauge(name: string, value: number, labels?: Record<string, string>): void;
-  /** Add to a counter. */
+  /** Add to a counter (`delta` 1 by default; never negative). */
   count(name: string, delta?: number, labels?: Record<string, string>): void;
 }
 

@@ -32,6 +32,10 @@ export const FAILPOINTS = {
   'snowflake.after-stage': 'after the staging step committed, before its changes are delivered',
   /** Snowflake: a checkpoint is committed; its staged rows are not yet deleted. */
   'snowflake.before-unstage': 'inside the stream commit, before staged rows are deleted',
+  /** Salesforce: a Bulk API job's data is uploaded (the job is kept in the connection's key-value store); not yet closed. */
+  'salesforce.bulk-uploaded': "after a Bulk API job's upload, before it is marked UploadComplete",
+  /** Salesforce: a Bulk API job is closed and Salesforce processes it; its results are not yet read. */
+  'salesforce.bulk-closed': 'after a Bulk API job is marked UploadComplete, before its results are read',
 } as const;
 
 export type FailpointName = keyof typeof FAILPOINTS;

@@ -1,4 +1,4 @@
-import { Type, type TSchema, type TString, type StringOptions } from '@sinclair/typebox';
+import { Type, type TInteger, type TOptional, type TSchema, type TString, type StringOptions } from '@sinclair/typebox';
 
 export { Type };
 export type { Static, TSchema } from '@sinclair/typebox';
@@ -9,6 +9,22 @@ export type { Static, TSchema } from '@sinclair/typebox';
  */
 export function Secret(options: StringOptions & { description: string }): TString {
   return Type.String({ ...options, secret: true });
+}
+
+/**
+ * The optional `timeoutMs` property of a connection that sends requests: how long one
+ * request waits for its answer, in milliseconds (`defaultMs` when unset).
+ */
+export function TimeoutMs(defaultMs = 30_000): TOptional<TInteger> {
+  return Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      // A timer cannot wait longer than about 24.8 days; a day is more than any answer needs.
+      maximum: 86_400_000,
+      default: defaultMs,
+      description: 'How long to wait for one answer before giving up on the request, in milliseconds.',
+    }),
+  );
 }
 
 /** Paths (dot-separated) of the properties marked `secret: true` in a schema. */

@@ -205,7 +205,7 @@ describe('loadConfig', () => {
       `${file}:10:13 /connections/crm/config/tier: must be one of free, pro (got "gold")`,
       `${file}:14:7 /syncs/0/from: must name what to read: one of table, sql or file`,
       `${file}:15:7 /syncs/0/from: unknown property "tabel" (did you mean "table"?)`,
-      `${file}:20:13 /syncs/0/to/mode: must be one of upsert, update, insert, mirror (got "upsrt")`,
+      `${file}:20:13 /syncs/0/to/mode: must be one of upsert, update, insert, mirror, event (got "upsrt")`,
       `${file}:21:24 /syncs/0/schedule/every: must be an interval such as 30s, 15m, 6h or 1d (got "15 minutes")`,
       `${file}:22:11 /syncs/1/name: duplicate sync name "first" (also used by /syncs/0); sync names must be unique`,
       `${file}:23:25 /syncs/1/from/connection: no connection named "warehouse" (connections: files, crm)`,
@@ -219,7 +219,7 @@ describe('loadConfig', () => {
       line: 20,
       column: 13,
       path: '/syncs/0/to/mode',
-      message: 'must be one of upsert, update, insert, mirror (got "upsrt")',
+      message: 'must be one of upsert, update, insert, mirror, event (got "upsrt")',
     });
     expect(problems.find((p) => p.line === 24)?.code).toBe('OUTFLOW_CONNECTOR_ROLE');
   });
@@ -231,7 +231,7 @@ describe('loadConfig', () => {
     const { file, err } = await failing(text);
     expect(err.message).toContain(`${file}:10:7 /connections/crm/config: missing required property "accessToken"`);
     expect(err.message).toContain(`${file}:13:58 /syncs/0/from/primaryKey: must be a string or a list (got 42)`);
-    expect(err.message).toContain(`${file}:19:1 /: unknown property "extras" (expected one of version, state, ledger, connections, syncs)`);
+    expect(err.message).toContain(`${file}:19:1 /: unknown property "extras" (expected one of version, state, ledger, alerts, connections, syncs)`);
   });
 
   it('refuses a stream sync on a connector with no stream, a schedule on it, and mirror with deletes', async () => {

@@ -4,7 +4,10 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { MAX_PAUSE_MS, parseRetryAfter } from '@outflow/core';
 import {
+  EmulatorApp,
+  EmulatorRefusal,
   FixedWindow,
+  fixedLimitWithHeaders,
   closeServer,
   FaultInjector,
   listenOnLoopback,
@@ -201,5 +204,64 @@ describe('FixedWindow', () => {
     expect(w.admit(29_999)).toEqual({ spent: false, remaining: 0, resetAt: 30_000 });
     expect(w.admit(29_999).spent).toBe(true);
     expect(w.admit(30_000)).toEqual({ spent: false, remaining: 1, resetAt: 40_000 });
+  });
+});
+
+describe('EmulatorApp', () => {
+  const apps: EmulatorApp[] = [];
+  afterEach(async () => {
+    for (const a of apps.splice(0)) await a.stop();
+  });
+
+  /** An app with a token check, 2 requests a minute, a 64-byte body limit and a store of things. */
+  async function app(faults: KitFaults = {}) {
+    const things: unknown[] = [];
+    const a = new EmulatorApp({
+      name: 'test',
+      errorBody: (status, code, message) => ({ error: { status, code, message } }),
+      maxBodyBytes: 64,
+      checks: [(req) => (req.headers.authorization === 'Bearer t' ? undefined : new EmulatorRefusal(401, 'unauthorized', 'no token'))],
+      limit: fixedLimitWithHeaders(new FixedWindow({ requests: 3, perMs: 60_000 }), (n) => `only ${n}`),
+      faults,
+    })
+      .on('POST', '/things', ({ body }) => (things.push(body), { status: 201, body: { n: things.length }, write: true }))
+      .on('GET', '/things/:id', ({ params }) => {
+        throw new EmulatorRefusal(404, 'thing_not_found', `no thing ${params['id']}`);
+      });
+    apps.push(a);
+    await a.listen();
+    const call = async (method: string, path: string, body?: string, token = 't') => {
+      const res = await fetch(`${a.url}${path}`, { method, headers: { authorization: `Bearer ${token}` }, ...(body === undefined ? {} : { body }) });
+      return { status: res.status, headers: res.headers, body: (await res.json()) as { error?: { code: string; message: string }; n?: number } };
+    };
+    return { a, things, call };
+  }
+
+  it('checks, counts the limit with its headers, routes, and answers refusals in the vendor shape', async () => {
+    const { a, things, call } = await app();
+    const refused = await call('POST', '/things', '{}', 'wrong');
+    expect(refused).toMatchObject({ status: 401, body: { error: { code: 'unauthorized', message: 'no token' } } });
+    expect(refused.headers.get('x-ratelimit-limit')).toBeNull();
+
+    const created = await call('POST', '/things', '{"a":1}');
+    expect(created).toMatchObject({ status: 201, body: { n: 1 } });
+    expect(created.headers.get('x-ratelimit-remaining')).toBe('2');
+    expect(await call('GET', '/things/7')).toMatchObject({ status: 404, body: { error: { code: 'thing_not_found', message: 'no thing 7' } } });
+    expect(await call('POST', '/things', 'x'.repeat(65))).toMatchObject({ status: 413, body: { error: { code: 'too_large' } } });
+    const throttled = await call('GET', '/nowhere');
+    expect(throttled).toMatchObject({ status: 429, body: { error: { code: 'rate_limited', message: 'only 3' } } });
+    expect(throttled.headers.get('x-ratelimit-remaining')).toBe('0');
+    expect(things).toEqual([{ a: 1 }]);
+    expect(a.stats).toMatchObject({ requests: 5, byStatus: { 401: 1, 201: 1, 404: 1, 413: 1, 429: 1 } });
+  });
+
+  it('loses the answer of a write the faults pick, the write staying applied; answers the router misses in the vendor shape', async () => {
+    const { a, things, call } = await app({ loseAnswers: 1, lostAnswer: 'error' });
+    expect(await call('POST', '/things', '{"a":1}')).toMatchObject({ status: 500, body: { error: { code: 'server_error' } } });
+    expect(things).toHaveLength(1);
+    expect(a.stats.lostAnswers).toBe(1);
+    expect(await call('DELETE', '/things')).toMatchObject({ status: 405, body: { error: { code: 'method_not_allowed' } } });
+    a.faults.set({ failRequests: 1 });
+    expect(await call('POST', '/things', '{}')).toMatchObject({ status: 503, body: { error: { code: 'unavailable' } } });
   });
 });

@@ -25,6 +25,8 @@ function needs(mode: SyncMode, declared: readonly OperationKind[]): OperationKin
       return creating;
     case 'mirror':
       return [...creating, 'delete'];
+    case 'event':
+      return ['event'];
   }
 }
 

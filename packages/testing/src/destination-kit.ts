@@ -4,7 +4,16 @@
  * the engine does it (re-sending, bisecting, looking up or parking per the contract).
  */
 import { isDeepStrictEqual } from 'node:util';
-import { describeError, isOutflowError, type ConnectorContext, type Operation, type OperationKind, type RecordResult } from '@outflow/core';
+import {
+  describeError,
+  isOutflowError,
+  type Capabilities,
+  type ConnectorContext,
+  type Destination,
+  type Operation,
+  type OperationKind,
+  type RecordResult,
+} from '@outflow/core';
 import type { KitFaults } from '@outflow/core/emulator-kit';
 import { AcceptanceFailure, differingFields, fail, show, within } from './harness.js';
 import type { DestinationHarness, HeldRecord, TestRecord } from './destination.js';
@@ -129,6 +138,18 @@ function checkShape(results: unknown, ops: Operation[], what: string): RecordRes
   return results as RecordResult[];
 }
 
+/** What writing to a destination under test takes: the harness of the destination suite or the event suite. */
+export interface WriteHarness {
+  destination: Destination<unknown>;
+  ctx: ConnectorContext<unknown>;
+  capabilities: Capabilities;
+  timeoutMs: number;
+  driver: {
+    object: string;
+    faults?(faults: KitFaults): void | Promise<void>;
+  };
+}
+
 export interface WriteOptions {
   /** The context to write with; the harness's own by default. */
   ctx?: ConnectorContext;
@@ -143,7 +164,7 @@ export interface WriteOptions {
  * With `budget: 'write'` the call draws one request from the context's budget, as the
  * engine does; with `connector`, the connector draws for itself.
  */
-export async function write(h: DestinationHarness, ops: Operation[], what: string, o: WriteOptions = {}): Promise<RecordResult[]> {
+export async function write(h: WriteHarness, ops: Operation[], what: string, o: WriteOptions = {}): Promise<RecordResult[]> {
   const ctx = o.ctx ?? h.ctx;
   const call = () => h.destination.write(ctx, h.driver.object, ops);
   const sent = h.capabilities.budget === 'connector' ? call() : ctx.rateBudget.request(call);
@@ -156,7 +177,7 @@ export async function write(h: DestinationHarness, ops: Operation[], what: strin
 export type Answer = { results: RecordResult[] } | { error: unknown };
 
 /** Calls write() once and keeps what it threw; a broken answer shape still fails the check. */
-export async function attempt(h: DestinationHarness, ops: Operation[], what: string, o: WriteOptions = {}): Promise<Answer> {
+export async function attempt(h: WriteHarness, ops: Operation[], what: string, o: WriteOptions = {}): Promise<Answer> {
   try {
     return { results: await write(h, ops, what, o) };
   } catch (error) {
@@ -247,7 +268,7 @@ export async function expectLanded(h: DestinationHarness, recs: TestRecord[], wh
 }
 
 /** Sets the emulator's faults through the driver (`{}` clears them). */
-export async function setFaults(h: DestinationHarness, faults: KitFaults): Promise<void> {
+export async function setFaults(h: WriteHarness, faults: KitFaults): Promise<void> {
   const set =
     h.driver.faults ??
     fail("the driver gives neither faults() nor noFaults: give faults(f) setting the emulator's faults, or noFaults saying why there is no emulator to inject faults into");
@@ -255,7 +276,7 @@ export async function setFaults(h: DestinationHarness, faults: KitFaults): Promi
 }
 
 /** Runs `body` with `faults` set, clearing them afterwards whatever happens. */
-export async function underFaults<T>(h: DestinationHarness, faults: KitFaults, body: () => Promise<T>): Promise<T> {
+export async function underFaults<T>(h: WriteHarness, faults: KitFaults, body: () => Promise<T>): Promise<T> {
   await setFaults(h, faults);
   try {
     return await body();
@@ -284,7 +305,7 @@ const ROUNDS = 5;
  * parked — or parked when there is no lookup. Fails when operations still fail after
  * {@link ROUNDS} rounds with no fault set.
  */
-export async function deliver(h: DestinationHarness, ops: Operation[], what: string, first?: Answer): Promise<Outcome[]> {
+export async function deliver(h: WriteHarness, ops: Operation[], what: string, first?: Answer): Promise<Outcome[]> {
   const out: (Outcome | undefined)[] = new Array(ops.length);
   const resendSafe = h.capabilities.idempotency !== 'none';
   let last = 'none';
@@ -339,7 +360,7 @@ export async function deliver(h: DestinationHarness, ops: Operation[], what: str
 }
 
 /** Settles operations in doubt by lookup() or by parking them; returns those to send again. */
-async function settleDoubts(h: DestinationHarness, ops: Operation[], doubt: number[], out: (Outcome | undefined)[]): Promise<number[]> {
+async function settleDoubts(h: WriteHarness, ops: Operation[], doubt: number[], out: (Outcome | undefined)[]): Promise<number[]> {
   const lookup = h.destination.lookup;
   if (lookup === undefined) {
     for (const i of doubt) out[i] = { state: 'parked', reason: 'outcome unknown: idempotency is none and there is no lookup()' };

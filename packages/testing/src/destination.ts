@@ -15,7 +15,21 @@ import {
   type Row,
 } from '@outflow/core';
 import type { KitFaults } from '@outflow/core/emulator-kit';
-import { AcceptanceFailure, differingFields, fail, openConnection, registerChecks, show, within, type Check, type ConnectionDriver } from './harness.js';
+import {
+  AcceptanceFailure,
+  differingFields,
+  fail,
+  openConnection,
+  registerChecks,
+  runChecks,
+  show,
+  within,
+  type Check,
+  type CheckReport,
+  type ConnectionDriver,
+} from './harness.js';
+
+export type { CheckReport } from './harness.js';
 import {
   BASE,
   byIdOnly,
@@ -153,8 +167,8 @@ export interface DestinationHarness<C = unknown> extends SpecHarness<C> {
   idempotencyKey(kind: OperationKind, key: string): string;
 }
 
-const KINDS: readonly OperationKind[] = ['upsert', 'update', 'insert', 'delete'];
-const MODES = ['upsert', 'update', 'insert', 'mirror'];
+const KINDS: readonly OperationKind[] = ['upsert', 'update', 'insert', 'delete', 'event'];
+const MODES = ['upsert', 'update', 'insert', 'mirror', 'event'];
 const IDEMPOTENCY: readonly Idempotency[] = ['key', 'match', 'none'];
 /** Field types a record cannot break: free text and JSON. */
 const FREE_FORM = /^(string|text|varchar|character varying|json|jsonb|object|any|variant)$/i;
@@ -918,42 +932,11 @@ export function destinationAcceptance<C>(driver: DestinationDriver<C>): void {
   });
 }
 
-/** The outcome of one check run by {@link runDestinationChecks}. */
-export interface CheckReport {
-  id: string;
-  status: 'passed' | 'failed' | 'skipped';
-  /** The failure (starting with the check's id in brackets), why the check was skipped, or a note on a pass. */
-  message?: string;
-}
-
 /**
  * Runs destination checks without vitest, on one harness started from `driver`, and
  * reports each instead of throwing: all of them in order, or those named in `ids`. For
  * trying a connector by hand, and for the suite's own tests of broken connectors.
  */
 export async function runDestinationChecks<C>(driver: DestinationDriver<C>, ids?: string[]): Promise<CheckReport[]> {
-  const all = destinationCheckList<C>();
-  const unknown = (ids ?? []).filter((id) => !all.some((c) => c.id === id));
-  if (unknown.length > 0) throw new TypeError(`no destination check has the id ${unknown.join(', ')}`);
-  const checks = ids === undefined ? all : all.filter((c) => ids.includes(c.id));
-  const h = await startDestination(driver);
-  const reports: CheckReport[] = [];
-  try {
-    for (const check of checks) {
-      const why = driver.skip?.includes(check.id) ? 'skipped by the driver' : check.notApplicable?.(h);
-      if (why !== undefined) {
-        reports.push({ id: check.id, status: 'skipped', message: why });
-        continue;
-      }
-      try {
-        const note = await check.run(h);
-        reports.push(typeof note === 'string' ? { id: check.id, status: 'passed', message: note } : { id: check.id, status: 'passed' });
-      } catch (err) {
-        reports.push({ id: check.id, status: 'failed', message: `[${check.id}] ${describeError(err)}` });
-      }
-    }
-  } finally {
-    await h.close();
-  }
-  return reports;
+  return runChecks(() => startDestination(driver), destinationCheckList<C>(), ids, driver.skip);
 }

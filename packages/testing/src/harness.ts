@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, it } from 'vitest';
+import { describeError } from '@outflow/core';
 import type { AnyConnector, Row, TSchema } from '@outflow/core';
 import { checkConfig } from './config.js';
 import { createTestContext, type TestContext } from './context.js';
@@ -182,4 +183,48 @@ export function registerChecks<H extends { close(): Promise<void> }>(
     });
   }
   return get;
+}
+
+/** The outcome of one check run by {@link runChecks}. */
+export interface CheckReport {
+  id: string;
+  status: 'passed' | 'failed' | 'skipped';
+  /** The failure (starting with the check's id in brackets), why the check was skipped, or a note on a pass. */
+  message?: string;
+}
+
+/**
+ * Runs checks without vitest, on one harness from `start`, and reports each instead of
+ * throwing: all of `all` in order, or those named in `ids`; those in `skip` are reported
+ * skipped. For trying a connector by hand, and for the suites' own tests of broken ones.
+ */
+export async function runChecks<H extends { close(): Promise<void> }>(
+  start: () => Promise<H>,
+  all: Check<H>[],
+  ids: string[] | undefined,
+  skip: readonly string[] = [],
+): Promise<CheckReport[]> {
+  const unknown = (ids ?? []).filter((id) => !all.some((c) => c.id === id));
+  if (unknown.length > 0) throw new TypeError(`no check has the id ${unknown.join(', ')}`);
+  const checks = ids === undefined ? all : all.filter((c) => ids.includes(c.id));
+  const h = await start();
+  const reports: CheckReport[] = [];
+  try {
+    for (const check of checks) {
+      const why = skip.includes(check.id) ? 'skipped by the driver' : check.notApplicable?.(h);
+      if (why !== undefined) {
+        reports.push({ id: check.id, status: 'skipped', message: why });
+        continue;
+      }
+      try {
+        const note = await check.run(h);
+        reports.push(typeof note === 'string' ? { id: check.id, status: 'passed', message: note } : { id: check.id, status: 'passed' });
+      } catch (err) {
+        reports.push({ id: check.id, status: 'failed', message: `[${check.id}] ${describeError(err)}` });
+      }
+    }
+  } finally {
+    await h.close();
+  }
+  return reports;
 }

@@ -39,3 +39,13 @@ export { ledgerAcceptance, ledgerCheckList, ledgerChecks, startLedger, type Ledg
 export { memorySource } from './fixtures.js';
 export { createTestEngine, type TestEngine, type TestEngineOptions } from './engine.js';
 export { startHostileServer, type HostileMode, type HostileRequest, type HostileServer } from './hostile-server.js';
+export {
+  eventAcceptance,
+  eventCheckList,
+  eventChecks,
+  runEventChecks,
+  startEventDestination,
+  type DeliveredEvent,
+  type EventDriver,
+  type EventHarness,
+} from './events.js';

@@ -1,6 +1,8 @@
 /**
- * The reference destination the destination suite is tested against: a small vendor (the
- * "service") held in memory behind a simulated network, and a correct connector for it.
+ * The reference destination the destination and event suites are tested against: a small
+ * vendor (the "service") held in memory behind a simulated network, and a correct
+ * connector for it. It takes records and, when `event` is declared, events (kept in a log
+ * of its own, one entry per event accepted).
  * The service assigns ids, addresses records by id ahead of match, dedupes by idempotency
  * key, refuses bad emails, enforces a rate limit and takes the emulator kit's faults
  * (`FaultInjector`) the way the real emulators do: a fault answers before anything is
@@ -26,7 +28,7 @@ import {
   type Static,
 } from '@outflow/core';
 import { FaultInjector } from '@outflow/core/emulator-kit';
-import type { DestinationDriver, HeldRecord, TestRecord } from '../src/index.js';
+import type { DeliveredEvent, DestinationDriver, EventDriver, HeldRecord, TestRecord } from '../src/index.js';
 
 export const TOKEN = 'reference-token-0123456789';
 /** What the service enforces, and the correct connector declares. */
@@ -150,6 +152,7 @@ export class ReferenceService {
   readonly faults = new FaultInjector();
   readonly limit: RateLimit;
   private readonly store = new Map<string, Held>();
+  private readonly accepted: DeliveredEvent[] = [];
   private readonly seen = new Map<string, RecordResult>();
   private arrivals: number[] = [];
   private nextId = 1;
@@ -213,6 +216,11 @@ export class ReferenceService {
     return { status: 200, results };
   }
 
+  /** Every event accepted, one entry per acceptance, in order. */
+  events(): DeliveredEvent[] {
+    return this.accepted.map((e) => ({ ...e }));
+  }
+
   /** Whether an operation with this idempotency key was applied, and its result. */
   applied(idempotencyKey: string): RecordResult | undefined {
     return this.seen.get(idempotencyKey);
@@ -246,13 +254,19 @@ export class ReferenceService {
   apply(op: Operation): RecordResult {
     const bugs = this.bugs;
     const reject = (reason: string, retryable = false): RecordResult => ({ ok: false, reason, retryable });
+    if (!bugs.acceptInvalid && !validEmail(op.fields?.['email'])) {
+      if (op.kind !== 'delete') return reject(`email ${JSON.stringify(op.fields?.['email'])} is invalid`, bugs.invalidRetryable === true);
+    }
+    if (op.kind === 'event') {
+      this.accepted.push({ marker: String(op.fields?.['marker']), payload: { ...op.fields } });
+      return { ok: true };
+    }
     const existing = op.kind === 'upsert' && op.destinationId === undefined && bugs.upsertAlwaysCreates ? undefined : this.find(op);
     if (op.kind === 'delete') {
       if (existing !== undefined && !bugs.ignoreDeletes) this.store.delete(existing.id);
       else if (existing === undefined && bugs.deleteMissingFails) return reject('record not found');
       return { ok: true };
     }
-    if (!bugs.acceptInvalid && !validEmail(op.fields?.['email'])) return reject(`email ${JSON.stringify(op.fields?.['email'])} is invalid`, bugs.invalidRetryable === true);
     if (op.kind === 'insert' && bugs.refuseInserts) return reject('inserts are not supported');
     if (bugs.staleIdRejected && op.kind === 'upsert' && op.destinationId !== undefined && !this.store.has(op.destinationId)) return reject('record not found');
     if (existing === undefined) {
@@ -418,6 +432,24 @@ export function referenceDriver(bugs: Bugs = {}, overrides: Partial<DestinationD
     badRecord: () => ({ key: 'bad', match: { email: 'no-at-sign' }, fields: { email: 'no-at-sign', name: 'Bad', note: 'bad' } }),
     faults: (f) => ref.service.faults.set(f),
     stall: async () => ref.service.stall(),
+    requestTimeoutMs: TIMEOUT_MS,
+    enforcedLimits: () => [ref.service.limit],
+    ...overrides,
+  };
+}
+
+/** An event driver for the reference with `bugs` (declaring `event` only), with `overrides` on top. */
+export function referenceEventDriver(bugs: Bugs = {}, overrides: Partial<EventDriver<ReferenceConfig>> = {}): EventDriver<ReferenceConfig> {
+  const ref = reference({ operations: ['event'], ...bugs });
+  return {
+    connector: ref.connector,
+    object: 'alerts',
+    config: { token: TOKEN, batchSize: 8, timeoutMs: TIMEOUT_MS },
+    badConfigs: [{ name: 'a wrong token', config: { token: 'not-the-token' } }],
+    payload: (marker) => ({ email: `${marker}@example.test`, marker }),
+    delivered: async () => ref.service.events(),
+    badPayload: (marker) => ({ payload: { email: 'no-at-sign', marker }, reason: /email "no-at-sign" is invalid/ }),
+    faults: (f) => ref.service.faults.set(f),
     requestTimeoutMs: TIMEOUT_MS,
     enforcedLimits: () => [ref.service.limit],
     ...overrides,

@@ -5,7 +5,7 @@
  * updates and is left out of search, but still holds its email and external_id), and a log
  * of every write applied.
  */
-import { jsonLinesLog } from '@outflow/core/emulator-kit';
+import { ChangeLog, EmulatorRefusal } from '@outflow/core/emulator-kit';
 
 export type DataType = 'string' | 'integer' | 'float' | 'boolean' | 'date';
 /** A contact data attribute, standard or custom, as GET /data_attributes lists it. */
@@ -35,16 +35,6 @@ export interface Write {
   contact?: Contact;
 }
 
-/** A refusal in Intercom's error.list shape. */
-export class Refusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 const std = (name: string, data_type: DataType, api_writable = true): Attribute => ({ name, data_type, custom: false, api_writable });
 /** The standard contact attributes the API writes at the top level of a contact. */
@@ -75,20 +65,21 @@ export function isOfType(type: DataType, value: Json): boolean {
 export class ContactStore {
   readonly contacts = new Map<string, Contact>();
   readonly archived = new Set<string>();
-  readonly writes: Write[] = [];
+  /** Every write applied, in order; replayed from `file` at start. */
+  readonly log: ChangeLog<Write>;
   private seq = 0;
 
   constructor(
-    private readonly file: string | undefined,
+    file: string | undefined,
     readonly custom: Attribute[],
   ) {
-    if (file !== undefined) jsonLinesLog.replay<Write>(file, 'intercom', (w) => this.apply(w, false));
+    this.log = new ChangeLog<Write>(file, 'intercom', (w) => this.apply(w));
   }
 
   /** A live (not archived) contact, or 404 as Intercom answers it. */
   get(id: string): Contact {
     const c = this.contacts.get(id);
-    if (c === undefined || this.archived.has(id)) throw new Refusal(404, 'not_found', 'Contact Not Found');
+    if (c === undefined || this.archived.has(id)) throw new EmulatorRefusal(404, 'not_found', 'Contact Not Found');
     return c;
   }
 
@@ -96,7 +87,7 @@ export class ContactStore {
     const fields = this.validate(body);
     const role = (fields['role'] ?? 'user') as Contact['role'];
     if (role === 'user' && !fields['email'] && !fields['external_id']) {
-      throw new Refusal(400, 'parameter_not_found', 'A user requires an email or an external_id');
+      throw new EmulatorRefusal(400, 'parameter_not_found', 'A user requires an email or an external_id');
     }
     const now = Math.floor(Date.now() / 1000);
     const id = (now.toString(16) + (++this.seq + this.contacts.size).toString(16).padStart(16, '0')).slice(-24);
@@ -118,14 +109,14 @@ export class ContactStore {
   /** Archives or unarchives a contact by id; archived contacts are addressable only here and by DELETE. */
   setArchived(id: string, archived: boolean): Contact {
     const contact = this.contacts.get(id);
-    if (contact === undefined) throw new Refusal(404, 'not_found', 'Contact Not Found');
+    if (contact === undefined) throw new EmulatorRefusal(404, 'not_found', 'Contact Not Found');
     return this.record(archived ? 'archive' : 'unarchive', contact);
   }
 
   remove(id: string): Contact {
     const contact = this.contacts.get(id);
-    if (contact === undefined) throw new Refusal(404, 'not_found', 'Contact Not Found');
-    this.apply({ op: 'delete', id, at: Date.now() });
+    if (contact === undefined) throw new EmulatorRefusal(404, 'not_found', 'Contact Not Found');
+    this.log.add({ op: 'delete', id, at: Date.now() });
     return contact;
   }
 
@@ -135,17 +126,15 @@ export class ContactStore {
   }
 
   private record(op: Write['op'], contact: Contact): Contact {
-    this.apply({ op, id: contact.id, at: Date.now(), contact: structuredClone(contact) });
+    this.log.add({ op, id: contact.id, at: Date.now(), contact: structuredClone(contact) });
     return contact;
   }
 
-  private apply(w: Write, persist = true): void {
+  private apply(w: Write): void {
     if (w.contact === undefined) this.contacts.delete(w.id);
     else this.contacts.set(w.id, structuredClone(w.contact));
     if (w.op === 'archive') this.archived.add(w.id);
     if (w.op === 'unarchive' || w.op === 'delete') this.archived.delete(w.id);
-    this.writes.push(w);
-    if (persist && this.file !== undefined) jsonLinesLog.append(this.file, [w]);
   }
 
   /** The writable standard fields of a body, type-checked (null clears one). */
@@ -153,24 +142,24 @@ export class ContactStore {
     const out: Record<string, Json> = {};
     for (const a of STANDARD.filter((s) => s.api_writable && s.name in body)) {
       const value = body[a.name]!;
-      if (value !== null && !isOfType(a.data_type, value)) throw new Refusal(400, 'type_mismatch', `${a.name} must be of type ${a.data_type}`);
+      if (value !== null && !isOfType(a.data_type, value)) throw new EmulatorRefusal(400, 'type_mismatch', `${a.name} must be of type ${a.data_type}`);
       out[a.name] = value;
     }
-    if ('role' in out && out['role'] !== 'user' && out['role'] !== 'lead') throw new Refusal(400, 'parameter_invalid', 'role must be one of user, lead');
+    if ('role' in out && out['role'] !== 'user' && out['role'] !== 'lead') throw new EmulatorRefusal(400, 'parameter_invalid', 'role must be one of user, lead');
     return out;
   }
 
   private setCustom(contact: Contact, given: Json | undefined): void {
     if (given === undefined || given === null) return;
-    if (typeof given !== 'object' || Array.isArray(given)) throw new Refusal(400, 'type_mismatch', 'custom_attributes must be an object');
+    if (typeof given !== 'object' || Array.isArray(given)) throw new EmulatorRefusal(400, 'type_mismatch', 'custom_attributes must be an object');
     for (const [name, value] of Object.entries(given)) {
       const attr = this.custom.find((a) => a.name === name);
-      if (attr === undefined) throw new Refusal(400, 'parameter_not_found', `Custom attribute '${name}' does not exist`);
+      if (attr === undefined) throw new EmulatorRefusal(400, 'parameter_not_found', `Custom attribute '${name}' does not exist`);
       if (value !== null && !isOfType(attr.data_type, value)) {
-        throw new Refusal(400, 'parameter_invalid', `Custom attribute '${name}' must be of type ${attr.data_type}`);
+        throw new EmulatorRefusal(400, 'parameter_invalid', `Custom attribute '${name}' must be of type ${attr.data_type}`);
       }
       if (value !== null && attr.options !== undefined && !attr.options.includes(value as string)) {
-        throw new Refusal(400, 'parameter_invalid', `'${String(value)}' is not an allowed value of the list attribute '${name}'`);
+        throw new EmulatorRefusal(400, 'parameter_invalid', `'${String(value)}' is not an allowed value of the list attribute '${name}'`);
       }
       contact.custom_attributes[name] = value;
     }
@@ -185,7 +174,7 @@ export class ContactStore {
       const sameEmail = email !== null && contact.role === 'user' && other.role === 'user' && String(other['email']).toLowerCase() === email;
       if (!sameId && !sameEmail) continue;
       const which = this.archived.has(other.id) ? 'An archived contact' : 'A contact';
-      throw new Refusal(409, 'conflict', `${which} matching those details already exists with id=${other.id}`);
+      throw new EmulatorRefusal(409, 'conflict', `${which} matching those details already exists with id=${other.id}`);
     }
   }
 }

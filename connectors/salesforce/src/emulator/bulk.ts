@@ -155,6 +155,11 @@ export class BulkJobs {
     return job.results?.[kind] ?? '';
   }
 
+  /** Every job kept, in creation order: its id, object, operation, state and records processed. */
+  list(): { id: string; object: string; operation: string; state: JobState; numberRecordsProcessed: number }[] {
+    return [...this.jobs.values()].map((j) => ({ id: j.id, object: j.object, operation: j.operation, state: j.state, numberRecordsProcessed: j.numberRecordsProcessed }));
+  }
+
   stop(): void {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();

@@ -157,6 +157,11 @@ export class SalesforceEmulator implements RunningEmulator<EmulatorConnection> {
     return this.jobs.processed;
   }
 
+  /** Every Bulk API job since start (and those replayed from `dataDir`), in creation order. */
+  bulkJobs(): ReturnType<BulkJobs['list']> {
+    return this.jobs.list();
+  }
+
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;

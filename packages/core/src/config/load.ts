@@ -12,6 +12,7 @@ import { secretPaths } from '../schema.js';
 import { loadConnector } from './connectors.js';
 import { OutflowConfigSchema, type OutflowConfig, type SyncConfig } from './schema.js';
 import { MAX_INTERVAL_MS, parseInterval } from './interval.js';
+import { triggerProblems } from '../events/triggers.js';
 import { MAX_PAUSE_MS } from '../delivery/rate-budget.js';
 import { MAX_CONFIG_BYTES, MAX_DEPTH, configText, firstAlias, yamlProblems } from './yaml.js';
 
@@ -541,6 +542,9 @@ function crossCheck(data: unknown, byConnection: Map<string, AnyConnector>, repo
         );
       }
     }
+    if (isRecord(to) && (to['mode'] === 'event' || to['triggers'] !== undefined) && validShape(sync)) {
+      for (const problem of triggerProblems(sync as unknown as SyncConfig)) report([...at, ...problem.path], problem.message);
+    }
     if (sync['schedule'] !== undefined && capture === 'stream') {
       report([...at, 'schedule'], 'a schedule applies only to capture: diff; a stream sync runs continuously, so remove schedule');
     }
@@ -550,6 +554,51 @@ function crossCheck(data: unknown, byConnection: Map<string, AnyConnector>, repo
       if (ms === 0 || ms > MAX_INTERVAL_MS) report([...at, 'schedule', 'every'], `must be more than 0 and at most 24d (got "${every}")`);
     }
   });
+  checkAlerts(data, syncs, report);
+}
+
+/** Alert rules: intervals in range, `lagAbove` only on stream syncs, a sync's rules only with `alerts.webhook`. */
+function checkAlerts(data: Record<string, unknown>, syncs: unknown[], report: Report): void {
+  const checkRules = (rules: unknown, at: string[]): void => {
+    if (!isRecord(rules)) return;
+    for (const name of ['lagAbove', 'noSuccessFor']) {
+      const v = rules[name];
+      if (typeof v === 'string' && /^[0-9]+(ms|s|m|h|d)$/.test(v) && (parseInterval(v) === 0 || parseInterval(v) > MAX_INTERVAL_MS)) {
+        report([...at, name], `must be more than 0 and at most 24d (got "${v}")`);
+      }
+    }
+  };
+  const alerts = data['alerts'];
+  if (isRecord(alerts)) checkRules(alerts['rules'], ['alerts', 'rules']);
+  syncs.forEach((sync: unknown, i) => {
+    if (!isRecord(sync) || sync['alerts'] === undefined) return;
+    const at = ['syncs', String(i), 'alerts'];
+    if (!isRecord(alerts)) report(at, 'alert rules need a receiver: add `alerts: { webhook: { url, secret } }` at the top of the file');
+    checkRules(sync['alerts'], at);
+    if (isRecord(sync['alerts']) && sync['alerts']['lagAbove'] !== undefined && sync['capture'] !== 'stream') {
+      report([...at, 'lagAbove'], 'lagAbove applies only to capture: stream (a diff sync has no stream lag); remove it');
+    }
+  });
+}
+
+/** Whether a sync's triggers have the schema's shape, so they can be compiled (else ajv has said what is wrong). */
+function validShape(sync: Record<string, unknown>): boolean {
+  const to = sync['to'];
+  if (!isRecord(to)) return false;
+  const triggers = to['triggers'];
+  if (triggers === undefined) return true;
+  return (
+    Array.isArray(triggers) &&
+    triggers.every(
+      (t) =>
+        isRecord(t) &&
+        typeof t['name'] === 'string' &&
+        ['insert', 'update', 'delete'].includes(t['on'] as string) &&
+        isRecord(t['payload']) &&
+        (t['when'] === undefined || typeof t['when'] === 'string') &&
+        (t['fields'] === undefined || (Array.isArray(t['fields']) && t['fields'].every((f) => typeof f === 'string'))),
+    )
+  );
 }
 
 // ---------------------------------------------------------------------------------------

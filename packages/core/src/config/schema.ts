@@ -45,20 +45,57 @@ export const FromSchema = Type.Object(
   { additionalProperties: false, description: 'The model a sync reads.' },
 );
 
+export const TriggerSchema = Type.Object(
+  {
+    name: Type.String({
+      pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$',
+      description: 'The trigger\'s name, unique in its sync: part of each event\'s idempotency key and shown by plan.',
+    }),
+    on: Type.Union([Type.Literal('insert'), Type.Literal('update'), Type.Literal('delete')], {
+      description: 'The change that fires it: a row appearing, changing or leaving the model.',
+    }),
+    fields: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        minItems: 1,
+        description: 'on: update only: fire only when one of these model columns changed.',
+      }),
+    ),
+    when: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "A condition on the row, e.g. \"amount > 1000\" or \"status == 'paid'\": comparisons (== != > >= < <= in), and, or, not, parentheses, column names and literals. On insert it is read on the new row, on delete on the removed one; on update the trigger fires when the condition becomes true (false or unknown before, true after), once per crossing.",
+      }),
+    ),
+    object: Type.Optional(Type.String({ minLength: 1, description: "Where this trigger's events go, instead of the sync's to.object." })),
+    payload: Type.Record(Type.String(), Type.Unknown(), {
+      description:
+        'The event: a map whose string leaves are Liquid templates over {{ after.column }}, {{ before.column }}, {{ key }}, {{ trigger }} and {{ change }}. A leaf that is a single {{ … }} keeps the value\'s type.',
+    }),
+  },
+  { additionalProperties: false, description: 'An event trigger (mode event).' },
+);
+
 export const ToSchema = Type.Object(
   {
     connection: Type.String({ minLength: 1, description: 'The name of a connection whose connector provides a destination.' }),
-    object: Type.String({ minLength: 1, description: 'The destination object, e.g. contacts.' }),
-    mode: Type.Union([Type.Literal('upsert'), Type.Literal('update'), Type.Literal('insert'), Type.Literal('mirror')], {
+    object: Type.String({ minLength: 1, description: 'The destination object, e.g. contacts; in mode event, where events go unless a trigger names its own.' }),
+    mode: Type.Union([Type.Literal('upsert'), Type.Literal('update'), Type.Literal('insert'), Type.Literal('mirror'), Type.Literal('event')], {
       default: 'upsert',
       description:
-        'upsert: create or update by match key; update: only update existing records; insert: only create; mirror: create, update and delete so the object mirrors the model.',
+        'upsert: create or update by match key; update: only update existing records; insert: only create; mirror: create, update and delete so the object mirrors the model; event: send an event or message when a trigger fires (see triggers).',
     }),
     matchKey: Type.Optional(
       Type.Record(Type.String(), Type.String(), {
         description: 'Destination field → model column used to find existing records, e.g. { email: EMAIL }.',
         minProperties: 1,
         maxProperties: 1,
+      }),
+    ),
+    triggers: Type.Optional(
+      Type.Array(TriggerSchema, {
+        minItems: 1,
+        description: 'mode event: what turns a change into an event. Each change fires every trigger that matches it, once per trigger.',
       }),
     ),
     deletes: Type.Union([Type.Literal('ignore'), Type.Literal('delete'), Type.Literal('clear')], {
@@ -124,6 +161,30 @@ export const MaxDeletesSchema = Type.Object(
   { additionalProperties: false, description: 'The blast-radius guard against mass deletes (an empty or broken model).' },
 );
 
+const AlertInterval = (description: string) => Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', description });
+
+export const AlertRulesSchema = Type.Object(
+  {
+    runFailed: Type.Optional(Type.Boolean({ description: 'Alert when a run fails; resolved by the next run that does not.' })),
+    rejectedPct: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 100,
+        description: 'Alert when a run rejects more than this share (percent) of the records it sent; resolved by a run at or below it.',
+      }),
+    ),
+    lagAbove: Type.Optional(
+      AlertInterval("Stream syncs: alert when delivery is further behind the source's commits than this, e.g. 30s; resolved once it is back within it."),
+    ),
+    noSuccessFor: Type.Optional(AlertInterval('Alert when no run has succeeded for this long, e.g. 6h; resolved by the next run that succeeds.')),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "When `outflow serve` alerts about a sync; each rule is off unless set. On a sync, in place of `alerts.rules` (`{}` turns alerts off for it).",
+  },
+);
+
 export const SyncSchema = Type.Object(
   {
     name: Name,
@@ -133,9 +194,21 @@ export const SyncSchema = Type.Object(
       description: 'diff: compare snapshots with what was delivered; stream: follow the source change log.',
     }),
     schedule: Type.Optional(
-      Type.Object(
-        { every: Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', description: 'An interval such as 30s, 15m, 6h or 1d.' }) },
-        { additionalProperties: false, description: 'When `run --watch` runs a diff sync.' },
+      Type.Union(
+        [
+          Type.Object(
+            { every: Type.String({ pattern: '^[0-9]+(ms|s|m|h|d)$', description: 'An interval such as 30s, 15m, 6h or 1d.' }) },
+            { additionalProperties: false },
+          ),
+          Type.Object(
+            {
+              cron: Type.String({ minLength: 1, description: 'A cron expression: 5 fields, or 6 with seconds first (e.g. `0 */2 * * *`).' }),
+              timezone: Type.Optional(Type.String({ minLength: 1, description: 'The IANA time zone the cron expression is read in (UTC by default).' })),
+            },
+            { additionalProperties: false },
+          ),
+        ],
+        { description: 'When `outflow serve` and `run --watch` run a diff sync: `{ every: 15m }` or `{ cron: "0 * * * *", timezone: Europe/Paris }`.' },
       ),
     ),
     to: ToSchema,
@@ -147,6 +220,7 @@ export const SyncSchema = Type.Object(
     delivery: Type.Optional(DeliverySchema),
     failWhen: Type.Optional(FailWhenSchema),
     maxDeletes: Type.Optional(MaxDeletesSchema),
+    alerts: Type.Optional(AlertRulesSchema),
   },
   { additionalProperties: false, description: 'One sync: a model kept in step with a destination object.' },
 );
@@ -186,11 +260,32 @@ export const LedgerSchema = Type.Object(
   },
 );
 
+export const AlertsSchema = Type.Object(
+  {
+    webhook: Type.Object(
+      {
+        url: Secret({
+          pattern: '^https?://[^\\s]+$',
+          description: 'Where alerts are POSTed (http or https); a secret, as such URLs often carry a token, so write it as ${env:NAME}.',
+        }),
+        secret: Secret({ minLength: 1, description: 'The HMAC-SHA256 signing secret: each alert carries x-outflow-signature, as the webhook destination signs.' }),
+      },
+      { additionalProperties: false, description: 'The receiver of alerts and recovery notices.' },
+    ),
+    rules: Type.Optional(AlertRulesSchema),
+  },
+  {
+    additionalProperties: false,
+    description: "Alerts from `outflow serve`, once per incident and a notice when it resolves: `rules` apply to every sync without `alerts` of its own.",
+  },
+);
+
 export const OutflowConfigSchema = Type.Object(
   {
     version: Type.Literal(1, { description: 'The config file format version; always 1.' }),
     state: Type.Optional(StateSchema),
     ledger: Type.Optional(LedgerSchema),
+    alerts: Type.Optional(AlertsSchema),
     connections: Type.Record(Name, ConnectionSchema, {
       description: 'Named connections; a name is letters, digits, dots, dashes and underscores.',
       additionalProperties: false,
@@ -202,5 +297,8 @@ export const OutflowConfigSchema = Type.Object(
 
 export type ConnectionConfig = Static<typeof ConnectionSchema>;
 export type SyncConfig = Static<typeof SyncSchema>;
+export type TriggerConfig = Static<typeof TriggerSchema>;
 export type OutflowConfig = Static<typeof OutflowConfigSchema>;
 export type LedgerConfig = Static<typeof LedgerSchema>;
+export type AlertsConfig = Static<typeof AlertsSchema>;
+export type AlertRules = Static<typeof AlertRulesSchema>;

@@ -11,6 +11,8 @@ import type { Logger } from '../logger.js';
 import { redact } from '../redact.js';
 import { Delivery, outcomeUnknown, type DeliveryOutcome } from './pipeline.js';
 import { DEFAULT_MAX_ROW_ATTEMPTS, tooManyRejected } from './guards.js';
+import { compileTriggers, type EventTriggers, type FiredEvent } from '../events/triggers.js';
+import { decodeEventState, encodeEventState, nextEventState, type EventState } from '../events/state.js';
 
 /**
  * How many keys a run remembers having queued: far more than can wait to be recorded in the
@@ -27,6 +29,31 @@ interface Tag {
   batch?: number;
   /** The change's stream position, recorded with its ack (see DiffStore.positions). */
   pos?: string;
+  /** Event mode: the values kept of the row once delivered (events/state.ts). */
+  state?: string;
+  /** Event mode: the events one change fired, settled together. */
+  group?: EventGroup;
+  /**
+   * Event mode: the version an event is logged as sent with, and its idempotency key made
+   * from: the one of a send still in doubt, else the new fingerprint (for a delete, the one
+   * delivered, or a mark when the change carries none).
+   */
+  sentAs?: string;
+}
+
+/** What a delete's events are logged as sent with when the key's delivered fingerprint is unknown (a stream's delete). */
+const DELETE_EVENT_SENT = 'event:delete';
+
+/**
+ * The events one change fired. The change is recorded once all of them settled: delivered
+ * when every one was accepted, parked when one was refused for good (or ran out of
+ * attempts), and left to be sent again by the next run when one failed otherwise — its
+ * accepted siblings then carry the same idempotency keys again.
+ */
+interface EventGroup {
+  left: number;
+  failed: boolean;
+  parked: boolean;
 }
 
 /** One change to deliver, with what the delivered state knows of its key. */
@@ -91,7 +118,6 @@ const LOOKUP_EVERY = 100;
  * or parked rather than sent again.
  */
 export class SyncDelivery {
-  readonly pipeline: Delivery<Tag>;
   readonly counts: RunCounts;
   settled = 0;
   onBatchSettled: ((batch: number) => void) | undefined;
@@ -100,20 +126,38 @@ export class SyncDelivery {
   private doubt: Pending[] = [];
   private readonly recent = new Set<string>();
   private serial: Promise<void> = Promise.resolve();
+  /** One pipeline per destination object: records go to `to.object`; events to their trigger's. */
+  private readonly pipelines = new Map<string, Delivery<Tag>>();
+  /** Event mode's triggers; undefined in the record modes. */
+  private readonly triggers: EventTriggers | undefined;
+  /**
+   * Event mode: the state this run queued last for each key lately (the last
+   * {@link TOUCHED_KEYS}; null once deleted), newer than the delivered state a stream batch
+   * read, so the second change of a key in one batch compares with the first.
+   */
+  private readonly queuedState = new Map<string, EventState | null>();
 
   constructor(private readonly o: SyncDeliveryOptions) {
+    this.counts = o.counts;
+    this.hasErrorsAtStart = o.ledger.countRowErrors(o.sync.name).then((n) => n > 0);
+    this.triggers = o.sync.to.mode === 'event' ? compileTriggers(o.sync) : undefined;
+  }
+
+  /** The pipeline writing to `object`, made on first use. */
+  private pipelineFor(object: string): Delivery<Tag> {
+    const made = this.pipelines.get(object);
+    if (made !== undefined) return made;
+    const o = this.o;
     const { sync, caps, to } = o;
     const destination = to.connector.destination!;
-    this.counts = o.counts;
-    this.hasErrorsAtStart = o.ledger.countRowErrors(sync.name).then((n) => n > 0);
-    this.pipeline = new Delivery<Tag>({
-      write: (ops) => destination.write(to.ctx, sync.to.object, ops),
+    const pipeline = new Delivery<Tag>({
+      write: (ops) => destination.write(to.ctx, object, ops),
       batchSize: Math.max(1, Math.min(caps.maxBatchSize, sync.delivery?.batchSize ?? caps.maxBatchSize)),
       concurrency: Math.max(1, Math.min(caps.concurrency, sync.delivery?.concurrency ?? caps.concurrency)),
       budget: o.budget,
       countWrites: (caps.budget ?? 'write') === 'write',
       resendSafe: caps.idempotency !== 'none',
-      ...(destination.lookup ? { lookup: (ops: Operation[]) => this.lookup(ops) } : {}),
+      ...(destination.lookup ? { lookup: (ops: Operation[]) => this.lookup(object, ops) } : {}),
       maxAttempts: sync.delivery?.maxAttempts ?? 6,
       onExhausted: (sync.capture ?? 'diff') === 'stream' ? 'retry-forever' : 'fail',
       ...(o.backoff ? { backoff: o.backoff } : {}),
@@ -130,6 +174,8 @@ export class SyncDelivery {
       ...(o.afterWrite ? { afterWrite: o.afterWrite } : {}),
       onRetry: (reason, delayMs) => o.logger.debug({ sync: sync.name, reason: redact(reason), delayMs: Math.round(delayMs) }, 'retrying'),
     });
+    this.pipelines.set(object, pipeline);
+    return pipeline;
   }
 
   /**
@@ -147,7 +193,8 @@ export class SyncDelivery {
     if (this.recent.size > TOUCHED_KEYS) this.recent.delete(this.recent.values().next().value!);
     // A write in doubt at a destination that cannot dedupe is never re-sent blindly.
     if (p.sentFp !== null && this.o.caps.idempotency === 'none' && !this.resendAsked(p.change.key)) {
-      if (p.change.op !== 'delete') {
+      // Event mode: a delete's events are no more safe to send twice than an insert's.
+      if (p.change.op !== 'delete' || this.triggers !== undefined) {
         this.doubt.push(p);
         if (this.doubt.length >= LOOKUP_EVERY) await this.resolveDoubts();
         return;
@@ -169,14 +216,14 @@ export class SyncDelivery {
   async flush(): Promise<void> {
     await this.resolveDoubts();
     await this.flushLocal();
-    this.pipeline.flush();
+    for (const pipeline of this.pipelines.values()) pipeline.flush();
   }
 
   /** Ends input; resolves when every record is settled and recorded. */
   async close(): Promise<void> {
     await this.resolveDoubts();
     await this.flushLocal();
-    await this.pipeline.close();
+    await Promise.all([...this.pipelines.values()].map((pipeline) => pipeline.close()));
     await this.serial;
   }
 
@@ -219,16 +266,74 @@ export class SyncDelivery {
   }
 
   private async send(p: Pending): Promise<void> {
+    if (this.triggers !== undefined) return this.sendEvents(p, this.triggers);
     const tag = this.tagOf(p, p.fp);
     const { kind } = tag;
-    if (kind === 'skip' || kind === 'forget') {
-      // Not sent, but settled in order with the rest (a stream checkpoint may wait on it).
-      const op: Operation = { kind: 'update', key: p.change.key, idempotencyKey: '' };
-      this.local.push({ item: { op, tag }, result: { ok: true }, attempts: 0 });
-      if (this.local.length >= 500 || p.batch !== undefined) await this.flushLocal();
+    if (kind === 'skip' || kind === 'forget') return this.settleUnsent(p, tag);
+    await this.pipelineFor(this.o.sync.to.object).push({ op: this.operationOf(p, kind, p.oldFp, p.fp), tag });
+  }
+
+  /** Settles a change that sends nothing, in order with the rest (a stream checkpoint may wait on it). */
+  private async settleUnsent(p: Pending, tag: Tag): Promise<void> {
+    this.local.push({ item: { op: { kind: 'update', key: p.change.key, idempotencyKey: '' }, tag }, result: { ok: true }, attempts: 0 });
+    if (this.local.length >= 500 || p.batch !== undefined) await this.flushLocal();
+  }
+
+  /**
+   * Event mode: sends the events the change fires. A change that fires none is settled as
+   * it is (skipped; a delete forgets the key), so its new values are kept for the next
+   * comparison.
+   */
+  private async sendEvents(p: Pending, triggers: EventTriggers): Promise<void> {
+    const { change } = p;
+    const queued = this.queuedState.get(change.key);
+    const kept = queued === undefined ? decodeEventState(p.destId) : (queued ?? undefined);
+    if (change.after !== undefined && kept?.fp !== undefined && kept.fp === p.fp) {
+      // The row as it was settled last: a replay (a resumed backfill reads a row again), not a change.
+      return this.settleUnsent(p, { ...this.tagOf(p, p.fp), kind: 'skip', state: encodeEventState(kept) });
+    }
+    const next = nextEventState(kept, change.after, p.fp, triggers.watched);
+    this.queuedState.delete(change.key);
+    this.queuedState.set(change.key, change.after ? next : null);
+    if (this.queuedState.size > TOUCHED_KEYS) this.queuedState.delete(this.queuedState.keys().next().value!);
+    const base = { ...this.tagOf(p, p.fp), ...(change.after ? { state: encodeEventState(next) } : {}) };
+    let fired: FiredEvent[];
+    try {
+      fired = p.known === false ? [] : triggers.fire(change, beforeOf(change, kept));
+    } catch (err) {
+      // A payload that cannot be rendered for this row (a template over its render limit)
+      // is the row's error, not the run's.
+      const reason = `the event payload could not be rendered: ${describeError(err)}`;
+      const tag: Tag = { ...base, kind: 'event', group: { left: 1, failed: false, parked: false } };
+      await this.record([{ item: { op: { kind: 'event', key: change.key, idempotencyKey: '' }, tag }, result: { ok: false, retryable: false, reason }, attempts: 0 }]);
       return;
     }
-    await this.pipeline.push({ op: this.operationOf(p, kind, p.oldFp, p.fp), tag });
+    if (fired.length === 0) {
+      return this.settleUnsent(p, { ...base, kind: change.op === 'delete' ? 'forget' : 'skip' });
+    }
+    const group: EventGroup = { left: fired.length, failed: false, parked: false };
+    const tag: Tag = { ...base, kind: 'event', group, sentAs: p.sentFp ?? p.fp ?? p.oldFp ?? DELETE_EVENT_SENT };
+    for (const e of fired) {
+      await this.pipelineFor(e.object).push({ op: this.eventOperation(change, e, next.version, tag.sentAs!), tag });
+    }
+  }
+
+  /**
+   * The operation of one fired event. Its idempotency key is the same for every send of
+   * this (sync, key, trigger, row version): the version is the key's version count (see
+   * EventState) with the version logged as sent (`Tag.sentAs`), so events sent again after
+   * a crash keep their keys though the row changed meanwhile, whether a stream replays the
+   * change or a reconciling diff finds it.
+   */
+  private eventOperation(change: Change, e: FiredEvent, version: number, sentAs: string): Operation {
+    const key = idempotencyKey(this.o.sync.name, change.key, `event:${e.trigger}`, `#${version}`, sentAs);
+    return {
+      kind: 'event',
+      key: change.key,
+      fields: e.payload,
+      idempotencyKey: key,
+      event: { trigger: e.trigger, change: change.op, ...(change.committedAt === undefined ? {} : { committedAt: change.committedAt }) },
+    };
   }
 
   /**
@@ -238,8 +343,9 @@ export class SyncDelivery {
   private async resolveDoubts(): Promise<void> {
     const doubts = this.doubt.splice(0);
     if (doubts.length === 0) return;
+    if (this.triggers !== undefined) return this.parkEventDoubts(doubts);
     const ops = doubts.map((p) => this.operationOf(p, this.kindOf(p), p.oldFp, p.sentFp));
-    const found = await this.lookup(ops);
+    const found = await this.lookup(this.o.sync.to.object, ops);
     for (let i = 0; i < doubts.length; i++) {
       const p = doubts[i]!;
       const f = found?.[i];
@@ -266,14 +372,28 @@ export class SyncDelivery {
   }
 
   /**
+   * Event mode, at a destination that cannot dedupe: a change whose events were sent before
+   * the process stopped, with no answer recorded, is parked as "outcome unknown" — never
+   * sent again blindly, and not looked up either, since the row may have changed since and
+   * fire other events. `outflow retry` sends it again.
+   */
+  private async parkEventDoubts(doubts: Pending[]): Promise<void> {
+    const reason = outcomeUnknown('events were sent before the process stopped, and their answer was never recorded');
+    for (const p of doubts) {
+      const tag = this.tagOf(p, p.fp);
+      await this.record([{ item: { op: { kind: 'event', key: p.change.key, idempotencyKey: '' }, tag }, result: { ok: false, retryable: false, reason }, attempts: 0 }]);
+    }
+  }
+
+  /**
    * Asks the destination's `lookup` about writes whose outcome is unknown: one result per
    * operation, or undefined when there is no lookup or it failed (the records stay in doubt).
    */
-  private async lookup(ops: Operation[]): Promise<LookupResult[] | undefined> {
+  private async lookup(object: string, ops: Operation[]): Promise<LookupResult[] | undefined> {
     const destination = this.o.to.connector.destination!;
     if (!destination.lookup) return undefined;
     try {
-      const found = await destination.lookup(this.o.to.ctx, this.o.sync.to.object, ops);
+      const found = await destination.lookup(this.o.to.ctx, object, ops);
       return Array.isArray(found) && found.length === ops.length ? found : undefined;
     } catch (err) {
       this.o.logger.warn({ sync: this.o.sync.name, err: redact(describeError(err)) }, 'looking up writes in doubt failed');
@@ -290,7 +410,8 @@ export class SyncDelivery {
   private logSent(items: { op: Operation; tag: Tag }[]): Promise<void> {
     const acks: Ack[] = [];
     for (const { op, tag } of items) {
-      if (tag.fp !== null && tag.kind !== 'delete') acks.push({ key: op.key, kind: 'sent', fp: tag.fp, ...(op.match ? { match: op.match } : {}) });
+      if (tag.sentAs !== undefined) acks.push({ key: op.key, kind: 'sent', fp: tag.sentAs });
+      else if (tag.fp !== null && tag.kind !== 'delete') acks.push({ key: op.key, kind: 'sent', fp: tag.fp, ...(op.match ? { match: op.match } : {}) });
     }
     if (acks.length === 0) return Promise.resolve();
     const next = this.serial.then(() => this.o.state.apply(acks));
@@ -315,12 +436,30 @@ export class SyncDelivery {
       const key = op.key;
       // Positions are kept for streams and their reconciles only (see DiffStore.positions).
       const at = this.o.followsStream ? { pos: tag.pos ?? '' } : {};
+      if (tag.group !== undefined) {
+        const g = tag.group;
+        g.left--;
+        if (result.ok) counts.inserted++;
+        else {
+          counts.rejected++;
+          if ((await this.recordError(key, tag, result)) || !result.retryable) g.parked = true;
+          else g.failed = true;
+        }
+        if (g.left > 0) continue;
+        if (g.parked) acks.push({ key, kind: 'parked', fp: tag.fp, ...at });
+        else if (!g.failed) {
+          resolved.push(key);
+          acks.push(tag.op === 'delete' ? { key, kind: 'forget', ...at } : { key, kind: 'delivered', fp: tag.fp!, destId: tag.state ?? null, ...at });
+        }
+        if (tag.batch !== undefined) batches.push(tag.batch);
+        continue;
+      }
       if (result.ok) {
         resolved.push(key);
         switch (tag.kind) {
           case 'skip':
             counts.skipped++;
-            if (tag.fp !== null) acks.push({ key, kind: 'delivered', fp: tag.fp, ...at });
+            if (tag.fp !== null) acks.push({ key, kind: 'delivered', fp: tag.fp, ...(tag.state === undefined ? {} : { destId: tag.state }), ...at });
             break;
           case 'forget':
             if (tag.op === 'delete') acks.push({ key, kind: 'forget', ...at });
@@ -371,4 +510,13 @@ export class SyncDelivery {
     });
     return e.parked;
   }
+}
+
+/**
+ * What is known of a row before its change, for event triggers: the source's before-image
+ * over the values event mode kept of the delivered row; undefined when neither exists.
+ */
+function beforeOf(change: Change, kept: EventState | undefined): Row | undefined {
+  if (kept === undefined && change.before === undefined) return undefined;
+  return { ...kept?.values, ...change.before };
 }

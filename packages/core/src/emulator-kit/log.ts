@@ -46,3 +46,32 @@ export const jsonLinesLog = {
     });
   },
 };
+
+/**
+ * An emulator's store changes as a list of entries, each applied to memory by `apply`: the
+ * entries of `file` replayed at start, then each new one applied and appended (on disk before
+ * the emulator answers for it). `entries` holds them all, oldest first: the write log tests
+ * read back.
+ */
+export class ChangeLog<E> {
+  readonly entries: E[] = [];
+
+  constructor(
+    private readonly file: string | undefined,
+    emulator: string,
+    private readonly apply: (entry: E) => void,
+  ) {
+    if (file !== undefined) jsonLinesLog.replay<E>(file, emulator, (entry) => this.take(entry));
+  }
+
+  /** Applies `entries` in order and appends them to the file. */
+  add(...entries: E[]): void {
+    for (const entry of entries) this.take(entry);
+    if (this.file !== undefined) jsonLinesLog.append(this.file, entries);
+  }
+
+  private take(entry: E): void {
+    this.apply(entry);
+    this.entries.push(entry);
+  }
+}

@@ -90,14 +90,15 @@ export class Connections {
       if (sandbox.sharedBy === undefined) this.o.logger.info({ connection: name, url: sandbox.url }, `sandbox: ${connector.name} emulator started`);
       else this.o.logger.info({ connection: name, url: sandbox.url, pid: sandbox.sharedBy }, `sandbox: using the ${connector.name} emulator of \`outflow sandbox\``);
     }
-    const budget = new ConnectionBudget([], this.o.signal, spec.maxWaitMs);
+    const metrics = labelled(this.o.metrics, name);
+    const budget = new MeteredBudget(metrics, this.o.signal, spec.maxWaitMs);
     const ctx: ConnectorContext = {
       connection: name,
       config: Object.freeze(config),
       logger: this.o.logger.child({ connection: name }),
       signal: this.o.signal,
       rateBudget: budget,
-      metrics: labelled(this.o.metrics, name),
+      metrics,
       kv: this.o.ledger().kv(name),
       stateDir: join(this.o.stateDir, 'connections', folderName(name)),
     };
@@ -130,6 +131,51 @@ export class Connections {
       }
       await c.sandbox?.stop();
     }
+  }
+}
+
+/**
+ * A connection's request budget that reports its use to the engine's metrics: the counter
+ * `rate_budget_requests` for every request started through it, and `rate_limited` each time
+ * the destination makes it pause (a 429's Retry-After, or a refused batch that carried one;
+ * a pause asked for while one is still running counts once, so one 429 seen by both the
+ * connector and the engine is counted once).
+ */
+class MeteredBudget extends ConnectionBudget {
+  private pausedUntil = 0;
+
+  constructor(
+    private readonly metrics: Metrics,
+    signal: AbortSignal,
+    maxWaitMs: number | undefined,
+  ) {
+    super([], signal, maxWaitMs);
+  }
+
+  override async take(): Promise<boolean> {
+    const taken = await super.take();
+    if (taken) this.metrics.count('rate_budget_requests');
+    return taken;
+  }
+
+  override async hold(stop?: AbortSignal): Promise<(() => void) | null> {
+    const release = await super.hold(stop);
+    if (release) this.metrics.count('rate_budget_requests');
+    return release;
+  }
+
+  override request<T>(send: () => Promise<T>): Promise<T> {
+    return super.request(() => {
+      this.metrics.count('rate_budget_requests');
+      return send();
+    });
+  }
+
+  override pause(ms: number): void {
+    const now = Date.now();
+    if (now >= this.pausedUntil) this.metrics.count('rate_limited');
+    this.pausedUntil = Math.max(this.pausedUntil, now + Math.min(ms, this.maxWaitMs));
+    super.pause(ms);
   }
 }
 

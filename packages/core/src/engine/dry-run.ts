@@ -6,6 +6,10 @@ import { clearedFields, planKind, type PlannedKind } from '../mapping/operations
 import { openState, zeroCounts, type PlannedChange, type RunOptions, type RunSummary } from './run.js';
 import type { RunScope } from './scope.js';
 import { deleteGuard, type DeleteGuard } from '../delivery/guards.js';
+import type { RunCounts } from '../ledger/ledger.js';
+import type { DiffRow } from '../state/store.js';
+import { compileTriggers, type EventTriggers } from '../events/triggers.js';
+import { decodeEventState } from '../events/state.js';
 
 /**
  * A dry run: the changes a run would send, computed against the delivered state opened
@@ -17,7 +21,8 @@ export async function planRun(scope: RunScope, stateStore: StateStore, options: 
   const { sync, caps, mapper } = scope;
   const limit = options.planLimit ?? Number.POSITIVE_INFINITY;
   const state = await openState(scope, stateStore, 'diff', true);
-  const counts = { upsert: 0, update: 0, insert: 0, delete: 0, clear: 0, skip: 0, forget: 0 } as Record<PlannedKind, number>;
+  const counts = { upsert: 0, update: 0, insert: 0, delete: 0, event: 0, clear: 0, skip: 0, forget: 0 } as Record<PlannedKind, number>;
+  const triggers = sync.to.mode === 'event' ? compileTriggers(sync) : undefined;
   const byOp = zeroCounts();
   const changes: PlannedChange[] = [];
   let guard: DeleteGuard;
@@ -28,6 +33,10 @@ export async function planRun(scope: RunScope, stateStore: StateStore, options: 
     const c = await state.computeChanges();
     guard = deleteGuard(sync, c, c.delete > 0 ? await state.deliveredCount() : 0);
     for await (const chunk of state.changes()) {
+      if (triggers !== undefined) {
+        for (const d of chunk) planEvents(d, triggers, counts, byOp, changes, limit);
+        continue;
+      }
       for (const d of chunk) {
         const kind = planKind(d.op, d.oldFp !== null || d.op !== 'insert', sync.to, caps);
         counts[kind]++;
@@ -56,6 +65,37 @@ export async function planRun(scope: RunScope, stateStore: StateStore, options: 
     status: 'succeeded',
     ...byOp,
     durationMs: Date.now() - started,
-    plan: { counts, changes, truncated: Object.values(counts).reduce((a, b) => a + b, 0) - counts.forget > changes.length, deletes: guard },
+    plan: { counts, changes, truncated: listed(counts, triggers !== undefined) > changes.length, deletes: guard },
   };
+}
+
+/**
+ * Event mode: the events one change of the diff would send, each listed with its trigger,
+ * object and payload (counted as creates; a change firing none as skipped).
+ */
+function planEvents(
+  d: DiffRow,
+  triggers: EventTriggers,
+  counts: Record<PlannedKind, number>,
+  byOp: RunCounts,
+  changes: PlannedChange[],
+  limit: number,
+): void {
+  const fired = triggers.fire({ op: d.op, key: d.key, ...(d.row ? { after: d.row } : {}) }, decodeEventState(d.destId)?.values);
+  if (fired.length === 0) {
+    counts[d.op === 'delete' ? 'forget' : 'skip']++;
+    if (d.op !== 'delete') byOp.skipped++;
+    return;
+  }
+  counts.event += fired.length;
+  byOp.inserted += fired.length;
+  for (const e of fired) {
+    if (changes.length >= limit) return;
+    changes.push({ kind: 'event', key: d.key, fields: redactValue(e.payload), event: { trigger: e.trigger, object: e.object } });
+  }
+}
+
+/** How many planned changes a full listing holds: every one but forgotten deletes, and in event mode only the events. */
+function listed(counts: Record<PlannedKind, number>, events: boolean): number {
+  return events ? counts.event : Object.values(counts).reduce((a, b) => a + b, 0) - counts.forget;
 }

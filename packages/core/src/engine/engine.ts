@@ -27,7 +27,12 @@ export interface EngineOptions {
   /** Folder for per-connection files (`ctx.stateDir`) and sandbox emulator data. */
   stateDir: string;
   logger?: Logger;
-  /** Receives every connector's metrics, labelled with the connection. */
+  /**
+   * Receives every connector's metrics (`ctx.metrics`), labelled with the connection, and
+   * the engine's own: the counters `rate_budget_requests` (requests started through a
+   * connection's budget) and `rate_limited` (pauses the destination asked for), and the
+   * gauge `stream_lag_ms` (labelled with the sync) while a stream runs. None by default.
+   */
   metrics?: Metrics;
   /** How long a graceful stop lets writes in flight finish before cancelling them (ms). */
   graceMs?: number;
@@ -37,6 +42,16 @@ export interface EngineOptions {
    * runner sharing the ledger may take it over; heartbeats come every third of it.
    */
   leaseMs?: number;
+}
+
+/** Options of {@link Engine.run}: a run's options, and a signal that stops this call alone. */
+export interface EngineRunOptions extends RunOptions {
+  /**
+   * Stops this call as {@link Engine.stop} stops every call, without the grace period:
+   * reading stops and no new batch starts; batches in flight settle and are recorded, the
+   * run ends `aborted` and the lease is released (`outflow serve` pauses a sync this way).
+   */
+  signal?: AbortSignal;
 }
 
 export interface EngineConfig {
@@ -86,7 +101,7 @@ export interface Engine {
    * run whose lease is lost (another runner took the sync over after it expired) stops
    * reading and starting batches at once and fails with `OUTFLOW_LEASE_LOST`.
    */
-  run(sync: string | SyncConfig, options?: RunOptions): Promise<RunSummary>;
+  run(sync: string | SyncConfig, options?: EngineRunOptions): Promise<RunSummary>;
   /**
    * A dry run of a diff sync: what a run would send. Sends nothing and records nothing —
    * no delivered state, no run; opening its connections opens the ledger (creating the
@@ -128,9 +143,13 @@ export function createEngine(o: EngineOptions): Engine {
     return found;
   };
 
+  /** What stops a run: the engine stopping, its lease lost, or the caller's own signal. */
+  const stopOf = (options: EngineRunOptions, lease: SyncLease): AbortSignal =>
+    AbortSignal.any([stopping.signal, lease.signal, ...(options.signal ? [options.signal] : [])]);
+
   function scopeOf(sync: SyncConfig, options: RunOptions): Promise<RunScope>;
-  function scopeOf(sync: SyncConfig, options: RunOptions, lease: SyncLease): Promise<LeasedScope>;
-  async function scopeOf(sync: SyncConfig, options: RunOptions, lease?: SyncLease): Promise<RunScope> {
+  function scopeOf(sync: SyncConfig, options: EngineRunOptions, lease: SyncLease): Promise<LeasedScope>;
+  async function scopeOf(sync: SyncConfig, options: EngineRunOptions, lease?: SyncLease): Promise<RunScope> {
     const from = await connections.get(sync.from.connection);
     const to = await connections.get(sync.to.connection);
     const destination = to.connector.destination;
@@ -151,7 +170,7 @@ export function createEngine(o: EngineOptions): Engine {
       caps,
       ledger: ledger(),
       logger,
-      signal: lease ? AbortSignal.any([stopping.signal, lease.signal]) : stopping.signal,
+      signal: lease ? stopOf(options, lease) : stopping.signal,
       ...(lease ? { lease } : {}),
       allowDeletes: options.allowDeletes === true,
       progress: (p) => options.onProgress?.({ sync: sync.name, ...p }),
@@ -176,7 +195,7 @@ export function createEngine(o: EngineOptions): Engine {
   };
 
   /** One run under the lease; a failure before the run could start becomes a failed summary too. */
-  const runOne = async (sync: SyncConfig, options: RunOptions, lease: SyncLease): Promise<RunSummary> => {
+  const runOne = async (sync: SyncConfig, options: EngineRunOptions, lease: SyncLease): Promise<RunSummary> => {
     const started = Date.now();
     try {
       if (lease.lost) throw lease.lost;
@@ -222,7 +241,7 @@ export function createEngine(o: EngineOptions): Engine {
         if ((sync.capture ?? 'diff') === 'stream') {
           // `retry` sends the parked rows once, in the first run; the runs after a reconcile do not.
           let runs = 0;
-          const optionsOf = (reconcile?: boolean): RunOptions => {
+          const optionsOf = (reconcile?: boolean): EngineRunOptions => {
             const o = runs++ === 0 ? options : { ...options, unpark: false };
             return reconcile ? { ...o, reconcile } : o;
           };
@@ -231,7 +250,7 @@ export function createEngine(o: EngineOptions): Engine {
             ledger: ledger(),
             lease,
             logger,
-            signal: AbortSignal.any([stopping.signal, lease.signal]),
+            signal: stopOf(options, lease),
             ...(options.onRun ? { onRun: options.onRun } : {}),
           };
           try {

@@ -39,8 +39,11 @@ export interface RunOptions {
 export interface PlannedChange {
   kind: PlannedKind;
   key: string;
+  /** The fields a record operation sends; an event's payload. */
   fields?: Row;
   match?: Row;
+  /** Event mode: the trigger that fires and where its event goes. */
+  event?: { trigger: string; object: string };
 }
 
 export interface RunSummary extends RunCounts {
@@ -141,7 +144,9 @@ export async function runOnce(scope: LeasedScope, stateStore: StateStore, option
       await captureDiff(scope, state, delivery);
     }
     if (lease.lost) throw lease.lost;
-    const aborted = scope.signal.aborted;
+    // A stream has no end of its own: stopped with every batch in flight settled (no call
+    // cancelled after the grace period), its run ended as it should, not aborted.
+    const aborted = scope.signal.aborted && (capture !== 'stream' || scope.to.ctx.signal.aborted);
     const tooMany = aborted ? undefined : tooManyRejected(sync, counts, { final: true });
     if (tooMany) throw tooMany;
     const parked = await ledger.countRowErrors(sync.name);

@@ -32,6 +32,9 @@ export function planKind(
     case 'mirror':
       if (has('upsert')) return 'upsert';
       return known ? 'update' : 'insert';
+    case 'event':
+      // What a change fires is for the sync's triggers to say (events/triggers.ts).
+      return 'event';
   }
 }
 
@@ -50,8 +53,11 @@ export function assertSupported(sync: SyncConfig, caps: Capabilities, where: str
     case 'mirror':
       if (!has('upsert')) need.push('insert', 'update');
       break;
+    case 'event':
+      need.push('event');
+      break;
   }
-  const deletes = sync.to.mode === 'mirror' ? 'delete' : sync.to.deletes;
+  const deletes = sync.to.mode === 'mirror' ? 'delete' : sync.to.mode === 'event' ? 'ignore' : sync.to.deletes;
   if (deletes === 'delete') need.push('delete');
   if (deletes === 'clear') need.push('update');
   const missing = need.filter((k) => !has(k));

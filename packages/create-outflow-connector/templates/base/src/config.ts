@@ -1,4 +1,4 @@
-import { Secret, Type, type Static } from '@outflow/core';
+import { Secret, TimeoutMs, Type, type Static } from '@outflow/core';
 
 /**
  * The connection config, declared once: the TypeScript type below is derived from it, and
@@ -16,15 +16,7 @@ export const configSchema = Type.Object(
       }),
     ),
     token: Secret({ minLength: 8, description: 'The API token, sent as a bearer token.' }),
-    timeoutMs: Type.Optional(
-      Type.Integer({
-        minimum: 1,
-        // A timer cannot wait longer than about 24.8 days; a day is more than any answer needs.
-        maximum: 86_400_000,
-        default: 30_000,
-        description: 'How long to wait for one answer before giving up on the request, in milliseconds.',
-      }),
-    ),
+    timeoutMs: TimeoutMs(),
     // #if source
     pageSize: Type.Optional(
       Type.Integer({ minimum: 1, maximum: 1000, default: 500, description: 'How many rows one page of a read holds.' }),

@@ -1,10 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson } from '@outflow/core/emulator-kit';
+import { EmulatorRefusal } from '@outflow/core/emulator-kit';
 
-/** What a route handler gets: the request, the response, path parameters and the query. */
-export type Handler = (req: IncomingMessage, res: ServerResponse, params: Record<string, string>, query: URLSearchParams) => Promise<void>;
+/** The API's error body, `{ "error": { "code", "message" } }`: every refusal the emulator answers has it. */
+export const errorBody = (_status: number, code: string, message: string) => ({ error: { code, message } });
 
-/** Answers with the API's error body, `{ "error": { "code", "message" } }`. */
-export function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
-  sendJson(res, status, { error: { code, message } }, headers);
-}
+/** A refusal a route throws: answered `status` with the API's error body. */
+export const refusal = (status: number, code: string, message: string) => new EmulatorRefusal(status, code, message);

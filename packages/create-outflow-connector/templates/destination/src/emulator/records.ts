@@ -6,11 +6,10 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Row, Value } from '@outflow/core';
-import { jsonLinesLog, loseAnswer, readJsonBody, sendJson, type FaultInjector, type KitFaults, type Router } from '@outflow/core/emulator-kit';
-import { sendError, type Handler } from './api.js';
+import { jsonLinesLog, type AppAnswer, type EmulatorApp } from '@outflow/core/emulator-kit';
+import { refusal } from './api.js';
 
 export const MAX_BATCH = 100;
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
 const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
 
 /** The objects the API has, their properties and how each is validated (undefined: valid). */
@@ -68,15 +67,12 @@ export class Records {
   private readonly applied = new Map<string, WireResult>();
   private nextId = 1;
 
-  constructor(
-    private readonly logFile: string | undefined,
-    private readonly faults: FaultInjector<KitFaults>,
-  ) {
+  constructor(private readonly logFile: string | undefined) {
     if (logFile !== undefined) jsonLinesLog.replay<LogEntry>(logFile, '__name__', (entry) => this.commit(entry));
   }
 
-  route(router: Router<Handler>): void {
-    router.on('POST', '/v1/objects/:object/batch', (req, res, params) => this.batch(req, res, params['object']!));
+  route(app: EmulatorApp): void {
+    app.on('POST', '/v1/objects/:object/batch', ({ params, body }) => this.batch(params['object']!, body));
   }
 
   /** Every record `object` holds, one entry per record. */
@@ -84,19 +80,16 @@ export class Records {
     return [...(this.objects.get(object)?.values() ?? [])].map((r) => structuredClone(r));
   }
 
-  private async batch(req: Parameters<Handler>[0], res: Parameters<Handler>[1], object: string): Promise<void> {
-    const body = await readJsonBody(req, res, MAX_BODY_BYTES);
-    if (!body.ok) return sendError(res, body.status, body.status === 413 ? 'payload_too_large' : 'invalid_json', body.message);
-    if (OBJECTS[object] === undefined) return sendError(res, 404, 'object_not_found', `there is no object "${object}"`);
-    const ops = parseBatch(body.value);
-    if (typeof ops === 'string') return sendError(res, 400, 'invalid_request', ops);
+  /** The batch endpoint; the answer is `write`, so the faults may lose it once applied. */
+  private batch(object: string, body: unknown): AppAnswer {
+    if (OBJECTS[object] === undefined) throw refusal(404, 'object_not_found', `there is no object "${object}"`);
+    const ops = parseBatch(body);
+    if (typeof ops === 'string') throw refusal(400, 'invalid_request', ops);
     const entries: LogEntry[] = [];
     const results = ops.map((op) => this.apply(object, op, entries));
     // On disk before the answer, so an acknowledged write survives a restart.
     if (this.logFile !== undefined) jsonLinesLog.append(this.logFile, entries);
-    const lost = this.faults.afterApply();
-    if (lost !== undefined) return loseAnswer(req, lost, () => sendError(res, 502, 'bad_gateway', 'the batch was applied, its answer lost (test fault)'));
-    sendJson(res, 200, { results });
+    return { body: { results }, write: true };
   }
 
   /** One operation, by the API's rules: what it finds, creates, changes or refuses. */

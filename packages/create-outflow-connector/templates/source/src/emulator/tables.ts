@@ -11,8 +11,11 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Row } from '@outflow/core';
-import { jsonLinesLog, sendJson, type Router } from '@outflow/core/emulator-kit';
-import { sendError, type Handler } from './api.js';
+import { jsonLinesLog, type EmulatorApp } from '@outflow/core/emulator-kit';
+import { refusal } from './api.js';
+// #if stream
+import type { AppAnswer, AppRequest } from '@outflow/core/emulator-kit';
+// #endif
 
 export interface Column {
   name: string;
@@ -75,23 +78,23 @@ export class Tables {
     if (logFile !== undefined) jsonLinesLog.replay<LogEntry>(logFile, '__name__', (entry) => this.commit(entry));
   }
 
-  route(router: Router<Handler>): void {
-    router.on('GET', '/v1/tables', async (_req, res) => sendJson(res, 200, { tables: TABLES }));
-    router.on('GET', '/v1/tables/:table/rows', async (_req, res, params, query) => {
+  route(app: EmulatorApp): void {
+    app.on('GET', '/v1/tables', () => ({ body: { tables: TABLES } }));
+    app.on('GET', '/v1/tables/:table/rows', ({ params, query }) => {
       const table = TABLES.find((t) => t.name === params['table']);
-      if (table === undefined) return sendError(res, 404, 'table_not_found', `there is no table "${params['table']}"`);
+      if (table === undefined) throw refusal(404, 'table_not_found', `there is no table "${params['table']}"`);
       const limit = Number(query.get('limit') ?? 100);
-      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) return sendError(res, 400, 'invalid_request', `limit must be an integer from 1 to ${MAX_PAGE}`);
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw refusal(400, 'invalid_request', `limit must be an integer from 1 to ${MAX_PAGE}`);
       const after = query.get('after');
       const keys = [...this.rows.get(table.name)!.keys()].sort();
       const from = after === null ? 0 : keys.findIndex((k) => k > Buffer.from(after, 'base64url').toString());
       const page = from < 0 ? [] : keys.slice(from, from + limit);
       const next = from >= 0 && from + limit < keys.length ? Buffer.from(page[page.length - 1]!).toString('base64url') : null;
-      sendJson(res, 200, { rows: page.map((k) => this.rows.get(table.name)!.get(k)), next });
+      return { body: { rows: page.map((k) => this.rows.get(table.name)!.get(k)), next } };
     });
     // #if stream
-    router.on('GET', '/v1/tables/:table/changes/head', async (_req, res) => sendJson(res, 200, { position: this.position(this.head) }));
-    router.on('GET', '/v1/tables/:table/changes', (req, res, params, query) => this.changes(req, res, params['table']!, query));
+    app.on('GET', '/v1/tables/:table/changes/head', () => ({ body: { position: this.position(this.head) } }));
+    app.on('GET', '/v1/tables/:table/changes', (r) => this.changes(r));
     // #endif
   }
 
@@ -117,13 +120,14 @@ export class Tables {
     this.commit(entry);
   }
 
-  private async changes(req: Parameters<Handler>[0], res: Parameters<Handler>[1], tableName: string, query: URLSearchParams): Promise<void> {
-    if (!TABLES.some((t) => t.name === tableName)) return sendError(res, 404, 'table_not_found', `there is no table "${tableName}"`);
+  private async changes({ req, params, query }: AppRequest): Promise<AppAnswer> {
+    const tableName = params['table']!;
+    if (!TABLES.some((t) => t.name === tableName)) throw refusal(404, 'table_not_found', `there is no table "${tableName}"`);
     const after = POSITION.exec(query.get('after') ?? '');
     const limit = Number(query.get('limit') ?? 100);
     const waitMs = Math.min(Number(query.get('waitMs') ?? 0), MAX_WAIT_MS);
-    if (after === null) return sendError(res, 400, 'invalid_request', 'after must be a position from this API');
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) return sendError(res, 400, 'invalid_request', `limit must be an integer from 1 to ${MAX_PAGE}`);
+    if (after === null) throw refusal(400, 'invalid_request', 'after must be a position from this API');
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw refusal(400, 'invalid_request', `limit must be an integer from 1 to ${MAX_PAGE}`);
     const read = () => {
       if (Number(after[1]) !== this.epoch) return undefined;
       return this.log.filter((e) => e.table === tableName && e.change.position > after[0]).slice(0, limit).map((e) => e.change);
@@ -135,17 +139,18 @@ export class Tables {
         const done = () => {
           clearTimeout(timer);
           this.changed.off('change', done);
-          req.off('close', done);
+          req.socket.off('close', done);
           resolve();
         };
         const timer = setTimeout(done, waitMs);
         this.changed.on('change', done);
-        req.on('close', done);
+        // The client hung up: stop waiting for it.
+        req.socket.on('close', done);
       });
       found = read();
     }
-    if (found === undefined) return sendError(res, 410, 'cursor_expired', `position ${query.get('after')} is older than the change log keeps`);
-    sendJson(res, 200, { changes: found, head: this.position(this.head) });
+    if (found === undefined) throw refusal(410, 'cursor_expired', `position ${query.get('after')} is older than the change log keeps`);
+    return { body: { changes: found, head: this.position(this.head) } };
   }
   // #endif
 
