@@ -412,7 +412,8 @@ async function childPushdown({ rows, p }) {
     let store = await postgres.source.diff.open(ctx, model, options);
     await store.close();
     const table = (await client.query(`SELECT table_schema || '.' || table_name AS t FROM information_schema.tables WHERE table_name LIKE 'delivered_bench_%'`)).rows[0].t;
-    await client.query(`INSERT INTO ${table} (key, fp) SELECT m.id::text, md5(ROW(${COLUMNS.map((c) => `m.${c}`).join(', ')})::text) FROM model m`);
+    // The fingerprint the store computes (connectors/postgres/src/pushdown.ts).
+    await client.query(`INSERT INTO ${table} (key, fp) SELECT m.id::text, to_hex(hashtextextended(ROW(${COLUMNS.map((c) => `m.${c}`).join(', ')})::text, 0)) FROM model m`);
     await client.query(`VACUUM ANALYZE ${table}`);
     const change = async (v) => {
       for (const sql of changeSql(rows, p, 'uniform', v, 'postgres')) await client.query(sql);

@@ -8,7 +8,7 @@
 // DATABASE_URL (a database without an `orders` table, on a server with wal_level=logical):
 // used when set; the table, replication slots and publications the example creates are
 // dropped at the end. Otherwise a throwaway PostgreSQL is started and removed at the end.
-// --dir: the working folder (outflow.yaml, .outflow/ with the sandboxes' logs, runner.log),
+// --dir: the working folder, new or empty (outflow.yaml, .outflow/ with the sandboxes' logs, runner.log),
 // kept afterwards; by default a temporary one, removed. --json: one JSON report on stdout.
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,6 +34,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Something the example cannot go on with, said in one line. */
 class Problem extends Error {}
 
+if (dirArg && existsSync(join(resolve(dirArg), '.outflow'))) {
+  console.error(`${resolve(dirArg)} already holds a .outflow folder from an earlier run: give --dir an empty or new folder`);
+  process.exit(2);
+}
 if (!existsSync(CLI)) {
   console.error(`${CLI} is missing: run \`npm run build\` at the repository root first`);
   process.exit(1);

@@ -106,6 +106,7 @@ describe('braze emulator, through undici', () => {
   it('sends a campaign to recipients: one dispatch_id; a recipient without a profile gets nothing unless send_to_existing_only is false', async () => {
     const emu = await emulator();
     await post(emu, '/users/track', { attributes: [{ external_id: 'u1', plan: 'pro' }] });
+    const before = Date.now();
     const answer = await post(emu, '/campaigns/trigger/send', {
       campaign_id: SANDBOX_CAMPAIGN,
       broadcast: false,
@@ -121,6 +122,8 @@ describe('braze emulator, through undici', () => {
       ['u2', false, answer.body['dispatch_id']],
       ['u3', true, answer.body['dispatch_id']],
     ]);
+    // Each send says when Braze accepted it.
+    for (const send of emu.sends()) expect(send.at).toBeGreaterThanOrEqual(before);
     expect(emu.users().find((u) => u.identifiers['external_id'] === 'u3')?.attributes).toEqual({ plan: 'free' });
   });
 

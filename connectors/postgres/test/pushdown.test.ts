@@ -94,3 +94,63 @@ it('sends again a row that was sent but never acknowledged (a crash between writ
   expect((await changesOf(store)).map((c) => [c.op, c.key])).toEqual([['delete', '2']]);
   await store.close();
 });
+
+it('finds a duplicated or null key in the one pass, even when the duplicate matches what was delivered', async () => {
+  const { createTestContext } = await import('@outflow/testing');
+  await db.query('CREATE TABLE twice (id int, v text)');
+  await db.query(`INSERT INTO twice VALUES (1, 'a'), (2, 'b'), (3, 'c')`);
+  const ctx = createTestContext({ url }, { connection: 'twice' });
+  const open = (sql: string) => postgres.source!.diff!.open(ctx as never, { sql, primaryKey: ['id'] }, { sync: 'twice', columns: ['v'], readOnly: false });
+  let store = await open('SELECT * FROM twice');
+  await store.computeChanges();
+  const acks = [];
+  for await (const page of store.changes()) for (const c of page) acks.push({ key: c.key, kind: 'delivered' as const, fp: c.fp! });
+  await store.apply(acks);
+  await store.close();
+  // Row 2 twice, both copies as delivered: nothing to send, but the key is not unique.
+  store = await open(`SELECT * FROM twice UNION ALL SELECT * FROM twice WHERE id = 2`);
+  await expect(store.computeChanges()).rejects.toMatchObject({ code: 'OUTFLOW_MODEL_KEY', message: expect.stringContaining('duplicated: 2.') });
+  await store.close();
+  // A new key twice.
+  store = await open(`SELECT * FROM twice UNION ALL SELECT 9, 'x' UNION ALL SELECT 9, 'y'`);
+  await expect(store.computeChanges()).rejects.toMatchObject({ code: 'OUTFLOW_MODEL_KEY', message: expect.stringContaining('duplicated: 9.') });
+  await store.close();
+  store = await open(`SELECT * FROM twice UNION ALL SELECT NULL, 'n'`);
+  await expect(store.computeChanges()).rejects.toMatchObject({ code: 'OUTFLOW_MODEL_KEY', message: expect.stringContaining('1 rows of query') });
+  await store.close();
+  store = await open('SELECT * FROM twice');
+  expect(await store.computeChanges()).toEqual({ insert: 0, update: 0, delete: 0 });
+  await store.close();
+});
+
+it('keeps state written with md5 fingerprints: unchanged rows are not sent again and take the new fingerprint', async () => {
+  const { createTestContext } = await import('@outflow/testing');
+  await db.query('CREATE TABLE olden (id int PRIMARY KEY, v text, w int)');
+  await db.query(`INSERT INTO olden VALUES (1, 'a', 1), (2, NULL, 2), (3, 'c', 3)`);
+  const ctx = createTestContext({ url }, { connection: 'olden' });
+  const open = () => postgres.source!.diff!.open(ctx as never, { table: 'olden', primaryKey: ['id'] }, { sync: 'olden', columns: ['v', 'w'], readOnly: false });
+  let store = await open();
+  await store.computeChanges();
+  const acks = [];
+  for await (const page of store.changes()) for (const c of page) acks.push({ key: c.key, kind: 'delivered' as const, fp: c.fp! });
+  await store.apply(acks);
+  await store.close();
+  // As the diff before the 64-bit fingerprint left it; row 3 parked at its current version.
+  const table = `outflow_state.${stateTableName('olden')}`;
+  await db.query(`UPDATE ${table} d SET fp = md5(ROW(o.v, o.w)::text) FROM olden o WHERE d.key = o.id::text`);
+  await db.query(`UPDATE ${table} d SET fp = md5('old'), parked_fp = md5(ROW(o.v, o.w)::text) FROM olden o WHERE d.key = o.id::text AND o.id = 3`);
+  await db.query(`UPDATE olden SET w = 20 WHERE id = 2`);
+  store = await open();
+  expect(await store.computeChanges()).toEqual({ insert: 0, update: 1, delete: 0 });
+  const changed = [];
+  for await (const page of store.changes()) changed.push(...page.map((c) => [c.op, c.key]));
+  expect(changed).toEqual([['update', '2']]);
+  await store.close();
+  const fps = (await db.query<{ key: string; fp: string; parked_fp: string | null }>(`SELECT key, fp, parked_fp FROM ${table} ORDER BY key`)).rows;
+  const kind = (fp: string | null) => (fp === null ? null : fp.length === 32 ? 'md5' : 'h64');
+  expect(fps.map((r) => [r.key, kind(r.fp), kind(r.parked_fp)])).toEqual([
+    ['1', 'h64', null],
+    ['2', 'md5', null],
+    ['3', 'md5', 'h64'],
+  ]);
+});

@@ -38,6 +38,7 @@ describe('segment emulator, through analytics-node', () => {
   it('takes a track and an identify in one batch request, each with its messageId', async () => {
     const emu = await emulator();
     const analytics = client(emu, { flushAt: 2 });
+    const before = Date.now();
     const [a, b] = await Promise.all([
       outcome((cb) => analytics.track({ userId: 'u1', event: 'Order Paid', properties: { total: 42 }, messageId: 'm-1' }, cb)),
       outcome((cb) => analytics.identify({ userId: 'u1', traits: { plan: 'pro' }, messageId: 'm-2' }, cb)),
@@ -48,6 +49,8 @@ describe('segment emulator, through analytics-node', () => {
       expect.objectContaining({ type: 'track', userId: 'u1', event: 'Order Paid', properties: { total: 42 }, messageId: 'm-1' }),
       expect.objectContaining({ type: 'identify', userId: 'u1', traits: { plan: 'pro' }, messageId: 'm-2' }),
     ]);
+    // Each call carries when the API received it, as Segment stamps receivedAt.
+    for (const call of emu.calls()) expect(Date.parse(call.receivedAt)).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
   });
 
   it('holds a call sent again with the same messageId once, while its request log shows both sends', async () => {

@@ -2,6 +2,7 @@ import {
   defineConnector,
   destinationError,
   isOutflowError,
+  networkCode,
   OutflowError,
   parseRetryAfter,
   readAnswer,
@@ -141,16 +142,6 @@ function receiverMessage(reply: Reply, secret: string): string {
   }
   const cleaned = scrub(message, secret);
   return cleaned === '' ? 'no message' : cleaned;
-}
-
-function networkCode(err: unknown): string {
-  let e: unknown = err;
-  for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === 'string') return code;
-    e = e.cause;
-  }
-  return err instanceof Error ? err.message : String(err);
 }
 
 /**

@@ -55,6 +55,33 @@ export interface DiffStats {
 
 /** Per key of the ack log, its latest ack with a stream position (callers add conditions and GROUP BY k). */
 const LATEST_POSITIONS = `SELECT k, arg_max(pos, seq) AS pos, arg_max(kind IN ('deleted', 'forget'), seq) AS gone FROM st.acks WHERE pos IS NOT NULL`;
+/**
+ * Per key of the ack log, each field as the acks leave it in order: the latest ack that sets
+ * or clears a field decides it, and a key whose last ack is a delete or forget goes (callers
+ * add conditions on k and GROUP BY k).
+ */
+const ACKED = `SELECT k,
+    arg_max(kind, seq) AS last_kind,
+    arg_max({'kind': kind, 'fp': fp}, seq) FILTER (WHERE kind IN ('delivered', 'deleted', 'forget')) AS fp_ack,
+    arg_max({'kind': kind, 'fp': fp}, seq) FILTER (WHERE kind IN ('parked', 'delivered', 'deleted', 'forget')) AS parked_ack,
+    arg_max({'kind': kind, 'fp': fp, 'm': m}, seq) FILTER (WHERE kind IN ('sent', 'delivered', 'deleted', 'forget')) AS sent_ack,
+    max(seq) FILTER (WHERE kind IN ('deleted', 'forget')) AS reset_seq,
+    arg_max(dest_id, seq) FILTER (WHERE kind = 'delivered' AND dest_id IS NOT NULL) AS dest_id,
+    max(seq) FILTER (WHERE kind = 'delivered' AND dest_id IS NOT NULL) AS dest_seq
+  FROM st.acks`;
+/**
+ * The delivered rows of the keys in `a` (a relation of {@link ACKED}) as their acks leave
+ * them. A refusal writes nothing, so a write in doubt stays in doubt; an acknowledgement
+ * without a destination id keeps the one known.
+ */
+const MERGED = `SELECT a.k,
+    CASE WHEN a.fp_ack IS NULL THEN d.fp WHEN a.fp_ack['kind'] = 'delivered' THEN a.fp_ack['fp'] END AS fp,
+    CASE WHEN a.dest_seq > coalesce(a.reset_seq, -1) THEN a.dest_id WHEN a.reset_seq IS NULL THEN d.dest_id END AS dest_id,
+    CASE WHEN a.parked_ack IS NULL THEN d.parked_fp WHEN a.parked_ack['kind'] = 'parked' THEN a.parked_ack['fp'] END AS parked_fp,
+    CASE WHEN a.sent_ack IS NULL THEN d.sent_fp WHEN a.sent_ack['kind'] = 'sent' THEN a.sent_ack['fp'] END AS sent_fp,
+    CASE WHEN a.sent_ack IS NULL THEN d.sent_match WHEN a.sent_ack['kind'] = 'sent' THEN a.sent_ack['m'] END AS sent_match
+  FROM a LEFT JOIN st.delivered d ON d.k = a.k
+  WHERE a.last_kind IN ('delivered', 'parked', 'sent')`;
 const STALE = 0n; // fingerprint of a delivered row after a mapping change: always differs
 const PARKED_DELETE = 1n; // parked fingerprint of a delete the destination refused
 const PAGE = 5000;
@@ -418,29 +445,8 @@ export class SqlDiffStore implements DiffStore {
 
   /** Reduces the ack log to temporary tables: `a` (the keys acked) and `merged` (their rows now). */
   private async mergeAcks(): Promise<void> {
-    // Per key, each field as the acks leave it in order: the latest ack that sets or
-    // clears a field decides it, and a key whose last ack is a delete or forget goes.
-    await this.conn.run(`CREATE OR REPLACE TEMP TABLE a AS
-      SELECT k,
-        arg_max(kind, seq) AS last_kind,
-        arg_max({'kind': kind, 'fp': fp}, seq) FILTER (WHERE kind IN ('delivered', 'deleted', 'forget')) AS fp_ack,
-        arg_max({'kind': kind, 'fp': fp}, seq) FILTER (WHERE kind IN ('parked', 'delivered', 'deleted', 'forget')) AS parked_ack,
-        arg_max({'kind': kind, 'fp': fp, 'm': m}, seq) FILTER (WHERE kind IN ('sent', 'delivered', 'deleted', 'forget')) AS sent_ack,
-        max(seq) FILTER (WHERE kind IN ('deleted', 'forget')) AS reset_seq,
-        arg_max(dest_id, seq) FILTER (WHERE kind = 'delivered' AND dest_id IS NOT NULL) AS dest_id,
-        max(seq) FILTER (WHERE kind = 'delivered' AND dest_id IS NOT NULL) AS dest_seq
-      FROM st.acks GROUP BY k`);
-    // A refusal writes nothing, so a write in doubt stays in doubt; an acknowledgement
-    // without a destination id keeps the one known.
-    await this.conn.run(`CREATE OR REPLACE TEMP TABLE merged AS
-      SELECT a.k,
-        CASE WHEN a.fp_ack IS NULL THEN d.fp WHEN a.fp_ack['kind'] = 'delivered' THEN a.fp_ack['fp'] END AS fp,
-        CASE WHEN a.dest_seq > coalesce(a.reset_seq, -1) THEN a.dest_id WHEN a.reset_seq IS NULL THEN d.dest_id END AS dest_id,
-        CASE WHEN a.parked_ack IS NULL THEN d.parked_fp WHEN a.parked_ack['kind'] = 'parked' THEN a.parked_ack['fp'] END AS parked_fp,
-        CASE WHEN a.sent_ack IS NULL THEN d.sent_fp WHEN a.sent_ack['kind'] = 'sent' THEN a.sent_ack['fp'] END AS sent_fp,
-        CASE WHEN a.sent_ack IS NULL THEN d.sent_match WHEN a.sent_ack['kind'] = 'sent' THEN a.sent_ack['m'] END AS sent_match
-      FROM a LEFT JOIN st.delivered d ON d.k = a.k
-      WHERE a.last_kind IN ('delivered', 'parked', 'sent')`);
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE a AS ${ACKED} GROUP BY k`);
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE merged AS ${MERGED}`);
   }
 
   /**
@@ -463,15 +469,6 @@ export class SqlDiffStore implements DiffStore {
       }
     }
     return this.readView;
-  }
-
-  /** The delivered table as of every ack, read without writing (a relation for FROM). */
-  private async mergedView(): Promise<string> {
-    if (this.o.readOnly) return this.deliveredNow();
-    const pending = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.acks`)).getRows()[0]![0]);
-    if (pending === 0) return 'st.delivered';
-    await this.mergeAcks();
-    return `(SELECT * FROM st.delivered ANTI JOIN a USING (k) UNION ALL SELECT k, fp, dest_id, parked_fp, sent_fp, sent_match FROM merged)`;
   }
 
   tidy(): Promise<string[]> {
@@ -519,11 +516,17 @@ export class SqlDiffStore implements DiffStore {
   addresses(keys: string[]): Promise<Map<string, RecordAddress>> {
     if (keys.length === 0) return Promise.resolve(new Map());
     return this.locked(async () => {
-      // Read as of every ack without folding: a stream asks for every batch.
-      const dl = await this.mergedView();
+      const readOnly = this.o.readOnly ? await this.deliveredNow() : undefined;
       const out = new Map<string, RecordAddress>();
       for (let i = 0; i < keys.length; i += 1000) {
         const list = this.keyList(keys.slice(i, i + 1000));
+        // Read as of every ack without folding or writing: a stream asks for every batch, so
+        // only the acks of these keys are merged, and the read does not grow with the ack log.
+        const dl =
+          readOnly ??
+          `(WITH a AS (${ACKED} WHERE k IN (${list}) GROUP BY k), merged AS (${MERGED})
+            SELECT * FROM st.delivered ANTI JOIN a USING (k) WHERE k IN (${list})
+            UNION ALL SELECT k, fp, dest_id, parked_fp, sent_fp, sent_match FROM merged)`;
         const rows = (
           await this.conn.runAndReadAll(`SELECT k::VARCHAR, dest_id, sent_match FROM ${dl} WHERE (fp IS NOT NULL OR sent_fp IS NOT NULL OR dest_id IS NOT NULL) AND k IN (${list})`)
         ).getRows();

@@ -19,7 +19,7 @@ import {
   AcceptanceFailure,
   differingFields,
   fail,
-  openConnection,
+  openDestination,
   registerChecks,
   runChecks,
   show,
@@ -179,30 +179,17 @@ const FREE_FORM = /^(string|text|varchar|character varying|json|jsonb|object|any
  */
 export async function startDestination<C>(driver: DestinationDriver<C>): Promise<DestinationHarness<C>> {
   const connector = driver.connector;
-  const destination = connector.destination as Destination<C> | undefined;
-  if (destination === undefined) fail(`connector "${connector.name}" provides no destination`);
-  const connection = await openConnection<C>(connector, driver);
-  try {
-    const capabilities = await within(
-      Promise.resolve(destination.capabilities(connection.ctx, driver.object)),
-      connection.timeoutMs,
-      'capabilities()',
-    );
-    for (const limit of Array.isArray(capabilities?.rateLimits) ? capabilities.rateLimits : []) connection.ctx.rateBudget.addLimit(limit);
-    const run = randomUUID();
-    let seq = 0;
-    return {
-      ...connection,
-      connector,
-      driver,
-      destination,
-      capabilities,
-      idempotencyKey: (kind, key) => `acceptance:${run}:${++seq}:${kind}:${key}`,
-    };
-  } catch (err) {
-    await connection.close();
-    throw err;
-  }
+  const { connection, destination, capabilities } = await openDestination<C>(connector, driver, driver.object);
+  const run = randomUUID();
+  let seq = 0;
+  return {
+    ...connection,
+    connector,
+    driver,
+    destination,
+    capabilities,
+    idempotencyKey: (kind, key) => `acceptance:${run}:${++seq}:${kind}:${key}`,
+  };
 }
 
 /** Creates `rec`, deletes it by its destinationId, and returns that id, now stale. */

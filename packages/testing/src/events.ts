@@ -19,7 +19,7 @@ import {
   type Row,
 } from '@outflow/core';
 import type { KitFaults } from '@outflow/core/emulator-kit';
-import { fail, openConnection, registerChecks, runChecks, show, within, type Check, type CheckReport, type ConnectionDriver } from './harness.js';
+import { fail, openDestination, registerChecks, runChecks, show, within, type Check, type CheckReport, type ConnectionDriver } from './harness.js';
 import { attempt, deliver, underFaults, type Outcome } from './destination-kit.js';
 import { specCheckList, type SpecHarness } from './spec.js';
 
@@ -97,40 +97,27 @@ const BATCH = 3;
  */
 export async function startEventDestination<C>(driver: EventDriver<C>): Promise<EventHarness<C>> {
   const connector = driver.connector;
-  const destination = connector.destination as Destination<C> | undefined;
-  if (destination === undefined) fail(`connector "${connector.name}" provides no destination`);
-  const connection = await openConnection<C>(connector, driver);
-  try {
-    const capabilities = await within(
-      Promise.resolve(destination.capabilities(connection.ctx, driver.object)),
-      connection.timeoutMs,
-      'capabilities()',
-    );
-    for (const limit of Array.isArray(capabilities?.rateLimits) ? capabilities.rateLimits : []) connection.ctx.rateBudget.addLimit(limit);
-    const run = randomUUID().slice(0, 8);
-    let seq = 0;
-    return {
-      ...connection,
-      connector,
-      driver,
-      destination,
-      capabilities,
-      event: () => {
-        const marker = `ev-${run}-${++seq}`;
-        const op: Operation = {
-          kind: 'event',
-          key: marker,
-          fields: driver.payload(marker),
-          idempotencyKey: `acceptance:${run}:${seq}:event:${marker}`,
-          event: { trigger: 'acceptance', change: 'insert' },
-        };
-        return { op, marker };
-      },
-    };
-  } catch (err) {
-    await connection.close();
-    throw err;
-  }
+  const { connection, destination, capabilities } = await openDestination<C>(connector, driver, driver.object);
+  const run = randomUUID().slice(0, 8);
+  let seq = 0;
+  return {
+    ...connection,
+    connector,
+    driver,
+    destination,
+    capabilities,
+    event: () => {
+      const marker = `ev-${run}-${++seq}`;
+      const op: Operation = {
+        kind: 'event',
+        key: marker,
+        fields: driver.payload(marker),
+        idempotencyKey: `acceptance:${run}:${seq}:event:${marker}`,
+        event: { trigger: 'acceptance', change: 'insert' },
+      };
+      return { op, marker };
+    },
+  };
 }
 
 function events(h: EventHarness, n = Math.min(BATCH, h.capabilities.maxBatchSize)): { ops: Operation[]; markers: string[] } {

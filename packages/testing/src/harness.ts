@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, it } from 'vitest';
 import { describeError } from '@outflow/core';
-import type { AnyConnector, Row, TSchema } from '@outflow/core';
+import type { AnyConnector, Capabilities, Destination, Row, TSchema } from '@outflow/core';
 import { checkConfig } from './config.js';
 import { createTestContext, type TestContext } from './context.js';
 import { instrument, SecretWatch, withoutLeaks } from './secrets.js';
@@ -133,6 +133,29 @@ export async function openConnection<C>(connector: AnyConnector, driver: Connect
       await driver.teardown?.();
     },
   };
+}
+
+/**
+ * Opens the driver's connection to the connector's destination and reads its capabilities
+ * for `object`; the context keeps to the declared rate limits, as the engine's budget does.
+ * The connection is closed again when that fails.
+ */
+export async function openDestination<C>(
+  connector: AnyConnector,
+  driver: ConnectionDriver<C>,
+  object: string,
+): Promise<{ connection: Connection<C>; destination: Destination<C>; capabilities: Capabilities }> {
+  const destination = connector.destination as Destination<C> | undefined;
+  if (destination === undefined) fail(`connector "${connector.name}" provides no destination`);
+  const connection = await openConnection<C>(connector, driver);
+  try {
+    const capabilities = await within(Promise.resolve(destination.capabilities(connection.ctx, object)), connection.timeoutMs, 'capabilities()');
+    for (const limit of Array.isArray(capabilities?.rateLimits) ? capabilities.rateLimits : []) connection.ctx.rateBudget.addLimit(limit);
+    return { connection, destination, capabilities };
+  } catch (err) {
+    await connection.close();
+    throw err;
+  }
 }
 
 /** One check of a suite: a plain async function over a started harness. */

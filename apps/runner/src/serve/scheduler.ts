@@ -262,8 +262,10 @@ export class Scheduler implements ServeView {
       try {
         if (!(slot.stream ? await this.streamTurn(slot) : await this.diffTurn(slot))) continue;
         const summary = await this.runNow(slot);
-        if (summary === 'skipped') continue;
-        if (summary === 'locked') {
+        // Held by another runner, which makes the scheduled runs: look again a third of the
+        // lease later, not at every due time (a schedule of seconds would poll the ledger
+        // that often), which still notices a runner gone within its lease.
+        if (summary === 'skipped' || summary === 'locked') {
           await this.wait(slot, this.retryMs());
           continue;
         }

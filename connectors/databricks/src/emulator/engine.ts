@@ -1,7 +1,8 @@
 /**
  * Runs Databricks SQL on DuckDB. Statements the emulator knows are read here (CREATE / DROP
- * / ALTER TABLE, CREATE SCHEMA and CATALOG, INSERT / UPDATE / DELETE / MERGE, DESCRIBE
- * HISTORY, SHOW CATALOGS / SCHEMAS / TABLES, USE, queries); other statements are refused
+ * / ALTER TABLE, CREATE SCHEMA and CATALOG, CREATE and REFRESH MATERIALIZED VIEW / STREAMING
+ * TABLE, INSERT / UPDATE / DELETE / MERGE, DESCRIBE HISTORY, SHOW CATALOGS / SCHEMAS /
+ * TABLES, USE, queries); other statements are refused
  * by name, and text that is no statement at all as a syntax error. Queries and DML bodies are
  * printed as DuckDB SQL by {@link translate}; every write commits a table version
  * (delta.ts), recording row images when the table has the change data feed on.
@@ -486,11 +487,16 @@ export class Engine {
         const count = await affected(run, `INSERT INTO ${target} ${body}`);
         if (cdf) await this.recordInserts(run, t, commit, `rowid > ${before}`);
         metrics = { numOutputRows: count };
+      } else if (verb === 'MERGE' && !cdf) {
+        // Without change data to record, a MERGE's counts are what its clauses did, row by row.
+        const actions = (await run(`MERGE INTO ${target} ${body} RETURNING merge_action`)).getRowObjectsJS();
+        const n = (action: string) => actions.filter((a) => a['merge_action'] === action).length;
+        metrics = { numAffectedRows: actions.length, numUpdatedRows: n('UPDATE'), numDeletedRows: n('DELETE'), numInsertedRows: n('INSERT') };
       } else {
         // The rows the statement may touch, with their row ids, before it runs: the WHERE
         // clause's for UPDATE and DELETE, every row for MERGE (whose counts come from the
-        // comparison, change data feed or not).
-        const snapshot = cdf || verb === 'MERGE';
+        // comparison).
+        const snapshot = cdf;
         if (snapshot) {
           const { alias, where } = verb === 'MERGE' ? { alias: undefined, where: undefined } : splitAliasWhere(rest);
           const ref = quote(alias ?? t.name);

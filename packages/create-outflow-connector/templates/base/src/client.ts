@@ -1,4 +1,4 @@
-import { OutflowError, isOutflowError, parseRetryAfter, readAnswer, type ConnectorContext, type ErrorCode } from '@outflow/core';
+import { OutflowError, isOutflowError, networkCode, parseRetryAfter, readAnswer, type ConnectorContext, type ErrorCode } from '@outflow/core';
 import { DEFAULT_BASE_URL, type __Name__Config } from './config.js';
 
 /** The most bytes of one answer read: a larger answer fails as retryable, and is not read further. */
@@ -37,16 +37,6 @@ export function vendorError(body: unknown): { code: string; message: string } | 
 /** Where errors say the request went: the origin only, never a path or query that may carry data. */
 export function origin(ctx: ConnectorContext<__Name__Config>): string {
   return `__Name__ at ${new URL(ctx.config.baseUrl ?? DEFAULT_BASE_URL).origin}`;
-}
-
-function networkCode(err: unknown): string {
-  let e: unknown = err;
-  for (let depth = 0; depth < 4 && e instanceof Error; depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === 'string') return code;
-    e = e.cause;
-  }
-  return err instanceof Error ? err.message : String(err);
 }
 
 /**
