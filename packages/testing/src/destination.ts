@@ -178,16 +178,12 @@ const FREE_FORM = /^(string|text|varchar|character varying|json|jsonb|object|any
  * The harness's context keeps to the declared rate limits, as the engine's budget does.
  */
 export async function startDestination<C>(driver: DestinationDriver<C>): Promise<DestinationHarness<C>> {
-  const connector = driver.connector;
-  const { connection, destination, capabilities } = await openDestination<C>(connector, driver, driver.object);
+  const opened = await openDestination<C>(driver.connector, driver, driver.object);
   const run = randomUUID();
   let seq = 0;
   return {
-    ...connection,
-    connector,
+    ...opened,
     driver,
-    destination,
-    capabilities,
     idempotencyKey: (kind, key) => `acceptance:${run}:${++seq}:${kind}:${key}`,
   };
 }

@@ -96,16 +96,12 @@ const BATCH = 3;
  * The harness's context keeps to the declared rate limits, as the engine's budget does.
  */
 export async function startEventDestination<C>(driver: EventDriver<C>): Promise<EventHarness<C>> {
-  const connector = driver.connector;
-  const { connection, destination, capabilities } = await openDestination<C>(connector, driver, driver.object);
+  const opened = await openDestination<C>(driver.connector, driver, driver.object);
   const run = randomUUID().slice(0, 8);
   let seq = 0;
   return {
-    ...connection,
-    connector,
+    ...opened,
     driver,
-    destination,
-    capabilities,
     event: () => {
       const marker = `ev-${run}-${++seq}`;
       const op: Operation = {

@@ -137,21 +137,21 @@ export async function openConnection<C>(connector: AnyConnector, driver: Connect
 
 /**
  * Opens the driver's connection to the connector's destination and reads its capabilities
- * for `object`; the context keeps to the declared rate limits, as the engine's budget does.
- * The connection is closed again when that fails.
+ * for `object`: the start of a destination harness. The context keeps to the declared rate
+ * limits, as the engine's budget does. The connection is closed again when that fails.
  */
 export async function openDestination<C>(
   connector: AnyConnector,
   driver: ConnectionDriver<C>,
   object: string,
-): Promise<{ connection: Connection<C>; destination: Destination<C>; capabilities: Capabilities }> {
+): Promise<Connection<C> & { connector: AnyConnector; destination: Destination<C>; capabilities: Capabilities }> {
   const destination = connector.destination as Destination<C> | undefined;
   if (destination === undefined) fail(`connector "${connector.name}" provides no destination`);
   const connection = await openConnection<C>(connector, driver);
   try {
     const capabilities = await within(Promise.resolve(destination.capabilities(connection.ctx, object)), connection.timeoutMs, 'capabilities()');
     for (const limit of Array.isArray(capabilities?.rateLimits) ? capabilities.rateLimits : []) connection.ctx.rateBudget.addLimit(limit);
-    return { connection, destination, capabilities };
+    return { ...connection, connector, destination, capabilities };
   } catch (err) {
     await connection.close();
     throw err;
