@@ -21,7 +21,7 @@ import { startPostgres } from '@outflow/connector-postgres/testing';
 import segment from '@outflow/connector-segment';
 import slack from '@outflow/connector-slack';
 import { defineConnector } from '@outflow/core';
-import { benchEngine, cpuSeconds, percentile, rssSampler, smoke, writeResults } from './lib.mjs';
+import { benchEngine, cpuSeconds, percentile, rssSampler, smoke, streamUntilSlotActive, writeResults } from './lib.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const arg = (name, fallback) => {
@@ -163,14 +163,7 @@ async function runCase({ server, admin, target, rate, seconds, n }) {
     capture: 'stream',
     to: { connection: 'dst', object: target === 'segment' ? 'track' : '#alerts', mode: 'event', triggers: target === 'segment' ? SEGMENT_TRIGGERS : SLACK_TRIGGERS },
   };
-  let ended;
-  const running = engine.run(sync).then((summary) => (ended = summary));
-  for (;;) {
-    if (ended) throw new Error(`the stream sync ended before its slot was active: ${ended.status} ${ended.error?.message ?? ''}`);
-    const r = await admin.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name LIKE $1 AND active_pid IS NOT NULL`, [`outflow_events_${n}_${table}_%`]);
-    if (r.rows.length) break;
-    await new Promise((res) => setTimeout(res, 20));
-  }
+  const { running } = await streamUntilSlotActive(engine, admin, sync, `outflow_events_${n}_${table}_%`);
   globalThis.gc?.();
   const rss = rssSampler();
   const cpu0 = process.cpuUsage();

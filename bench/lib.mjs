@@ -94,3 +94,18 @@ export function percentile(sorted, p) {
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[i];
 }
+
+/**
+ * Runs a PostgreSQL stream sync and resolves once its replication slot (named like
+ * `slotLike`) is active, with the run's promise as `running`; fails if the run ends before that.
+ */
+export async function streamUntilSlotActive(engine, admin, sync, slotLike) {
+  let ended;
+  const running = engine.run(sync).then((summary) => (ended = summary));
+  for (;;) {
+    if (ended) throw new Error(`the stream sync ended before its slot was active: ${ended.status} ${ended.error?.message ?? ''}`);
+    const r = await admin.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name LIKE $1 AND active_pid IS NOT NULL`, [slotLike]);
+    if (r.rows.length) return { running };
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}

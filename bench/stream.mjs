@@ -12,7 +12,7 @@ import postgres from '@outflow/connector-postgres';
 import { startPostgres } from '@outflow/connector-postgres/testing';
 import webhook from '@outflow/connector-webhook';
 import { defineConnector } from '@outflow/core';
-import { benchEngine, cpuSeconds, percentile, rssSampler, smoke, writeResults } from './lib.mjs';
+import { benchEngine, cpuSeconds, percentile, rssSampler, smoke, streamUntilSlotActive, writeResults } from './lib.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const arg = (name, fallback) => {
@@ -130,14 +130,7 @@ async function runCase({ server, admin, target, rate, seconds, receiver, n }) {
     capture: 'stream',
     to: { connection: 'dst', object: target === 'postgres' ? `${table}_copy` : 'events', mode: 'upsert', deletes: 'ignore' },
   };
-  let ended;
-  const running = engine.run(sync).then((summary) => (ended = summary));
-  for (;;) {
-    if (ended) throw new Error(`the stream sync ended before its slot was active: ${ended.status} ${ended.error?.message ?? ''}`);
-    const r = await admin.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name LIKE $1 AND active_pid IS NOT NULL`, [`outflow_bench_${n}_${table}_%`]);
-    if (r.rows.length) break;
-    await new Promise((res) => setTimeout(res, 20));
-  }
+  const { running } = await streamUntilSlotActive(engine, admin, sync, `outflow_bench_${n}_${table}_%`);
   globalThis.gc?.();
   const rss = rssSampler();
   const cpu0 = process.cpuUsage();
