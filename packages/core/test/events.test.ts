@@ -256,4 +256,39 @@ describe('event mode, stream capture', () => {
     ]);
     expect(dest.calls.flat()).toHaveLength(2);
   });
+
+  it('keeps the values of a change that fires nothing after those of an earlier change of its key still being sent', async () => {
+    const dir = tempDir();
+    const stream = memoryStream();
+    const dest = memoryEvents();
+    const connections = { src: stream.connector, dst: dest.connector };
+    const sync = eventSync(
+      [
+        { name: 'placed', on: 'insert', payload: { order: '{{ key }}' } },
+        { name: 'paid', on: 'update', when: "status == 'paid'", payload: { order: '{{ key }}', paid: true } },
+      ],
+      { capture: 'stream' },
+    );
+    const streamUntil = async (until: string) => {
+      const env = environment(dir, connections);
+      const running = env.engine.run(sync, fast);
+      await expect.poll(() => env.ledger.getCheckpoint('people'), { timeout: 5000 }).toBe(until);
+      env.engine.stop();
+      await running;
+      await env.close();
+    };
+    // The insert's event is still being sent when the update, which fires nothing, is read.
+    stream.emit({
+      checkpoint: '1',
+      changes: [
+        { op: 'insert', key: 'a', after: { id: 'a', status: 'paid' }, position: '01' },
+        { op: 'update', key: 'a', after: { id: 'a', status: 'open' }, position: '02' },
+      ],
+    });
+    await streamUntil('1');
+    // A later run compares with the values of the update (open), not of the insert (paid).
+    stream.emit({ checkpoint: '2', changes: [{ op: 'update', key: 'a', after: { id: 'a', status: 'paid' }, position: '03' }] });
+    await streamUntil('2');
+    expect(dest.log.map((e) => e.trigger)).toEqual(['placed', 'paid']);
+  });
 });

@@ -2,11 +2,12 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   DuckDBInstance,
-  type DuckDBAppender,
   type DuckDBConnection,
   type DuckDBValueConverter,
 } from '@duckdb/node-api';
 import { OutflowError, describeError, failpoint, fingerprint, isOutflowError, type Ack, type RecordAddress, type SettledChange, type DiffRow, type DiffStore, type Row, type Value } from '@outflow/core';
+import { AckJournal, readJournal, type JournalRow } from './ack-journal.js';
+import { KeyStates, type KeyRow, type KeyState } from './key-states.js';
 
 /** How the model is seen by the diff: a relation, its key and the fingerprinted columns. */
 export interface SqlModel {
@@ -53,14 +54,14 @@ export interface DiffStats {
   modelRows?: number;
 }
 
-/** Per key of the ack log, its latest ack with a stream position (callers add conditions and GROUP BY k). */
-const LATEST_POSITIONS = `SELECT k, arg_max(pos, seq) AS pos, arg_max(kind IN ('deleted', 'forget'), seq) AS gone FROM st.acks WHERE pos IS NOT NULL`;
+/** Per key of the ack log `acks`, its latest ack with a stream position (callers add conditions and GROUP BY k). */
+const latestPositions = (acks: string) => `SELECT k, arg_max(pos, seq) AS pos, arg_max(kind IN ('deleted', 'forget'), seq) AS gone FROM ${acks} WHERE pos IS NOT NULL`;
 /**
  * Per key of the ack log, each field as the acks leave it in order: the latest ack that sets
  * or clears a field decides it, and a key whose last ack is a delete or forget goes (callers
  * add conditions on k and GROUP BY k).
  */
-const ACKED = `SELECT k,
+const acked = (acks: string) => `SELECT k,
     arg_max(kind, seq) AS last_kind,
     arg_max({'kind': kind, 'fp': fp}, seq) FILTER (WHERE kind IN ('delivered', 'deleted', 'forget')) AS fp_ack,
     arg_max({'kind': kind, 'fp': fp}, seq) FILTER (WHERE kind IN ('parked', 'delivered', 'deleted', 'forget')) AS parked_ack,
@@ -68,9 +69,9 @@ const ACKED = `SELECT k,
     max(seq) FILTER (WHERE kind IN ('deleted', 'forget')) AS reset_seq,
     arg_max(dest_id, seq) FILTER (WHERE kind = 'delivered' AND dest_id IS NOT NULL) AS dest_id,
     max(seq) FILTER (WHERE kind = 'delivered' AND dest_id IS NOT NULL) AS dest_seq
-  FROM st.acks`;
+  FROM ${acks}`;
 /**
- * The delivered rows of the keys in `a` (a relation of {@link ACKED}) as their acks leave
+ * The delivered rows of the keys in `a` (a relation of {@link acked}) as their acks leave
  * them. A refusal writes nothing, so a write in doubt stays in doubt; an acknowledgement
  * without a destination id keeps the one known.
  */
@@ -82,6 +83,10 @@ const MERGED = `SELECT a.k,
     CASE WHEN a.sent_ack IS NULL THEN d.sent_match WHEN a.sent_ack['kind'] = 'sent' THEN a.sent_ack['m'] END AS sent_match
   FROM a LEFT JOIN st.delivered d ON d.k = a.k
   WHERE a.last_kind IN ('delivered', 'parked', 'sent')`;
+/** An integer as a key string is written: up to 18 digits, so that it fits a BIGINT. */
+const CANONICAL_INT = /^-?(0|[1-9][0-9]{0,17})$/;
+/** Acks moved into the ack log between folds: a long stream folds as it goes, so the log stays small. */
+const FOLD_EVERY = 50_000;
 const STALE = 0n; // fingerprint of a delivered row after a mapping change: always differs
 const PARKED_DELETE = 1n; // parked fingerprint of a delete the destination refused
 const PAGE = 5000;
@@ -111,15 +116,35 @@ async function fingerprintEngine(conn: DuckDBConnection, model: SqlModel): Promi
  * what dominates a plain diff at scale. The block size follows the previous run's change
  * rate; at high change rates one join is cheaper and is used instead.
  *
- * Acknowledgements are appended to an ack log (durable at once) and folded into the
- * delivered table before the next diff and at close, so the big table is never updated row
- * by row. A read-only store merges a log left unfolded into a temporary copy instead.
+ * Acknowledgements are appended to a journal file (durable at once, see AckJournal), moved
+ * in bulk into an ack log table before the state is next read, and folded into the
+ * delivered table before the next diff, every 50,000 acks and at close, so the big table is
+ * never updated row by row. A read-only store merges a log left unfolded (and a journal a
+ * crashed run left) into a temporary copy instead.
  */
 export class SqlDiffStore implements DiffStore {
   stats: DiffStats = { method: 'join' };
   private rows = 0;
   private seq = 0;
   private readView: string | undefined;
+  /** The journal acks are written to (undefined when read-only). */
+  private journal: AckJournal | undefined;
+  /** The ack log as reads see it: the table, with a journal left by a crash when read-only. */
+  private acks = 'st.acks';
+  /** Acks moved into the ack log since it was last folded. */
+  private sinceFold = 0;
+  /** Set when acks could not be moved from the journal: nothing more is trusted to this store. */
+  private broken: unknown;
+  /** The state of keys a stream touched lately, kept in step with every ack (see KeyStates). */
+  private readonly keyStates = new KeyStates();
+  /**
+   * The highest key written as an integer (canonically: no sign but `-`, no leading zero)
+   * that the state holds anywhere, once a stream asked: an integer key above it is absent.
+   * Serial keys then need no read for the rows a stream sees inserted.
+   */
+  private maxIntKey: bigint | undefined;
+  /** The acks recorded while a stream's read of uncached keys runs (see lookupNow). */
+  private lookupRows: JournalRow[] | undefined;
   private constructor(
     private readonly instance: DuckDBInstance,
     readonly conn: DuckDBConnection,
@@ -174,6 +199,7 @@ export class SqlDiffStore implements DiffStore {
         if (before !== undefined && before !== engine) await store.markAllStaleNow();
         await store.setMetaNow('fingerprint_engine', engine);
       }
+      await store.openJournal();
     } catch (err) {
       store.closeQuietly();
       if (isOutflowError(err)) throw err;
@@ -191,11 +217,87 @@ export class SqlDiffStore implements DiffStore {
 
   private chain: Promise<unknown> = Promise.resolve();
 
-  /** One operation at a time on the connection: DuckDB connections are not re-entrant. */
+  /**
+   * One operation at a time on the connection (DuckDB connections are not re-entrant), each
+   * seeing every ack: the journal is moved into the ack log first.
+   */
   private locked<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.chain.then(fn);
+    const next = this.chain.then(async () => {
+      await this.moveJournal();
+      return fn();
+    });
     this.chain = next.catch(() => undefined);
     return next;
+  }
+
+  /**
+   * Reads back what a journal left by an earlier process holds: a writable store moves it
+   * into the ack log and starts a fresh journal; a read-only one reads it from a temporary
+   * table alongside the ack log.
+   */
+  private async openJournal(): Promise<void> {
+    const left = readJournal(this.o.stateFile);
+    const kt = this.model.key.kind === 'int' ? 'BIGINT' : 'VARCHAR';
+    if (this.o.readOnly) {
+      if (left.length === 0) return;
+      await this.conn.run(`CREATE OR REPLACE TEMP TABLE journal_acks (seq BIGINT, k ${kt}, kind VARCHAR, fp UBIGINT, dest_id VARCHAR, m VARCHAR, pos VARCHAR)`);
+      await this.appendRows('journal_acks', 'main', 'temp', left);
+      this.acks = '(SELECT * FROM st.acks UNION ALL SELECT * FROM journal_acks)';
+      return;
+    }
+    await this.appendRows('acks', 'main', 'st', left);
+    this.sinceFold += left.length;
+    this.journal = new AckJournal(this.o.stateFile);
+    this.journal.clear();
+  }
+
+  /** Appends journal rows to a table through DuckDB's appender, committed as one. */
+  private async appendRows(table: string, schema: string, catalog: string, rows: JournalRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const appender = await this.conn.createAppender(table, schema, catalog);
+    try {
+      const int = this.model.key.kind === 'int';
+      for (const [seq, k, kind, fp, dest, m, pos] of rows) {
+        appender.appendBigInt(BigInt(seq));
+        if (int) appender.appendBigInt(BigInt(k));
+        else appender.appendVarchar(k);
+        appender.appendVarchar(kind);
+        if (fp === null) appender.appendNull();
+        else appender.appendUBigInt(BigInt(fp));
+        if (dest === null) appender.appendNull();
+        else appender.appendVarchar(dest);
+        if (m === null) appender.appendNull();
+        else appender.appendVarchar(m);
+        if (pos === null) appender.appendNull();
+        else appender.appendVarchar(pos);
+        appender.endRow();
+      }
+      appender.flushSync();
+    } finally {
+      appender.closeSync();
+    }
+  }
+
+  /** Moves the journal's acks into the ack log (one commit), folding it every 50,000 acks. */
+  private async moveJournal(): Promise<void> {
+    if (this.broken !== undefined) throw this.brokenError();
+    const journal = this.journal;
+    if (journal === undefined || journal.size === 0) return;
+    const rows = journal.take();
+    try {
+      await this.appendRows('acks', 'main', 'st', rows);
+      journal.moved();
+    } catch (err) {
+      // The acks stay in the journal file, read back when the state is next opened.
+      this.broken = err;
+      throw this.brokenError();
+    }
+    this.sinceFold += rows.length;
+    if (this.sinceFold >= FOLD_EVERY) await this.foldNow();
+  }
+
+  private brokenError(): OutflowError {
+    return new OutflowError('OUTFLOW_LEDGER', `cannot record delivered state in ${this.o.stateFile}: ${describeError(this.broken)}; what was recorded is kept in its journal and read back when the sync next runs`, { cause: this.broken });
   }
 
   /** Sets the fingerprinted columns (a pushdown store learns them once the model is described). */
@@ -225,6 +327,7 @@ export class SqlDiffStore implements DiffStore {
   }
 
   private async markAllStaleNow(): Promise<number> {
+    this.keyStates.clear();
     await this.foldNow();
     const r = await this.conn.run(`UPDATE st.delivered SET fp = ${STALE}, parked_fp = NULL WHERE fp IS NOT NULL`);
     return Number(r.rowsChanged);
@@ -235,6 +338,7 @@ export class SqlDiffStore implements DiffStore {
   }
 
   private async unparkNow(keys?: string[]): Promise<number> {
+    this.keyStates.clear();
     await this.foldNow();
     if (keys === undefined) {
       return Number((await this.conn.run(`UPDATE st.delivered SET parked_fp = NULL WHERE parked_fp IS NOT NULL`)).rowsChanged);
@@ -375,44 +479,118 @@ export class SqlDiffStore implements DiffStore {
     }
   }
 
+  /**
+   * Records acks in the journal: durable when it resolves, in the order of the calls, and
+   * seen by every read after it.
+   */
   apply(acks: Ack[]): Promise<void> {
-    return this.locked(() => this.applyNow(acks));
+    if (acks.length === 0) return Promise.resolve();
+    if (this.o.readOnly) return Promise.reject(new OutflowError('OUTFLOW_INTERNAL', 'a dry run tried to record delivered state'));
+    if (this.broken !== undefined) return Promise.reject(this.brokenError());
+    const rows: JournalRow[] = [];
+    for (const a of acks) {
+      if (this.model.key.kind === 'int' && !/^-?\d{1,19}$/.test(a.key)) {
+        return Promise.reject(new OutflowError('OUTFLOW_LEDGER', `cannot record delivered state: the key ${JSON.stringify(a.key)} is not an integer, as the model's key is`));
+      }
+      const fp = a.kind === 'delivered' || a.kind === 'parked' || a.kind === 'sent' ? a.fp : null;
+      rows.push([
+        String(++this.seq + Date.now() * 1000),
+        a.key,
+        a.kind,
+        fp === null ? (a.kind === 'parked' ? String(PARKED_DELETE) : null) : fp,
+        a.kind === 'delivered' ? (a.destId ?? null) : null,
+        a.kind === 'sent' && a.match ? JSON.stringify(a.match) : null,
+        a.kind !== 'sent' && a.pos !== undefined ? a.pos : null,
+      ]);
+    }
+    try {
+      this.journal!.append(rows);
+    } catch (err) {
+      return Promise.reject(new OutflowError('OUTFLOW_LEDGER', `cannot record delivered state: ${describeError(err)}`, { cause: err }));
+    }
+    for (const r of rows) {
+      this.keyStates.apply(r, this.above(r[1]));
+      if (this.maxIntKey !== undefined && this.above(r[1])) this.maxIntKey = BigInt(r[1]);
+      this.lookupRows?.push(r);
+    }
+    return Promise.resolve();
   }
 
-  private async applyNow(acks: Ack[]): Promise<void> {
-    if (acks.length === 0) return;
-    if (this.o.readOnly) throw new OutflowError('OUTFLOW_INTERNAL', 'a dry run tried to record delivered state');
-    let appender: DuckDBAppender | undefined;
+  /** Whether a key is an integer above every integer key the state holds, so that it holds nothing of it. */
+  private above(key: string): boolean {
+    return this.maxIntKey !== undefined && CANONICAL_INT.test(key) && BigInt(key) > this.maxIntKey;
+  }
+
+  /**
+   * The state of `keys` for a stream: from the keys held (or known absent) at once, the rest
+   * read from DuckDB in one pass (and held from then on).
+   */
+  private async keyStatesOf(keys: string[]): Promise<Map<string, KeyState>> {
+    const out = new Map<string, KeyState>();
+    const missing: string[] = [];
+    for (const k of keys) {
+      const held = this.keyStates.get(k);
+      if (held !== undefined) out.set(k, held);
+      else if (this.above(k)) out.set(k, { row: null, pos: null });
+      else missing.push(k);
+    }
+    if (missing.length === 0) return out;
+    const read = await this.locked(() => this.lookupNow(missing));
+    for (const [k, v] of read) out.set(k, v);
+    return out;
+  }
+
+  /**
+   * Reads the state of `keys` from DuckDB. Acks recorded while the read runs are not in what
+   * it reads: they are applied on top before the keys are held.
+   */
+  private async lookupNow(keys: string[]): Promise<Map<string, KeyState>> {
+    const during: JournalRow[] = [];
+    this.lookupRows = during;
     try {
-      appender = await this.conn.createAppender('acks', 'main', 'st');
-      for (const a of acks) {
-        appender.appendBigInt(BigInt(++this.seq + Date.now() * 1000));
-        if (this.model.key.kind === 'int') appender.appendBigInt(BigInt(a.key));
-        else appender.appendVarchar(a.key);
-        appender.appendVarchar(a.kind);
-        const fp = a.kind === 'delivered' || a.kind === 'parked' || a.kind === 'sent' ? a.fp : null;
-        if (fp === null) {
-          if (a.kind === 'parked') appender.appendUBigInt(PARKED_DELETE);
-          else appender.appendNull();
-        } else appender.appendUBigInt(BigInt(fp));
-        const dest = a.kind === 'delivered' ? (a.destId ?? null) : null;
-        if (dest === null) appender.appendNull();
-        else appender.appendVarchar(dest);
-        if (a.kind === 'sent' && a.match) appender.appendVarchar(JSON.stringify(a.match));
-        else appender.appendNull();
-        if (a.kind !== 'sent' && a.pos !== undefined) appender.appendVarchar(a.pos);
-        else appender.appendNull();
-        appender.endRow();
+      await this.moveJournal();
+      const out = new Map<string, KeyState>();
+      for (const k of keys) out.set(k, { row: null, pos: null });
+      if (this.maxIntKey === undefined) {
+        // A key stored as text that equals a canonical integer is one too: all are counted.
+        const int = `CASE WHEN regexp_full_match(k::VARCHAR, '${CANONICAL_INT.source.slice(1, -1)}') THEN k::VARCHAR::BIGINT END`;
+        const max = (
+          await this.conn.runAndReadAll(`SELECT max(m) FROM (SELECT max(${int}) AS m FROM st.delivered UNION ALL SELECT max(${int}) FROM st.acks UNION ALL SELECT max(${int}) FROM st.positions)`)
+        ).getRows()[0]![0];
+        let known = max === null ? -(2n ** 63n) : BigInt(max as bigint);
+        for (const r of during) if (CANONICAL_INT.test(r[1]) && BigInt(r[1]) > known) known = BigInt(r[1]);
+        this.maxIntKey = known;
       }
-      appender.flushSync();
-      appender.closeSync();
-      appender = undefined;
-      // A long stream folds as it goes, so the ack log stays small.
-      if (this.seq % 50_000 < acks.length) await this.foldNow();
-    } catch (err) {
-      throw new OutflowError('OUTFLOW_LEDGER', `cannot record delivered state: ${describeError(err)}`, { cause: err });
+      for (let i = 0; i < keys.length; i += 1000) {
+        const list = this.keyList(keys.slice(i, i + 1000));
+        const rows = (
+          await this.conn.runAndReadAll(
+            `WITH a AS (${acked('st.acks')} WHERE k IN (${list}) GROUP BY k), merged AS (${MERGED})
+             SELECT k::VARCHAR, fp::VARCHAR, dest_id, parked_fp::VARCHAR, sent_fp::VARCHAR, sent_match FROM st.delivered ANTI JOIN a USING (k) WHERE k IN (${list})
+             UNION ALL SELECT k::VARCHAR, fp::VARCHAR, dest_id, parked_fp::VARCHAR, sent_fp::VARCHAR, sent_match FROM merged`,
+          )
+        ).getRows();
+        const str = (v: unknown) => (v === null ? null : String(v));
+        for (const r of rows) {
+          const row: KeyRow = { fp: str(r[1]), destId: str(r[2]), parkedFp: str(r[3]), sentFp: str(r[4]), sentMatch: str(r[5]) };
+          out.get(String(r[0]))!.row = row;
+        }
+        // The acks not folded yet come after the folded positions.
+        const positions = (
+          await this.conn.runAndReadAll(
+            `WITH a AS (${latestPositions('st.acks')} AND k IN (${list}) GROUP BY k)
+             SELECT k::VARCHAR, pos, gone FROM a
+             UNION ALL SELECT k::VARCHAR, pos, gone FROM st.positions WHERE k IN (${list}) AND k NOT IN (SELECT k FROM a)`,
+          )
+        ).getRows();
+        for (const r of positions) out.get(String(r[0]))!.pos = { pos: String(r[1]), gone: r[2] === true };
+      }
+      this.lookupRows = undefined;
+      for (const [k, state] of out) this.keyStates.set(k, state);
+      for (const r of during) this.keyStates.apply(r);
+      return new Map([...out.keys()].map((k) => [k, this.keyStates.get(k) ?? out.get(k)!]));
     } finally {
-      appender?.closeSync();
+      this.lookupRows = undefined;
     }
   }
 
@@ -424,6 +602,7 @@ export class SqlDiffStore implements DiffStore {
   private async foldNow(): Promise<void> {
     if (this.o.readOnly) return;
     const pending = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.acks`)).getRows()[0]![0]);
+    this.sinceFold = 0;
     if (pending === 0) return;
     failpoint('state.before-fold');
     await this.conn.run('BEGIN TRANSACTION');
@@ -431,7 +610,7 @@ export class SqlDiffStore implements DiffStore {
       await this.mergeAcks();
       await this.conn.run(`DELETE FROM st.delivered WHERE k IN (SELECT k FROM a)`);
       await this.conn.run(`INSERT INTO st.delivered SELECT k, fp, dest_id, parked_fp, sent_fp, sent_match FROM merged`);
-      await this.conn.run(`CREATE OR REPLACE TEMP TABLE p AS ${LATEST_POSITIONS} GROUP BY k`);
+      await this.conn.run(`CREATE OR REPLACE TEMP TABLE p AS ${latestPositions('st.acks')} GROUP BY k`);
       await this.conn.run(`DELETE FROM st.positions WHERE k IN (SELECT k FROM p)`);
       await this.conn.run(`INSERT INTO st.positions SELECT k, pos, gone FROM p`);
       await this.conn.run(`DELETE FROM st.acks`);
@@ -445,7 +624,7 @@ export class SqlDiffStore implements DiffStore {
 
   /** Reduces the ack log to temporary tables: `a` (the keys acked) and `merged` (their rows now). */
   private async mergeAcks(): Promise<void> {
-    await this.conn.run(`CREATE OR REPLACE TEMP TABLE a AS ${ACKED} GROUP BY k`);
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE a AS ${acked(this.acks)} GROUP BY k`);
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE merged AS ${MERGED}`);
   }
 
@@ -459,7 +638,7 @@ export class SqlDiffStore implements DiffStore {
       return 'st.delivered';
     }
     if (this.readView === undefined) {
-      const pending = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.acks`)).getRows()[0]![0]);
+      const pending = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM ${this.acks}`)).getRows()[0]![0]);
       this.readView = 'st.delivered';
       if (pending > 0) {
         await this.mergeAcks();
@@ -476,6 +655,7 @@ export class SqlDiffStore implements DiffStore {
   }
 
   private async tidyNow(): Promise<string[]> {
+    this.keyStates.clear();
     await this.foldNow();
     const [parkedOnly, parked] = (
       await this.conn.runAndReadAll(
@@ -515,6 +695,16 @@ export class SqlDiffStore implements DiffStore {
   /** What the destination knows these keys by (see DiffStore.addresses). */
   addresses(keys: string[]): Promise<Map<string, RecordAddress>> {
     if (keys.length === 0) return Promise.resolve(new Map());
+    if (!this.o.readOnly) {
+      return this.keyStatesOf(keys).then((states) => {
+        const out = new Map<string, RecordAddress>();
+        for (const [k, { row }] of states) {
+          if (row === null || (row.fp === null && row.sentFp === null && row.destId === null)) continue;
+          out.set(k, { destId: row.destId, match: row.sentMatch === null ? null : (JSON.parse(row.sentMatch) as Row) });
+        }
+        return out;
+      });
+    }
     return this.locked(async () => {
       const readOnly = this.o.readOnly ? await this.deliveredNow() : undefined;
       const out = new Map<string, RecordAddress>();
@@ -524,7 +714,7 @@ export class SqlDiffStore implements DiffStore {
         // only the acks of these keys are merged, and the read does not grow with the ack log.
         const dl =
           readOnly ??
-          `(WITH a AS (${ACKED} WHERE k IN (${list}) GROUP BY k), merged AS (${MERGED})
+          `(WITH a AS (${acked(this.acks)} WHERE k IN (${list}) GROUP BY k), merged AS (${MERGED})
             SELECT * FROM st.delivered ANTI JOIN a USING (k) WHERE k IN (${list})
             UNION ALL SELECT k, fp, dest_id, parked_fp, sent_fp, sent_match FROM merged)`;
         const rows = (
@@ -541,20 +731,9 @@ export class SqlDiffStore implements DiffStore {
   /** Per key, its latest settled stream change (see DiffStore.positions). */
   positions(keys: string[]): Promise<Map<string, SettledChange>> {
     if (keys.length === 0 || this.o.readOnly) return Promise.resolve(new Map());
-    return this.locked(async () => {
+    return this.keyStatesOf(keys).then((states) => {
       const out = new Map<string, SettledChange>();
-      for (let i = 0; i < keys.length; i += 1000) {
-        const list = this.keyList(keys.slice(i, i + 1000));
-        // The acks not folded yet come after the folded positions: no write needed to read them.
-        const rows = (
-          await this.conn.runAndReadAll(
-            `WITH a AS (${LATEST_POSITIONS} AND k IN (${list}) GROUP BY k)
-             SELECT k::VARCHAR, pos, gone FROM a
-             UNION ALL SELECT k::VARCHAR, pos, gone FROM st.positions WHERE k IN (${list}) AND k NOT IN (SELECT k FROM a)`,
-          )
-        ).getRows();
-        for (const r of rows) out.set(String(r[0]), { pos: String(r[1]), gone: r[2] === true });
-      }
+      for (const [k, { pos }] of states) if (pos !== null) out.set(k, { ...pos });
       return out;
     });
   }
@@ -563,6 +742,7 @@ export class SqlDiffStore implements DiffStore {
   forgetPositions(upTo?: string): Promise<void> {
     if (this.o.readOnly) return Promise.resolve();
     return this.locked(async () => {
+      this.keyStates.clear();
       if (upTo === undefined) {
         await this.conn.run(`DELETE FROM st.positions`);
         await this.conn.run(`UPDATE st.acks SET pos = NULL WHERE pos IS NOT NULL`);
@@ -591,11 +771,18 @@ export class SqlDiffStore implements DiffStore {
 
   /** Folds the ack log (unless read-only) and closes the database. */
   async close(): Promise<void> {
-    await this.fold().catch(() => undefined);
+    const folded = await this.fold().then(
+      () => true,
+      () => false,
+    );
+    // The journal's files go once every ack is in DuckDB; else they are read back next time.
+    this.journal?.close(folded && this.broken === undefined);
+    this.journal = undefined;
     this.closeQuietly();
   }
 
   private closeQuietly(): void {
+    this.journal?.close(false);
     try {
       this.conn.closeSync();
     } catch {

@@ -10,6 +10,7 @@ import type { Ledger, RunCounts } from '../ledger/ledger.js';
 import type { Logger } from '../logger.js';
 import { redact } from '../redact.js';
 import { Delivery, outcomeUnknown, type DeliveryOutcome } from './pipeline.js';
+import { AckWriter } from './ack-writer.js';
 import { DEFAULT_MAX_ROW_ATTEMPTS, tooManyRejected } from './guards.js';
 import { compileTriggers, type EventTriggers, type FiredEvent } from '../events/triggers.js';
 import { decodeEventState, encodeEventState, nextEventState, type EventState } from '../events/state.js';
@@ -33,6 +34,8 @@ interface Tag {
   state?: string;
   /** Event mode: the events one change fired, settled together. */
   group?: EventGroup;
+  /** The operation went through a pipeline: its key counts as in flight until it is recorded. */
+  queued?: true;
   /**
    * Event mode: the version an event is logged as sent with, and its idempotency key made
    * from: the one of a send still in doubt, else the new fingerprint (for a delete, the one
@@ -107,6 +110,8 @@ export interface SyncDeliveryOptions {
 }
 
 const LOOKUP_EVERY = 100;
+/** Records of changes that sent nothing a stream lets run before it waits for them. */
+const MAX_RECORDING = 64;
 
 /**
  * Delivers one sync run's changes: turns each change into an operation under the sync's
@@ -125,7 +130,17 @@ export class SyncDelivery {
   private local: DeliveryOutcome<Tag>[] = [];
   private doubt: Pending[] = [];
   private readonly recent = new Set<string>();
+  /** The ledger side of recording, one call at a time (see {@link record}). */
   private serial: Promise<void> = Promise.resolve();
+  /** Acks to the delivered state, in order, several callers' in one write. */
+  private readonly writer: AckWriter;
+  /** Per key, its operations sent through a pipeline and not recorded yet. */
+  private readonly inFlight = new Map<string, number>();
+  /** Per key in flight, the changes sending nothing that settle once its operations are recorded. */
+  private readonly waitingOnKey = new Map<string, DeliveryOutcome<Tag>[]>();
+  /** Records of changes that sent nothing, not awaited by the stream (see {@link flush}). */
+  private readonly recording = new Set<Promise<void>>();
+  private recordFailed: { err: unknown } | undefined;
   /** One pipeline per destination object: records go to `to.object`; events to their trigger's. */
   private readonly pipelines = new Map<string, Delivery<Tag>>();
   /** Event mode's triggers; undefined in the record modes. */
@@ -139,6 +154,7 @@ export class SyncDelivery {
 
   constructor(private readonly o: SyncDeliveryOptions) {
     this.counts = o.counts;
+    this.writer = new AckWriter(o.state);
     this.hasErrorsAtStart = o.ledger.countRowErrors(o.sync.name).then((n) => n > 0);
     this.triggers = o.sync.to.mode === 'event' ? compileTriggers(o.sync) : undefined;
   }
@@ -188,6 +204,7 @@ export class SyncDelivery {
 
   /** Queues one change; resolves when there is room for more. */
   async push(p: Pending): Promise<void> {
+    if (this.recordFailed) throw this.recordFailed.err;
     this.recent.delete(p.change.key);
     this.recent.add(p.change.key);
     if (this.recent.size > TOUCHED_KEYS) this.recent.delete(this.recent.values().next().value!);
@@ -212,10 +229,23 @@ export class SyncDelivery {
     await this.send(p);
   }
 
-  /** Lets partial batches go now (streams call it after each change batch). */
+  /**
+   * Lets partial batches go now (streams call it after each change batch). The changes that
+   * sent nothing are recorded without waiting for their write, unless many are still
+   * being written.
+   */
   async flush(): Promise<void> {
     await this.resolveDoubts();
-    await this.flushLocal();
+    const recorded = this.flushLocal();
+    this.recording.add(recorded);
+    void recorded.then(
+      () => this.recording.delete(recorded),
+      (err: unknown) => {
+        this.recording.delete(recorded);
+        this.recordFailed ??= { err };
+      },
+    );
+    if (this.recording.size > MAX_RECORDING) await Promise.all(this.recording);
     for (const pipeline of this.pipelines.values()) pipeline.flush();
   }
 
@@ -224,7 +254,9 @@ export class SyncDelivery {
     await this.resolveDoubts();
     await this.flushLocal();
     await Promise.all([...this.pipelines.values()].map((pipeline) => pipeline.close()));
+    await Promise.allSettled(this.recording);
     await this.serial;
+    if (this.recordFailed) throw this.recordFailed.err;
   }
 
   private resendAsked(key: string): boolean {
@@ -270,13 +302,32 @@ export class SyncDelivery {
     const tag = this.tagOf(p, p.fp);
     const { kind } = tag;
     if (kind === 'skip' || kind === 'forget') return this.settleUnsent(p, tag);
-    await this.pipelineFor(this.o.sync.to.object).push({ op: this.operationOf(p, kind, p.oldFp, p.fp), tag });
+    await this.enqueue(this.o.sync.to.object, { op: this.operationOf(p, kind, p.oldFp, p.fp), tag });
   }
 
-  /** Settles a change that sends nothing, in order with the rest (a stream checkpoint may wait on it). */
+  /** Sends an operation through the pipeline of `object`; its key is in flight until recorded. */
+  private enqueue(object: string, item: { op: Operation; tag: Tag }): Promise<void> {
+    const key = item.op.key;
+    this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
+    item.tag.queued = true;
+    return this.pipelineFor(object).push(item);
+  }
+
+  /**
+   * Settles a change that sends nothing, in order with the rest: after the operations of its
+   * key still in flight (its outcome must not be overtaken by theirs), else with the next
+   * {@link flush} (a stream checkpoint may wait on it).
+   */
   private async settleUnsent(p: Pending, tag: Tag): Promise<void> {
-    this.local.push({ item: { op: { kind: 'update', key: p.change.key, idempotencyKey: '' }, tag }, result: { ok: true }, attempts: 0 });
-    if (this.local.length >= 500 || p.batch !== undefined) await this.flushLocal();
+    const outcome: DeliveryOutcome<Tag> = { item: { op: { kind: 'update', key: p.change.key, idempotencyKey: '' }, tag }, result: { ok: true }, attempts: 0 };
+    if (this.inFlight.has(p.change.key)) {
+      const waiting = this.waitingOnKey.get(p.change.key);
+      if (waiting) waiting.push(outcome);
+      else this.waitingOnKey.set(p.change.key, [outcome]);
+      return;
+    }
+    this.local.push(outcome);
+    if (this.local.length >= 500) await this.flushLocal();
   }
 
   /**
@@ -314,7 +365,7 @@ export class SyncDelivery {
     const group: EventGroup = { left: fired.length, failed: false, parked: false };
     const tag: Tag = { ...base, kind: 'event', group, sentAs: p.sentFp ?? p.fp ?? p.oldFp ?? DELETE_EVENT_SENT };
     for (const e of fired) {
-      await this.pipelineFor(e.object).push({ op: this.eventOperation(change, e, next.version, tag.sentAs!), tag });
+      await this.enqueue(e.object, { op: this.eventOperation(change, e, next.version, tag.sentAs!), tag });
     }
   }
 
@@ -414,19 +465,68 @@ export class SyncDelivery {
       else if (tag.fp !== null && tag.kind !== 'delete') acks.push({ key: op.key, kind: 'sent', fp: tag.fp, ...(op.match ? { match: op.match } : {}) });
     }
     if (acks.length === 0) return Promise.resolve();
-    const next = this.serial.then(() => this.o.state.apply(acks));
-    this.serial = next.catch(() => undefined);
-    return next;
+    return this.writer.write(acks);
   }
 
-  /** Records outcomes one call at a time: state and ledger writes never interleave. */
+  /**
+   * Records outcomes; resolves once their acks are durable and their stream batches counted.
+   * Their place among the delivered-state writes is taken at once, so what a key's later
+   * operations log comes after them; the ledger side (row errors) runs one call at a time,
+   * and the state write joins others queued meanwhile (see AckWriter). The changes that sent
+   * nothing and waited on these keys are recorded with them.
+   */
   private record(outcomes: DeliveryOutcome<Tag>[]): Promise<void> {
-    const next = this.serial.then(() => this.recordNow(outcomes));
-    this.serial = next.catch(() => undefined);
-    return next;
+    for (const { item } of outcomes) {
+      if (!item.tag.queued) continue;
+      const key = item.op.key;
+      const left = (this.inFlight.get(key) ?? 1) - 1;
+      if (left > 0) {
+        this.inFlight.set(key, left);
+        continue;
+      }
+      this.inFlight.delete(key);
+      const waiting = this.waitingOnKey.get(key);
+      if (waiting) {
+        this.waitingOnKey.delete(key);
+        outcomes = [...outcomes, ...waiting];
+      }
+    }
+    const fill = this.writer.reserve();
+    const collected = this.serial.then(() => this.collect(outcomes, fill));
+    this.serial = collected.then(
+      () => undefined,
+      () => undefined,
+    );
+    return collected.then((settle) => settle());
   }
 
-  private async recordNow(outcomes: DeliveryOutcome<Tag>[]): Promise<void> {
+  /**
+   * The ledger side of recording outcomes: counts, row errors, and the acks (filled into
+   * their place whatever happens). Returns what follows their write.
+   */
+  private async collect(outcomes: DeliveryOutcome<Tag>[], fill: (acks: Ack[]) => Promise<void>): Promise<() => Promise<void>> {
+    let collected: Awaited<ReturnType<SyncDelivery['collectNow']>>;
+    try {
+      collected = await this.collectNow(outcomes);
+    } catch (err) {
+      fill([]).catch(() => undefined);
+      throw err;
+    }
+    const { acks, batches, resolved } = collected;
+    const durable = fill(acks);
+    return async () => {
+      await durable;
+      // Only once the acks are durable: a checkpoint saved before them would resume past
+      // changes whose delivery the state never learned of.
+      for (const b of batches) this.onBatchSettled?.(b);
+      if (resolved.length && (await this.hasErrorsAtStart)) await this.o.ledger.resolveRowErrors(this.o.sync.name, resolved);
+      this.settled += outcomes.length;
+      if (this.settled % 1000 < outcomes.length) await this.o.ledger.updateRun(this.o.runId, this.counts);
+      this.o.onSettled?.(this.settled);
+    };
+  }
+
+  private async collectNow(outcomes: DeliveryOutcome<Tag>[]): Promise<{ acks: Ack[]; batches: number[]; resolved: string[] }> {
     const acks: Ack[] = [];
     const resolved: string[] = [];
     const batches: number[] = [];
@@ -482,14 +582,7 @@ export class SyncDelivery {
       }
       if (tag.batch !== undefined) batches.push(tag.batch);
     }
-    await this.o.state.apply(acks);
-    // Only once the acks are durable: a checkpoint saved before them would resume past
-    // changes whose delivery the state never learned of.
-    for (const b of batches) this.onBatchSettled?.(b);
-    if (resolved.length && (await this.hasErrorsAtStart)) await this.o.ledger.resolveRowErrors(this.o.sync.name, resolved);
-    this.settled += outcomes.length;
-    if (this.settled % 1000 < outcomes.length) await this.o.ledger.updateRun(this.o.runId, counts);
-    this.o.onSettled?.(this.settled);
+    return { acks, batches, resolved };
   }
 
   /**

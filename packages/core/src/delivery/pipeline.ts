@@ -64,7 +64,11 @@ export interface DeliveryOptions<T> {
   beforeWrite?(items: DeliveryItem<T>[]): Promise<void>;
   /** Called when the destination answered a batch, before its outcomes are recorded (crash points). */
   afterWrite?(): void;
-  /** Called once per settled batch, in settlement order, never concurrently. */
+  /**
+   * Called for each settled batch, in settlement order, as soon as it settles and before its
+   * keys' next operations may be sent; calls overlap (the next is made before the last
+   * resolved). Delivery closes once every call resolved; a rejection stops it.
+   */
   onOutcomes(outcomes: DeliveryOutcome<T>[]): Promise<void>;
   /** Called when a record waits for a retry (for metrics). */
   onRetry?(reason: string, delayMs: number): void;
@@ -349,16 +353,19 @@ export class Delivery<T> {
       this.learned.set(item.op.key, id);
       if (this.learned.size > LEARNED_KEYS) this.learned.delete(this.learned.keys().next().value!);
     }
+    // Handed over before the keys are freed, so the caller orders what it records of them
+    // before anything their next operations record. Acknowledged records are recorded even
+    // after a fatal error: the destination has them.
+    let recording: Promise<void>;
+    try {
+      recording = this.o.onOutcomes(outcomes);
+    } catch (err) {
+      recording = Promise.reject(err);
+    }
+    const recorded = recording.catch((err: unknown) => this.fail(err));
+    this.outcomeChain = Promise.all([this.outcomeChain, recorded]).then(() => undefined);
+    void recorded.then(() => this.wake());
     this.release(outcomes.map((o) => o.item.op.key));
-    // Acknowledged records are recorded even after a fatal error: the destination has them.
-    this.outcomeChain = this.outcomeChain.then(async () => {
-      try {
-        await this.o.onOutcomes(outcomes);
-      } catch (err) {
-        this.fail(err);
-      }
-    });
-    void this.outcomeChain.then(() => this.wake());
   }
 
   /** Frees each key for its next queued operation. */

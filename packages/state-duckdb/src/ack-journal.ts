@@ -1,0 +1,133 @@
+import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { OutflowError } from '@outflow/core';
+
+/** One ack as the journal keeps it: seq, key, kind, fingerprint, destination id, match JSON, position. */
+export type JournalRow = [seq: string, key: string, kind: string, fp: string | null, destId: string | null, match: string | null, pos: string | null];
+
+/** The journal files of a state file: written in turn, so one can be emptied while the other takes acks. */
+export function journalFiles(stateFile: string): [string, string] {
+  return [`${stateFile}.acks-0`, `${stateFile}.acks-1`];
+}
+
+function isRow(v: unknown): v is JournalRow {
+  return Array.isArray(v) && v.length === 7 && typeof v[0] === 'string' && typeof v[1] === 'string' && typeof v[2] === 'string';
+}
+
+/**
+ * Reads the acks of both journal files, oldest first. A last line cut short (the process
+ * stopped while writing it, so its apply never returned) is left out; any other line that
+ * does not parse is an error naming the file and line.
+ */
+export function readJournal(stateFile: string): JournalRow[] {
+  const rows: JournalRow[] = [];
+  for (const file of journalFiles(stateFile)) {
+    if (!existsSync(file)) continue;
+    const lines = readFileSync(file, 'utf8').split('\n');
+    // The text after the last newline was never completely written.
+    lines.pop();
+    lines.forEach((line, i) => {
+      let row: unknown;
+      try {
+        row = JSON.parse(line);
+      } catch {
+        row = undefined;
+      }
+      if (!isRow(row)) throw new OutflowError('OUTFLOW_LEDGER', `the delivered-state journal ${file} is damaged at line ${i + 1}; restore the state folder from a backup, or remove the sync's state files to resync`);
+      rows.push(row);
+    });
+  }
+  return rows.sort((a, b) => (BigInt(a[0]) < BigInt(b[0]) ? -1 : BigInt(a[0]) > BigInt(b[0]) ? 1 : 0));
+}
+
+/**
+ * The write-ahead journal in front of a DuckDB delivered state: acks are appended to a file
+ * and flushed to disk (fdatasync) — durable in well under a millisecond, where a DuckDB
+ * commit takes a few — and moved into DuckDB in bulk before the state is next read. Two
+ * files take acks in turn: moving switches to the other one first, so acks keep coming
+ * while the moved ones are written to DuckDB, and the old file is emptied only once they are
+ * there. After a crash both files are read back ({@link readJournal}); acks moved twice are
+ * harmless, since applying the same acks again leaves the same state.
+ */
+export class AckJournal {
+  private readonly files: [string, string];
+  private readonly fds: [number, number];
+  private active: 0 | 1 = 0;
+  private pending: JournalRow[] = [];
+
+  constructor(stateFile: string) {
+    this.files = journalFiles(stateFile);
+    // Owner only, as the rest of the state folder: acks hold destination ids and match keys.
+    this.fds = [openSync(this.files[0], 'a', 0o600), openSync(this.files[1], 'a', 0o600)];
+    // The files' names are durable before anything is trusted to them.
+    const dir = openSync(dirname(stateFile), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  }
+
+  /** Acks appended and not moved into DuckDB yet. */
+  get size(): number {
+    return this.pending.length;
+  }
+
+  /** Appends rows; durable when it returns. */
+  append(rows: JournalRow[]): void {
+    if (rows.length === 0) return;
+    let text = '';
+    for (const r of rows) text += JSON.stringify(r) + '\n';
+    const fd = this.fds[this.active];
+    const buf = Buffer.from(text);
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off);
+    fdatasyncSync(fd);
+    for (const r of rows) this.pending.push(r);
+  }
+
+  /**
+   * Takes the pending acks for moving into DuckDB, and sends later acks to the other file.
+   * Call {@link moved} once they are durable there.
+   */
+  take(): JournalRow[] {
+    const rows = this.pending;
+    this.pending = [];
+    this.active = this.active === 0 ? 1 : 0;
+    return rows;
+  }
+
+  /** The acks taken last are durable in DuckDB: their file is emptied. */
+  moved(): void {
+    const old = this.active === 0 ? 1 : 0;
+    ftruncateSync(this.fds[old], 0);
+    fdatasyncSync(this.fds[old]);
+  }
+
+  /** Empties both files: every ack they held is durable in DuckDB (read back after a crash). */
+  clear(): void {
+    for (const fd of this.fds) {
+      ftruncateSync(fd, 0);
+      fdatasyncSync(fd);
+    }
+  }
+
+  /** Closes the files; removes them when every ack is in DuckDB. */
+  close(removeFiles: boolean): void {
+    for (const fd of this.fds) {
+      try {
+        closeSync(fd);
+      } catch {
+        /* closed */
+      }
+    }
+    if (!removeFiles) return;
+    for (const f of this.files) {
+      try {
+        unlinkSync(f);
+      } catch {
+        /* gone */
+      }
+    }
+  }
+}
