@@ -509,8 +509,9 @@ export class SqlDiffStore implements DiffStore {
       return Promise.reject(new OutflowError('OUTFLOW_LEDGER', `cannot record delivered state: ${describeError(err)}`, { cause: err }));
     }
     for (const r of rows) {
-      this.keyStates.apply(r, this.above(r[1]));
-      if (this.maxIntKey !== undefined && this.above(r[1])) this.maxIntKey = BigInt(r[1]);
+      const above = this.above(r[1]);
+      this.keyStates.apply(r, above);
+      if (above) this.maxIntKey = BigInt(r[1]);
       this.lookupRows?.push(r);
     }
     return Promise.resolve();

@@ -475,8 +475,9 @@ export class SyncDelivery {
    * and the state write joins others queued meanwhile (see AckWriter). The changes that sent
    * nothing and waited on these keys are recorded with them.
    */
-  private record(outcomes: DeliveryOutcome<Tag>[]): Promise<void> {
-    for (const { item } of outcomes) {
+  private record(settled: DeliveryOutcome<Tag>[]): Promise<void> {
+    let outcomes = settled;
+    for (const { item } of settled) {
       if (!item.tag.queued) continue;
       const key = item.op.key;
       const left = (this.inFlight.get(key) ?? 1) - 1;
@@ -488,7 +489,8 @@ export class SyncDelivery {
       const waiting = this.waitingOnKey.get(key);
       if (waiting) {
         this.waitingOnKey.delete(key);
-        outcomes = [...outcomes, ...waiting];
+        if (outcomes === settled) outcomes = [...settled];
+        outcomes.push(...waiting);
       }
     }
     const fill = this.writer.reserve();

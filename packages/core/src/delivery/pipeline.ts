@@ -108,7 +108,8 @@ export class Delivery<T> {
   private partialOk = false;
   private fatal: unknown = undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
-  private outcomeChain: Promise<void> = Promise.resolve();
+  /** Calls of `onOutcomes` not resolved yet. */
+  private recording = 0;
   private readonly waiters: (() => void)[] = [];
   private readonly highWater: number;
   private readonly backoff: { baseMs: number; maxMs: number };
@@ -157,7 +158,7 @@ export class Delivery<T> {
       if (stopping ? this.inFlight === 0 : this.outstanding === 0) break;
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
-    await this.outcomeChain;
+    while (this.recording > 0) await new Promise<void>((resolve) => this.waiters.push(resolve));
     if (this.fatal !== undefined) throw this.fatal;
   }
 
@@ -362,9 +363,13 @@ export class Delivery<T> {
     } catch (err) {
       recording = Promise.reject(err);
     }
-    const recorded = recording.catch((err: unknown) => this.fail(err));
-    this.outcomeChain = Promise.all([this.outcomeChain, recorded]).then(() => undefined);
-    void recorded.then(() => this.wake());
+    this.recording++;
+    void recording
+      .catch((err: unknown) => this.fail(err))
+      .then(() => {
+        this.recording--;
+        this.wake();
+      });
     this.release(outcomes.map((o) => o.item.op.key));
   }
 
