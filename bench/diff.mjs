@@ -9,6 +9,8 @@
 //   npm run bench -- diff                                    everything
 //   npm run bench -- diff --sizes=1e6,1e7 --pushdown=1e6     some sizes
 //   npm run bench -- diff --sizes=1e8 --changes=0.01 --dists=uniform --pushdown= --name=diff-100m
+//   BENCH_TRACE_SQL=1: each measured run prints, on stderr, every statement of the store with
+//   its time (DuckDB), or PostgreSQL's EXPLAIN ANALYZE of each statement over 200 ms (pushdown)
 //
 // Every case is a sequence of runs of the real store: the state as a full first sync left
 // it; a warm-up run at the case's change rate (it delivers every change, so its
@@ -255,6 +257,22 @@ function acksFor(changes) {
   return acks;
 }
 
+/** Prints each statement run on `conn` with its time, on stderr (BENCH_TRACE_SQL). */
+function traceStatements(conn) {
+  for (const name of ['run', 'runAndReadAll']) {
+    const inner = conn[name].bind(conn);
+    conn[name] = async (sql, ...rest) => {
+      const t = performance.now();
+      try {
+        return await inner(sql, ...rest);
+      } finally {
+        const ms = performance.now() - t;
+        if (ms >= 5) process.stderr.write(`[sql ${ms.toFixed(0).padStart(6)} ms] ${sql.replace(/\s+/g, ' ').slice(0, 160)}\n`);
+      }
+    };
+  }
+}
+
 async function childDiff({ mode, model, state }) {
   const { SqlDiffStore } = await import('@outflow/state-duckdb');
   const t0 = performance.now();
@@ -268,6 +286,7 @@ async function childDiff({ mode, model, state }) {
       setup: async (conn) => {
         await conn.run(`ATTACH '${model}' AS wh (READ_ONLY)`);
         await conn.run('USE wh');
+        if (process.env.BENCH_TRACE_SQL && mode === 'measure') traceStatements(conn);
       },
     },
   );
@@ -391,6 +410,25 @@ async function childNaive({ mode, model, state }) {
 }
 
 /** The PostgreSQL pushed-down diff: a table of `rows` rows, a warm-up, then the measured run. */
+/** Every session opened from now on logs EXPLAIN ANALYZE of its statements over 200 ms. */
+async function logSlowPlans(pg, url) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  for (const set of ["session_preload_libraries = 'auto_explain'", "auto_explain.log_min_duration = '200ms'", 'auto_explain.log_analyze = on', 'auto_explain.log_buffers = on']) {
+    await c.query(`ALTER DATABASE postgres SET ${set}`);
+  }
+  await c.end();
+}
+
+/** print() writes what the server logged since this call. */
+async function explainSlowStatements(client) {
+  const dataDirectory = (await client.query('SHOW data_directory')).rows[0].data_directory;
+  const { readFileSync, statSync } = await import('node:fs');
+  const log = join(dirname(dataDirectory), 'log');
+  const from = statSync(log).size;
+  return { print: () => process.stderr.write(readFileSync(log).subarray(from).toString('utf8')) };
+}
+
 async function childPushdown({ rows, p }) {
   const [{ default: postgres }, { startPostgres }, { benchEngine }, pgmod] = await Promise.all([
     import('@outflow/connector-postgres'),
@@ -399,6 +437,7 @@ async function childPushdown({ rows, p }) {
     import('pg'),
   ]);
   const server = await startPostgres();
+  if (process.env.BENCH_TRACE_SQL) await logSlowPlans(pgmod.default, server.url);
   const env = await benchEngine({ pg: { connector: postgres, config: { url: server.url } } });
   const client = new pgmod.default.Client({ connectionString: server.url });
   await client.connect();
@@ -443,7 +482,10 @@ async function childPushdown({ rows, p }) {
     const ts = performance.now();
     await client.query(`SELECT sum(hashtext(ROW(${COLUMNS.join(', ')})::text)) FROM model`);
     const scanSeconds = seconds(ts);
+    // BENCH_TRACE_SQL: the plans of the measured run's slow statements, from the server's log.
+    const traced = process.env.BENCH_TRACE_SQL ? await explainSlowStatements(client) : undefined;
     const r = await runOnce(false);
+    traced?.print();
     console.log(
       JSON.stringify({
         engine: 'postgres',

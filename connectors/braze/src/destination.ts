@@ -1,6 +1,6 @@
 import {
   checkWith,
-  isOutflowError,
+  refusedWith,
   type Capabilities,
   type ConnectorContext,
   type Destination,
@@ -73,7 +73,7 @@ export const destination: Destination<BrazeConfig> = {
   check: (ctx) =>
     checkWith(
       () => sessionOf(ctx).post('/users/track', { attributes: [] }, 'the check', USERS_TRACK_LIMIT),
-      (err) => isOutflowError(err) && err.details['status'] === 400,
+      (err) => refusedWith(err, 400),
     ),
 
   async discover() {

@@ -1,7 +1,8 @@
 import {
   checkWith,
   defineConnector,
-  isOutflowError,
+  fieldInfo,
+  refusedWith,
   type Capabilities,
   type ConnectorContext,
   type DestinationCatalog,
@@ -34,7 +35,7 @@ function check(ctx: ConnectorContext<HubSpotConfig>): Promise<void> {
   const session = sessionOf(ctx);
   return checkWith(
     () => session.call(ctx, 'the check', () => session.client.crm.properties.coreApi.getAllWithHttpInfo('contacts')),
-    (err) => isOutflowError(err) && err.details['status'] === 403,
+    (err) => refusedWith(err, 403),
   );
 }
 
@@ -46,11 +47,7 @@ function fieldsOf(object: string, props: Iterable<PropertyInfo>): {
   const matchKeys: string[] = [];
   for (const p of props) {
     const unique = isMatchKey(object, p, p.name);
-    const field: FieldInfo = { name: p.name, type: p.type };
-    if (p.readOnly) field.readOnly = true;
-    if (unique) field.unique = true;
-    if (p.type === 'enumeration' || p.type === 'bool') field.options = p.options;
-    fields.push(field);
+    fields.push(fieldInfo(p.name, p.type, { readOnly: p.readOnly, unique, options: p.type === 'enumeration' || p.type === 'bool' ? p.options : undefined }));
     if (unique) matchKeys.push(p.name);
   }
   return { fields, matchKeys };
@@ -70,7 +67,7 @@ async function discover(ctx: ConnectorContext<HubSpotConfig>): Promise<Destinati
       objects.push({ name, ...fieldsOf(name, props.values()), modes });
     } catch (err) {
       // An object the private app has no scope for is not one it can sync to.
-      if (isOutflowError(err) && err.details['status'] === 403) continue;
+      if (refusedWith(err, 403)) continue;
       throw err;
     }
   }
@@ -79,7 +76,7 @@ async function discover(ctx: ConnectorContext<HubSpotConfig>): Promise<Destinati
     const reply = await session.call(ctx, 'the custom object schemas', () => session.client.crm.schemas.coreApi.getAllWithHttpInfo());
     schemas = reply.data.results;
   } catch (err) {
-    if (!(isOutflowError(err) && err.details['status'] === 403)) throw err;
+    if (!refusedWith(err, 403)) throw err;
   }
   for (const schema of schemas) {
     const name = schema.fullyQualifiedName ?? schema.objectTypeId ?? schema.name;

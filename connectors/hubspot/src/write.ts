@@ -1,4 +1,4 @@
-import { isOutflowError, type ConnectorContext, type Operation, type RecordResult, type Row } from '@outflow/core';
+import { isOutflowError, singleMatchKey, type ConnectorContext, type Operation, type RecordResult, type Row } from '@outflow/core';
 import type { HubSpotConfig } from './config.js';
 import { explain, refusalOf, sessionOf, type HubSpotErrorBody, type Session } from './session.js';
 import { coerce, type PropertyInfo } from './values.js';
@@ -323,9 +323,9 @@ function matchOf(
   match: Row | undefined,
 ): { idProperty: string; idValue: string } | { reason?: string } {
   if (match === undefined) return {};
-  const keys = Object.keys(match);
-  if (keys.length !== 1) return { reason: `a HubSpot match key is one property; got ${keys.length} (${keys.join(', ')})` };
-  const name = keys[0]!;
+  const key = singleMatchKey(match, { service: 'HubSpot', noun: 'property' });
+  if ('reason' in key) return key;
+  const { name, value } = key;
   const prop = props.get(name);
   if (prop === undefined && name !== 'hs_object_id') return { reason: `match key "${name}" is not a property of ${object}` };
   if (!isMatchKey(object, prop, name)) {
@@ -333,7 +333,6 @@ function matchOf(
       reason: `match key "${name}" is not a unique property of ${object}; HubSpot matches records only by a property with unique values (email for contacts, or one created with hasUniqueValue)`,
     };
   }
-  const value = match[name];
   if (value === null || value === undefined || value === '') return { reason: `match key "${name}" is empty for this record` };
   const coerced = prop === undefined ? { ok: true as const, value: String(value) } : coerce(prop, value, object);
   if (!coerced.ok) return { reason: coerced.reason };

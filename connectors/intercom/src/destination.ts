@@ -2,8 +2,11 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Intercom } from 'intercom-client';
 import {
   checkWith,
-  isOutflowError,
+  fieldInfo,
+  ifFound,
   OutflowError,
+  refusedWith,
+  singleMatchKey,
   writeEach,
   type Capabilities,
   type ConnectorContext,
@@ -25,7 +28,6 @@ const MATCH_KEYS = ['external_id', 'email'];
 type Body = Record<string, unknown> & { custom_attributes?: Record<string, unknown> };
 type Ctx = ConnectorContext<IntercomConfig>;
 const reject = (reason: string, retryable = false): RecordResult => ({ ok: false, reason, retryable });
-const statusOf = (err: unknown) => (isOutflowError(err) ? err.details['status'] : undefined);
 
 /** The contact body of an operation: its fields and match values, timestamps as UNIX seconds. */
 function bodyOf(op: Operation): Body {
@@ -42,24 +44,17 @@ function bodyOf(op: Operation): Body {
 
 /** Finds the live contact an operation's match key names, by search; a reason when the match cannot name one. */
 async function find(ctx: Ctx, match: Row | undefined): Promise<string | undefined | { reason: string }> {
-  const [field, ...more] = Object.keys(match ?? {});
-  if (field === undefined || more.length > 0 || !MATCH_KEYS.includes(field)) {
-    return { reason: `an Intercom contact is matched by one of ${MATCH_KEYS.join(', ')}; got ${JSON.stringify(Object.keys(match ?? {}))}` };
-  }
-  const query = { field, operator: '=' as const, value: String(match![field]) };
-  const page = await call(ctx, `a search by ${field}`, (c) => c.contacts.search({ query, pagination: { per_page: 1 } }));
+  const key = singleMatchKey(match ?? {}, { service: 'Intercom', allowed: MATCH_KEYS });
+  if ('reason' in key) return key;
+  const query = { field: key.name, operator: '=' as const, value: String(key.value) };
+  const page = await call(ctx, `a search by ${key.name}`, (c) => c.contacts.search({ query, pagination: { per_page: 1 } }));
   return page.data[0]?.id;
 }
 
 /** Updates contact `id`; undefined when it no longer exists (or is archived). */
 async function update(ctx: Ctx, id: string, op: Operation): Promise<RecordResult | undefined> {
-  try {
-    await call(ctx, 'an update', (c) => c.contacts.update({ contact_id: id, ...bodyOf(op) }));
-    return { ok: true, destinationId: id };
-  } catch (err) {
-    if (statusOf(err) === 404) return undefined;
-    throw err;
-  }
+  const updated = await ifFound(call(ctx, 'an update', (c) => c.contacts.update({ contact_id: id, ...bodyOf(op) })));
+  return updated === undefined ? undefined : { ok: true, destinationId: id };
 }
 
 /**
@@ -73,10 +68,10 @@ async function create(ctx: Ctx, op: Operation): Promise<RecordResult> {
     const created = await call(ctx, 'a create', (c) => c.contacts.create({ role: 'user', ...bodyOf(op) } as Intercom.CreateContactRequest));
     return { ok: true, destinationId: created.id };
   } catch (err) {
-    const id = statusOf(err) === 409 ? /id=(\w+)/.exec((err as Error).message)?.[1] : undefined;
+    const id = refusedWith(err, 409) ? /id=(\w+)/.exec((err as Error).message)?.[1] : undefined;
     if (id === undefined) throw err;
     if (op.kind === 'insert') {
-      const contact = await call(ctx, 'a read', (c) => c.contacts.find({ contact_id: id })).catch((e: unknown) => (statusOf(e) === 404 ? undefined : Promise.reject(e)));
+      const contact = await ifFound(call(ctx, 'a read', (c) => c.contacts.find({ contact_id: id })));
       const same = contact !== undefined && Object.entries(bodyOf(op)).every(([k, v]) => isDeepStrictEqual(k === 'custom_attributes' ? pick(contact.custom_attributes, v) : contact[k as keyof typeof contact], v));
       return same ? { ok: true, destinationId: id } : reject(`a contact with this external_id or email already exists in Intercom (${id}), with other values or archived; an insert does not change it`);
     }
@@ -96,13 +91,8 @@ async function apply(ctx: Ctx, op: Operation, deletes: 'archive' | 'delete'): Pr
   const id = op.destinationId ?? (await find(ctx, op.match));
   if (typeof id === 'object') return reject(id.reason);
   if (op.kind === 'update') return (id === undefined ? undefined : await update(ctx, id, op)) ?? reject('contact not found in Intercom (an update never creates one)');
-  if (id === undefined) return { ok: true };
-  try {
-    if (deletes === 'archive') await call(ctx, 'an archive', (c) => c.contacts.archive({ contact_id: id }));
-    else await call(ctx, 'a delete', (c) => c.contacts.delete({ contact_id: id }));
-  } catch (err) {
-    if (statusOf(err) !== 404) throw err;
-  }
+  // A contact already gone is deleted.
+  if (id !== undefined) await ifFound(call(ctx, deletes === 'archive' ? 'an archive' : 'a delete', (c) => c.contacts[deletes]({ contact_id: id })));
   return { ok: true };
 }
 
@@ -129,13 +119,7 @@ export const destination: Destination<IntercomConfig> = {
     const list = await call(ctx, 'the data attributes', (c) => c.dataAttributes.list({ model: 'contact' }));
     const fields = (list.data ?? [])
       .filter((a) => a.name !== 'role' && (a.custom || STANDARD.has(a.name) || a.api_writable === false))
-      .map((a) => ({
-        name: a.name,
-        type: a.data_type,
-        ...(a.api_writable === false ? { readOnly: true } : {}),
-        ...(MATCH_KEYS.includes(a.name) ? { unique: true } : {}),
-        ...(a.options?.length ? { options: a.options } : {}),
-      }));
+      .map((a) => fieldInfo(a.name, a.data_type, { readOnly: a.api_writable === false, unique: MATCH_KEYS.includes(a.name), options: a.options?.length ? a.options : undefined }));
     return { objects: [{ name: 'contacts', fields, matchKeys: MATCH_KEYS, modes: ['upsert', 'update', 'insert', 'mirror'] }] };
   },
 

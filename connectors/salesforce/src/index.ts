@@ -1,6 +1,7 @@
 import {
   checkWith,
   defineConnector,
+  fieldInfo,
   isOutflowError,
   type Capabilities,
   type ConnectorContext,
@@ -40,12 +41,9 @@ function objectInfo(schema: ObjectSchema): ObjectInfo {
   const fields: FieldInfo[] = [];
   const matchKeys: string[] = [];
   for (const f of schema.fields.values()) {
-    const field: FieldInfo = { name: f.name, type: TEXT_TYPES.has(f.type) && f.length > 0 ? `${f.type}(${f.length})` : f.type };
-    if (requiredOnCreate(f)) field.required = true;
-    if (!f.createable && !f.updateable) field.readOnly = true;
-    if (f.unique || f.name === 'Id') field.unique = true;
-    if (f.type === 'picklist' || f.type === 'multipicklist') field.options = f.picklistValues;
-    fields.push(field);
+    const type = TEXT_TYPES.has(f.type) && f.length > 0 ? `${f.type}(${f.length})` : f.type;
+    const options = f.type === 'picklist' || f.type === 'multipicklist' ? f.picklistValues : undefined;
+    fields.push(fieldInfo(f.name, type, { required: requiredOnCreate(f), readOnly: !f.createable && !f.updateable, unique: f.unique || f.name === 'Id', options }));
     if (isMatchField(f)) matchKeys.push(f.name);
   }
   return { name: schema.name, fields, matchKeys, modes: ['upsert', 'update', 'insert', 'mirror'] };

@@ -1,4 +1,4 @@
-import { isOutflowError, type ConnectorContext, type Operation, type RecordResult, type Row } from '@outflow/core';
+import { isOutflowError, singleMatchKey, type ConnectorContext, type Operation, type RecordResult, type Row } from '@outflow/core';
 import { recoverJobs, runBulkJob, type BulkOperation } from './bulk.js';
 import type { SalesforceConfig } from './config.js';
 import { DEFAULTS } from './config.js';
@@ -155,14 +155,14 @@ export function prepare(schema: ObjectSchema, object: string, op: Operation, ind
 
 function matchOf(schema: ObjectSchema, object: string, match: Row | undefined): { key?: SfField; value?: SfValue } | { reason: string } {
   if (match === undefined || Object.keys(match).length === 0) return {};
-  const names = Object.keys(match);
-  if (names.length !== 1) return { reason: `a Salesforce match key is one field; got ${names.length} (${names.join(', ')})` };
-  const field = fieldIn(schema, names[0]!);
-  if (field === undefined) return { reason: `match key ${names[0]} is not a field of ${object}` };
+  const key = singleMatchKey(match, { service: 'Salesforce' });
+  if ('reason' in key) return key;
+  const field = fieldIn(schema, key.name);
+  if (field === undefined) return { reason: `match key ${key.name} is not a field of ${object}` };
   if (!isMatchField(field)) {
     return { reason: `match key ${field.name} of ${object} is neither an External ID nor an idLookup field; Salesforce upserts and finds records only by those (or Id)` };
   }
-  const value = match[names[0]!];
+  const { value } = key;
   if (value === null || value === undefined || value === '') return { reason: `match key ${field.name} is empty for this record` };
   const coerced = coerce(field, value, object);
   if (!coerced.ok) return { reason: coerced.reason };

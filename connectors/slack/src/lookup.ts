@@ -1,4 +1,4 @@
-import type { ConnectorContext, LookupResult, Operation } from '@outflow/core';
+import { RecentMap, type ConnectorContext, type LookupResult, type Operation } from '@outflow/core';
 import { channelIdOf } from './channels.js';
 import { slackCall, slackCodeOf } from './client.js';
 import type { SlackConfig } from './config.js';
@@ -12,7 +12,7 @@ const MAX_PAGES = 25;
 /** How many times a history read refused with `ratelimited` is tried again, after its Retry-After. */
 const RATE_LIMITED_TRIES = 3;
 
-/** The most send times kept per connection; the oldest are forgotten first. */
+/** Send times kept per connection: at least this many, the oldest forgotten first. */
 const MAX_KEPT = 10_000;
 
 /**
@@ -20,11 +20,11 @@ const MAX_KEPT = 10_000;
  * per connection: the earliest its message can be in the channel. Kept from the attempt
  * until a write answers for it or a lookup settles it.
  */
-const firstSent = new WeakMap<object, Map<string, number>>();
+const firstSent = new WeakMap<object, RecentMap<string, number>>();
 
-function sendTimes(ctx: ConnectorContext<SlackConfig>): Map<string, number> {
+function sendTimes(ctx: ConnectorContext<SlackConfig>): RecentMap<string, number> {
   let times = firstSent.get(ctx);
-  if (times === undefined) firstSent.set(ctx, (times = new Map()));
+  if (times === undefined) firstSent.set(ctx, (times = new RecentMap(MAX_KEPT)));
   return times;
 }
 
@@ -32,7 +32,6 @@ function sendTimes(ctx: ConnectorContext<SlackConfig>): Map<string, number> {
 export function noteSent(ctx: ConnectorContext<SlackConfig>, key: string): void {
   const times = sendTimes(ctx);
   if (times.has(key)) return;
-  if (times.size >= MAX_KEPT) times.delete(times.keys().next().value!);
   times.set(key, Date.now());
 }
 

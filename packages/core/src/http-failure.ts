@@ -1,4 +1,4 @@
-import { destinationError, type OutflowError } from './errors.js';
+import { destinationError, isOutflowError, type OutflowError } from './errors.js';
 import { redact } from './redact.js';
 
 /** Vendor reasons are shown to people; a long one is cut here. */
@@ -53,4 +53,22 @@ export function httpRefusal(o: HttpRefusal): OutflowError {
   if (status === 408 || status >= 500) return destinationError(`${service} failed ${what} ${said}`, { retryable: true, status });
   if (status === 401 || status === 403) return destinationError(`${service} refused the credentials for ${what} ${said}; check \`${o.credential}\``, { retryable: false, status });
   return destinationError(`${service} refused ${what} ${said}`, { retryable: false, status });
+}
+
+/** Whether `err` is the error of an answer with one of these HTTP statuses (an {@link httpRefusal}'s `details.status`). */
+export function refusedWith(err: unknown, ...statuses: number[]): boolean {
+  return isOutflowError(err) && statuses.includes(err.details['status'] as number);
+}
+
+/**
+ * A request whose 404 means "there is none": resolves with its value, or with undefined
+ * when it was refused with 404 ({@link refusedWith}); any other failure rejects as it was.
+ */
+export async function ifFound<T>(request: Promise<T>): Promise<T | undefined> {
+  try {
+    return await request;
+  } catch (err) {
+    if (refusedWith(err, 404)) return undefined;
+    throw err;
+  }
 }

@@ -1,8 +1,9 @@
 import type { Operation, RecordResult } from './contracts.js';
 import { isOutflowError } from './errors.js';
+import { refusedWith } from './http-failure.js';
 
 /** A failure about the connection rather than the record: retryable (a 429, a 5xx, a timeout), or a refused credential. */
-const aboutConnection = (err: unknown) => isOutflowError(err) && (err.retryable || err.details['status'] === 401 || err.details['status'] === 403);
+const aboutConnection = (err: unknown) => (isOutflowError(err) && err.retryable) || refusedWith(err, 401, 403);
 
 /**
  * A destination's `write` for an API with no batch write: `apply` makes each operation's own

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { OutflowError } from '@outflow/core';
 
@@ -43,7 +43,9 @@ export function readJournal(stateFile: string): JournalRow[] {
 /**
  * The write-ahead journal in front of a DuckDB delivered state: acks are appended to a file
  * and flushed to disk (fdatasync) — durable in well under a millisecond, where a DuckDB
- * commit takes a few — and moved into DuckDB in bulk before the state is next read. Two
+ * commit takes a few — and moved into DuckDB in bulk before the state is next read. The flush
+ * runs off the main thread, and appends made while one runs share the next (group commit).
+ * Two
  * files take acks in turn: moving switches to the other one first, so acks keep coming
  * while the moved ones are written to DuckDB, and the old file is emptied only once they are
  * there. After a crash both files are read back ({@link readJournal}); acks moved twice are
@@ -53,7 +55,12 @@ export class AckJournal {
   private readonly files: [string, string];
   private readonly fds: [number, number];
   private active: 0 | 1 = 0;
-  private pending: JournalRow[] = [];
+  /** Acks written to the active file since it was last taken. */
+  private pending = 0;
+  /** Whether a flush is running. */
+  private flushing = false;
+  /** The flush after the running one: the files written since it began, and who waits on it. */
+  private next: { fds: Set<number>; waiters: { resolve(): void; reject(err: unknown): void }[] } | undefined;
 
   constructor(stateFile: string) {
     this.files = journalFiles(stateFile);
@@ -70,38 +77,86 @@ export class AckJournal {
 
   /** Acks appended and not moved into DuckDB yet. */
   get size(): number {
-    return this.pending.length;
+    return this.pending;
   }
 
-  /** Appends rows; durable when it returns. */
-  append(rows: JournalRow[]): void {
-    if (rows.length === 0) return;
+  /**
+   * Appends rows, written to the file when it returns (a failure to write throws); the
+   * promise resolves once they are durable, and rejects when the flush failed.
+   */
+  append(rows: JournalRow[]): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
     let text = '';
     for (const r of rows) text += JSON.stringify(r) + '\n';
     const fd = this.fds[this.active];
     const buf = Buffer.from(text);
     let off = 0;
     while (off < buf.length) off += writeSync(fd, buf, off);
-    fdatasyncSync(fd);
-    for (const r of rows) this.pending.push(r);
+    this.pending += rows.length;
+    return new Promise((resolve, reject) => {
+      this.next ??= { fds: new Set(), waiters: [] };
+      this.next.fds.add(fd);
+      this.next.waiters.push({ resolve, reject });
+      if (!this.flushing) this.flush();
+    });
+  }
+
+  /** Flushes the files written since the last flush began, then the next group, if any. */
+  private flush(): void {
+    const round = this.next;
+    this.next = undefined;
+    if (round === undefined) {
+      this.flushing = false;
+      return;
+    }
+    this.flushing = true;
+    let left = round.fds.size;
+    let failed: unknown;
+    const done = () => {
+      for (const w of round.waiters) {
+        if (failed === undefined) w.resolve();
+        else w.reject(failed);
+      }
+      this.flush();
+    };
+    if (left === 0) return done();
+    for (const fd of round.fds) {
+      fdatasync(fd, (err) => {
+        if (err) failed ??= err;
+        if (--left === 0) done();
+      });
+    }
+  }
+
+  /** Resolves once no flush runs (before the files are closed). */
+  drained(): Promise<void> {
+    if (!this.flushing) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.next ??= { fds: new Set(), waiters: [] };
+      this.next.waiters.push({ resolve, reject: () => resolve() });
+    });
   }
 
   /**
-   * Takes the pending acks for moving into DuckDB, and sends later acks to the other file.
-   * Call {@link moved} once they are durable there.
+   * Takes the file holding the pending acks — every line of it, each complete — for moving
+   * into DuckDB, and sends later acks to the other file. Call {@link moved} once they are
+   * durable there.
    */
-  take(): JournalRow[] {
-    const rows = this.pending;
-    this.pending = [];
+  take(): { file: string; count: number } {
+    const taken = { file: this.files[this.active], count: this.pending };
+    this.pending = 0;
     this.active = this.active === 0 ? 1 : 0;
-    return rows;
+    return taken;
   }
 
-  /** The acks taken last are durable in DuckDB: their file is emptied. */
-  moved(): void {
-    const old = this.active === 0 ? 1 : 0;
-    ftruncateSync(this.fds[old], 0);
-    fdatasyncSync(this.fds[old]);
+  /**
+   * The acks taken last are durable in DuckDB: their file is emptied, durably before the
+   * promise resolves, so that no crash reads back acks older than what DuckDB folded since.
+   */
+  moved(): Promise<void> {
+    const fd = this.fds[this.active === 0 ? 1 : 0];
+    ftruncateSync(fd, 0);
+    return new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve())));
   }
 
   /** Empties both files: every ack they held is durable in DuckDB (read back after a crash). */

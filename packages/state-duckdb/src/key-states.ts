@@ -1,3 +1,4 @@
+import { RecentMap } from '@outflow/core';
 import type { JournalRow } from './ack-journal.js';
 
 /** A key's delivered row as the ack log leaves it (absent: null). Fingerprints as decimal strings. */
@@ -22,13 +23,15 @@ export interface KeyState {
  * change a row as the ack log's fold does (`MERGED` in sql-diff.ts): a delivery sets the
  * fingerprint, clears a parked version and a write in doubt, and keeps the destination id
  * unless it brings one; a refusal parks its version; a send puts the write in doubt; a
- * delete or forget removes the row. The oldest keys are dropped past `max`; a key not held
- * is read from DuckDB again.
+ * delete or forget removes the row. At least the last `max` keys set are held, older ones
+ * are dropped; a key not held is read from DuckDB again.
  */
 export class KeyStates {
-  private readonly states = new Map<string, KeyState>();
+  private readonly states: RecentMap<string, KeyState>;
 
-  constructor(private readonly max = 100_000) {}
+  constructor(max = 100_000) {
+    this.states = new RecentMap(max);
+  }
 
   get(key: string): KeyState | undefined {
     return this.states.get(key);
@@ -36,9 +39,7 @@ export class KeyStates {
 
   /** Holds a key's state as read from DuckDB (or known absent). */
   set(key: string, state: KeyState): void {
-    this.states.delete(key);
     this.states.set(key, state);
-    if (this.states.size > this.max) this.states.delete(this.states.keys().next().value!);
   }
 
   /** Applies one ack to a key held; `absent`: the key is known to be nowhere in the state yet. */

@@ -7,7 +7,7 @@ import {
 } from '@duckdb/node-api';
 import { OutflowError, describeError, failpoint, fingerprint, isOutflowError, type Ack, type RecordAddress, type SettledChange, type DiffRow, type DiffStore, type Row, type Value } from '@outflow/core';
 import { AckJournal, readJournal, type JournalRow } from './ack-journal.js';
-import { KeyStates, type KeyRow, type KeyState } from './key-states.js';
+import { KeyStates, type KeyState } from './key-states.js';
 
 /** How the model is seen by the diff: a relation, its key and the fingerprinted columns. */
 export interface SqlModel {
@@ -86,7 +86,9 @@ const MERGED = `SELECT a.k,
 /** An integer as a key string is written: up to 18 digits, so that it fits a BIGINT. */
 const CANONICAL_INT = /^-?(0|[1-9][0-9]{0,17})$/;
 /** Acks moved into the ack log between folds: a long stream folds as it goes, so the log stays small. */
-const FOLD_EVERY = 50_000;
+const FOLD_EVERY = 250_000;
+/** Acks the journal holds before they are moved into DuckDB even though nothing reads the state. */
+const MOVE_EVERY = 10_000;
 const STALE = 0n; // fingerprint of a delivered row after a mapping change: always differs
 const PARKED_DELETE = 1n; // parked fingerprint of a delete the destination refused
 const PAGE = 5000;
@@ -116,10 +118,10 @@ async function fingerprintEngine(conn: DuckDBConnection, model: SqlModel): Promi
  * what dominates a plain diff at scale. The block size follows the previous run's change
  * rate; at high change rates one join is cheaper and is used instead.
  *
- * Acknowledgements are appended to a journal file (durable at once, see AckJournal), moved
- * in bulk into an ack log table before the state is next read, and folded into the
- * delivered table before the next diff, every 50,000 acks and at close, so the big table is
- * never updated row by row. A read-only store merges a log left unfolded (and a journal a
+ * Acknowledgements are appended to a journal file (durable in well under a millisecond, see
+ * AckJournal), moved in bulk into an ack log table before the state is next read, and
+ * folded into the delivered table before the next diff, every 50,000 acks and at close, so
+ * the big table is never updated row by row. A read-only store merges a log left unfolded (and a journal a
  * crashed run left) into a temporary copy instead.
  */
 export class SqlDiffStore implements DiffStore {
@@ -143,8 +145,14 @@ export class SqlDiffStore implements DiffStore {
    * Serial keys then need no read for the rows a stream sees inserted.
    */
   private maxIntKey: bigint | undefined;
-  /** The acks recorded while a stream's read of uncached keys runs (see lookupNow). */
-  private lookupRows: JournalRow[] | undefined;
+  /**
+   * Per key, the acks recorded since the journal was last moved into DuckDB, in order: a
+   * stream's read of keys not held takes DuckDB's answer and applies these on top, so that
+   * reading never waits for a move (see lookupNow).
+   */
+  private unmoved = new Map<string, JournalRow[]>();
+  /** A move of the journal is queued (see apply). */
+  private moveQueued = false;
   private constructor(
     private readonly instance: DuckDBInstance,
     readonly conn: DuckDBConnection,
@@ -221,9 +229,9 @@ export class SqlDiffStore implements DiffStore {
    * One operation at a time on the connection (DuckDB connections are not re-entrant), each
    * seeing every ack: the journal is moved into the ack log first.
    */
-  private locked<T>(fn: () => Promise<T>): Promise<T> {
+  private locked<T>(fn: () => Promise<T>, move = true): Promise<T> {
     const next = this.chain.then(async () => {
-      await this.moveJournal();
+      if (move) await this.moveJournal();
       return fn();
     });
     this.chain = next.catch(() => undefined);
@@ -283,16 +291,24 @@ export class SqlDiffStore implements DiffStore {
     if (this.broken !== undefined) throw this.brokenError();
     const journal = this.journal;
     if (journal === undefined || journal.size === 0) return;
-    const rows = journal.take();
+    const { file, count } = journal.take();
+    this.unmoved = new Map();
     try {
-      await this.appendRows('acks', 'main', 'st', rows);
-      journal.moved();
+      // DuckDB reads the file itself, on its own threads: the acks are not handed over one
+      // value at a time from JavaScript.
+      const k = this.model.key.kind === 'int' ? 'j[2]::BIGINT' : 'j[2]';
+      const r = await this.conn.run(
+        `INSERT INTO st.acks SELECT j[1]::BIGINT, ${k}, j[3], j[4]::UBIGINT, j[5], j[6], j[7]
+         FROM read_json('${file.replaceAll("'", "''")}', format = 'newline_delimited', records = false, columns = {j: 'VARCHAR[]'})`,
+      );
+      if (Number(r.rowsChanged) !== count) throw new Error(`the journal ${file} held ${Number(r.rowsChanged)} acks where ${count} were written`);
+      await journal.moved();
     } catch (err) {
       // The acks stay in the journal file, read back when the state is next opened.
       this.broken = err;
       throw this.brokenError();
     }
-    this.sinceFold += rows.length;
+    this.sinceFold += count;
     if (this.sinceFold >= FOLD_EVERY) await this.foldNow();
   }
 
@@ -503,18 +519,33 @@ export class SqlDiffStore implements DiffStore {
         a.kind !== 'sent' && a.pos !== undefined ? a.pos : null,
       ]);
     }
+    let durable: Promise<void>;
     try {
-      this.journal!.append(rows);
+      durable = this.journal!.append(rows);
     } catch (err) {
       return Promise.reject(new OutflowError('OUTFLOW_LEDGER', `cannot record delivered state: ${describeError(err)}`, { cause: err }));
     }
+    // Reads see the acks at once, in order; a crash before they are durable loses them with
+    // everything that waited on them (checkpoints wait).
     for (const r of rows) {
       const above = this.above(r[1]);
       this.keyStates.apply(r, above);
       if (above) this.maxIntKey = BigInt(r[1]);
-      this.lookupRows?.push(r);
+      const held = this.unmoved.get(r[1]);
+      if (held) held.push(r);
+      else this.unmoved.set(r[1], [r]);
     }
-    return Promise.resolve();
+    // Reads of a stream do not move the journal: it is moved once it holds MOVE_EVERY acks.
+    if (this.journal!.size >= MOVE_EVERY && !this.moveQueued) {
+      this.moveQueued = true;
+      this.locked(async () => {
+        this.moveQueued = false;
+      }).catch(() => undefined);
+    }
+    return durable.catch((err: unknown) => {
+      this.broken ??= err;
+      throw new OutflowError('OUTFLOW_LEDGER', `cannot record delivered state: ${describeError(err)}`, { cause: err });
+    });
   }
 
   /** Whether a key is an integer above every integer key the state holds, so that it holds nothing of it. */
@@ -536,63 +567,53 @@ export class SqlDiffStore implements DiffStore {
       else missing.push(k);
     }
     if (missing.length === 0) return out;
-    const read = await this.locked(() => this.lookupNow(missing));
+    const read = await this.locked(() => this.lookupNow(missing), false);
     for (const [k, v] of read) out.set(k, v);
     return out;
   }
 
   /**
-   * Reads the state of `keys` from DuckDB. Acks recorded while the read runs are not in what
-   * it reads: they are applied on top before the keys are held.
+   * Reads the state of `keys` from DuckDB, in one query, without moving the journal: the acks
+   * not moved yet (including those recorded while the read runs) are applied on top, in
+   * order, before the keys are held.
    */
   private async lookupNow(keys: string[]): Promise<Map<string, KeyState>> {
-    const during: JournalRow[] = [];
-    this.lookupRows = during;
-    try {
-      await this.moveJournal();
-      const out = new Map<string, KeyState>();
-      for (const k of keys) out.set(k, { row: null, pos: null });
-      if (this.maxIntKey === undefined) {
-        // A key stored as text that equals a canonical integer is one too: all are counted.
-        const int = `CASE WHEN regexp_full_match(k::VARCHAR, '${CANONICAL_INT.source.slice(1, -1)}') THEN k::VARCHAR::BIGINT END`;
-        const max = (
-          await this.conn.runAndReadAll(`SELECT max(m) FROM (SELECT max(${int}) AS m FROM st.delivered UNION ALL SELECT max(${int}) FROM st.acks UNION ALL SELECT max(${int}) FROM st.positions)`)
-        ).getRows()[0]![0];
-        let known = max === null ? -(2n ** 63n) : BigInt(max as bigint);
-        for (const r of during) if (CANONICAL_INT.test(r[1]) && BigInt(r[1]) > known) known = BigInt(r[1]);
-        this.maxIntKey = known;
-      }
-      for (let i = 0; i < keys.length; i += 1000) {
-        const list = this.keyList(keys.slice(i, i + 1000));
-        const rows = (
-          await this.conn.runAndReadAll(
-            `WITH a AS (${acked('st.acks')} WHERE k IN (${list}) GROUP BY k), merged AS (${MERGED})
-             SELECT k::VARCHAR, fp::VARCHAR, dest_id, parked_fp::VARCHAR, sent_fp::VARCHAR, sent_match FROM st.delivered ANTI JOIN a USING (k) WHERE k IN (${list})
-             UNION ALL SELECT k::VARCHAR, fp::VARCHAR, dest_id, parked_fp::VARCHAR, sent_fp::VARCHAR, sent_match FROM merged`,
-          )
-        ).getRows();
-        const str = (v: unknown) => (v === null ? null : String(v));
-        for (const r of rows) {
-          const row: KeyRow = { fp: str(r[1]), destId: str(r[2]), parkedFp: str(r[3]), sentFp: str(r[4]), sentMatch: str(r[5]) };
-          out.get(String(r[0]))!.row = row;
-        }
-        // The acks not folded yet come after the folded positions.
-        const positions = (
-          await this.conn.runAndReadAll(
-            `WITH a AS (${latestPositions('st.acks')} AND k IN (${list}) GROUP BY k)
-             SELECT k::VARCHAR, pos, gone FROM a
-             UNION ALL SELECT k::VARCHAR, pos, gone FROM st.positions WHERE k IN (${list}) AND k NOT IN (SELECT k FROM a)`,
-          )
-        ).getRows();
-        for (const r of positions) out.get(String(r[0]))!.pos = { pos: String(r[1]), gone: r[2] === true };
-      }
-      this.lookupRows = undefined;
-      for (const [k, state] of out) this.keyStates.set(k, state);
-      for (const r of during) this.keyStates.apply(r);
-      return new Map([...out.keys()].map((k) => [k, this.keyStates.get(k) ?? out.get(k)!]));
-    } finally {
-      this.lookupRows = undefined;
+    const out = new Map<string, KeyState>();
+    for (const k of keys) out.set(k, { row: null, pos: null });
+    if (this.maxIntKey === undefined) {
+      // A key stored as text that equals a canonical integer is one too: all are counted.
+      const int = `CASE WHEN regexp_full_match(k::VARCHAR, '${CANONICAL_INT.source.slice(1, -1)}') THEN k::VARCHAR::BIGINT END`;
+      const max = (
+        await this.conn.runAndReadAll(`SELECT max(m) FROM (SELECT max(${int}) AS m FROM st.delivered UNION ALL SELECT max(${int}) FROM st.acks UNION ALL SELECT max(${int}) FROM st.positions)`)
+      ).getRows()[0]![0];
+      let known = max === null ? -(2n ** 63n) : BigInt(max as bigint);
+      for (const rows of this.unmoved.values()) for (const r of rows) if (CANONICAL_INT.test(r[1]) && BigInt(r[1]) > known) known = BigInt(r[1]);
+      this.maxIntKey = known;
     }
+    const rows = (
+      await this.conn.runAndReadAll(
+        `WITH q AS (SELECT DISTINCT k FROM (VALUES ${this.keyList(keys, true)}) v(k) WHERE k IS NOT NULL),
+         a AS (${acked('st.acks')} WHERE k IN (SELECT k FROM q) GROUP BY k), merged AS (${MERGED}),
+         r AS (SELECT k, fp, dest_id, parked_fp, sent_fp, sent_match FROM st.delivered WHERE k IN (SELECT k FROM q) AND k NOT IN (SELECT k FROM a)
+               UNION ALL SELECT k, fp, dest_id, parked_fp, sent_fp, sent_match FROM merged),
+         pa AS (${latestPositions('st.acks')} AND k IN (SELECT k FROM q) GROUP BY k),
+         p AS (SELECT k, pos, gone FROM pa UNION ALL SELECT k, pos, gone FROM st.positions WHERE k IN (SELECT k FROM q) AND k NOT IN (SELECT k FROM pa))
+         SELECT k::VARCHAR, r.k IS NOT NULL, r.fp::VARCHAR, r.dest_id, r.parked_fp::VARCHAR, r.sent_fp::VARCHAR, r.sent_match, p.pos, p.gone
+         FROM r FULL JOIN p USING (k)`,
+      )
+    ).getRows();
+    const str = (v: unknown) => (v === null ? null : String(v));
+    for (const r of rows) {
+      const state = out.get(String(r[0]));
+      if (state === undefined) continue;
+      if (r[1] === true) state.row = { fp: str(r[2]), destId: str(r[3]), parkedFp: str(r[4]), sentFp: str(r[5]), sentMatch: str(r[6]) };
+      if (r[7] !== null) state.pos = { pos: String(r[7]), gone: r[8] === true };
+    }
+    for (const [k, state] of out) {
+      this.keyStates.set(k, state);
+      for (const r of this.unmoved.get(k) ?? []) this.keyStates.apply(r);
+    }
+    return new Map([...out.keys()].map((k) => [k, this.keyStates.get(k) ?? out.get(k)!]));
   }
 
   /** Folds the ack log into the delivered table, in one transaction. */
@@ -755,10 +776,11 @@ export class SqlDiffStore implements DiffStore {
   }
 
   /** SQL literals of keys, typed as the key column (NULL when none can be). */
-  private keyList(keys: string[]): string {
+  private keyList(keys: string[], rows = false): string {
     const int = this.model.key.kind === 'int';
-    const list = int ? keys.filter((k) => /^-?\d{1,18}$/.test(k)) : keys.map((k) => `'${k.replace(/'/g, "''")}'`);
-    return list.length ? list.join(', ') : 'NULL';
+    const list = int ? keys.filter((k) => /^-?\d{1,18}$/.test(k)).map((k) => `${k}::BIGINT`) : keys.map((k) => `'${k.replace(/'/g, "''")}'`);
+    if (list.length === 0) return rows ? '(NULL)' : 'NULL';
+    return rows ? `(${list.join('), (')})` : list.join(', ');
   }
 
   deliveredCount(): Promise<number> {
@@ -777,6 +799,7 @@ export class SqlDiffStore implements DiffStore {
       () => false,
     );
     // The journal's files go once every ack is in DuckDB; else they are read back next time.
+    await this.journal?.drained();
     this.journal?.close(folded && this.broken === undefined);
     this.journal = undefined;
     this.closeQuietly();

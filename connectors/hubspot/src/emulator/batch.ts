@@ -115,7 +115,7 @@ export function batch(store: CrmStore, object: ObjectStore, action: string, body
 
 /** HubSpot's refusal of an `idProperty` that cannot address records. */
 function checkIdProperty(object: ObjectStore, idProperty: string): void {
-  if (idProperty === 'hs_object_id' || object.unique.has(idProperty)) return;
+  if (idProperty === 'hs_object_id' || object.records.hasIndex(idProperty)) return;
   if (!object.props.has(idProperty)) throw new HttpError(400, 'VALIDATION_ERROR', `Property "${idProperty}" does not exist`);
   throw new HttpError(400, 'VALIDATION_ERROR', `Unable to perform update/upsert by non-unique ${object.objectTypeId} property`);
 }
@@ -140,7 +140,7 @@ function create(store: CrmStore, object: ObjectStore, inputs: Record<string, unk
   for (const v of values) {
     const clash = store.uniqueClash(object, v);
     if (clash !== undefined) throw new HttpError(409, 'CONFLICT', `${singular} already exists. Existing ID: ${clash.id}`);
-    for (const property of object.unique.keys()) {
+    for (const property of object.records.indexNames()) {
       const value = v[property];
       if (value === undefined || value === '') continue;
       const slot = `${property}\u0000${normalise(property, value)}`;

@@ -110,7 +110,7 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
   /** The current records of an object type, in id order. */
   records(objectType: string): StoredRecord[] {
     const object = this.store.object(objectType);
-    return object === undefined ? [] : [...object.records.values()].map((r) => structuredClone(r));
+    return object === undefined ? [] : object.records.all().map((r) => structuredClone(r));
   }
 
   /** The record of `objectType` whose `property` equals `value` (emails compare case-insensitively). */
@@ -119,7 +119,7 @@ export class HubSpotEmulator implements RunningEmulator<{ accessToken: string; b
     if (object === undefined) return undefined;
     const hit = this.store.lookup(object, value, property);
     if (hit !== undefined) return structuredClone(hit);
-    for (const r of object.records.values()) if (r.properties[property] === value) return structuredClone(r);
+    for (const r of object.records.all()) if (r.properties[property] === value) return structuredClone(r);
     return undefined;
   }
 

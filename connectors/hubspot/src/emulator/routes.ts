@@ -82,7 +82,7 @@ export function createRoutes(store: CrmStore, counters: BatchCounters, baseUrl: 
     const wanted = wantedOf(query);
     const page: Record<string, unknown>[] = [];
     let next: string | undefined;
-    for (const r of object.records.values()) {
+    for (const r of object.records.all()) {
       if (Number(r.id) <= after) continue;
       if (page.length === limit) {
         next = String(page[page.length - 1]!['id']);

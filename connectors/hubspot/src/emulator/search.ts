@@ -3,6 +3,7 @@
  * operators and limits (5 groups, 6 filters a group, 18 in all, 200 results a page), paged
  * by an offset cursor.
  */
+import { cursorPage, matchesFilter, offsetCursor, type FilterOperator } from '@outflow/core/emulator-kit';
 import { HttpError } from './errors.js';
 import type { Answer } from './routes.js';
 import { normalise, viewWith, type ObjectStore, type StoredRecord } from './store.js';
@@ -10,44 +11,35 @@ import { isObject } from './validation.js';
 
 const SEARCH_MAX_LIMIT = 200;
 
-/** Numbers compare as numbers, anything else as text. */
-function compare(a: string, b: string): number {
-  const na = Number(a);
-  const nb = Number(b);
-  return Number.isNaN(na) || Number.isNaN(nb) ? a.localeCompare(b) : na - nb;
-}
+/** HubSpot's operators, by the kit's names. */
+const OPERATORS: Record<string, FilterOperator> = {
+  EQ: 'eq',
+  NEQ: 'neq',
+  IN: 'in',
+  NOT_IN: 'nin',
+  HAS_PROPERTY: 'has',
+  NOT_HAS_PROPERTY: 'not_has',
+  GT: 'gt',
+  GTE: 'gte',
+  LT: 'lt',
+  LTE: 'lte',
+  CONTAINS_TOKEN: 'contains',
+};
 
+/**
+ * EQ and NEQ compare unique values as HubSpot stores them (emails without regard to case);
+ * CONTAINS_TOKEN ignores case and `*` wildcards; numbers compare as numbers, anything else as text.
+ */
 function matches(r: StoredRecord, f: Record<string, unknown>): boolean {
+  const op = OPERATORS[String(f['operator'])];
+  if (op === undefined) throw new HttpError(400, 'VALIDATION_ERROR', `Unsupported filter operator ${JSON.stringify(f['operator'])}`);
   const name = String(f['propertyName'] ?? '');
   const v = r.properties[name];
   const value = f['value'] === undefined ? undefined : String(f['value']);
-  const values = Array.isArray(f['values']) ? (f['values'] as unknown[]).map(String) : [];
-  switch (f['operator']) {
-    case 'EQ':
-      return v !== undefined && value !== undefined && normalise(name, v) === normalise(name, value);
-    case 'NEQ':
-      return v === undefined || value === undefined || normalise(name, v) !== normalise(name, value);
-    case 'IN':
-      return v !== undefined && values.includes(v);
-    case 'NOT_IN':
-      return v === undefined || !values.includes(v);
-    case 'HAS_PROPERTY':
-      return v !== undefined;
-    case 'NOT_HAS_PROPERTY':
-      return v === undefined;
-    case 'GT':
-      return v !== undefined && value !== undefined && compare(v, value) > 0;
-    case 'GTE':
-      return v !== undefined && value !== undefined && compare(v, value) >= 0;
-    case 'LT':
-      return v !== undefined && value !== undefined && compare(v, value) < 0;
-    case 'LTE':
-      return v !== undefined && value !== undefined && compare(v, value) <= 0;
-    case 'CONTAINS_TOKEN':
-      return v !== undefined && value !== undefined && v.toLowerCase().includes(value.replace(/\*/g, '').toLowerCase());
-    default:
-      throw new HttpError(400, 'VALIDATION_ERROR', `Unsupported filter operator ${JSON.stringify(f['operator'])}`);
-  }
+  if (op === 'in' || op === 'nin') return matchesFilter(op, v, Array.isArray(f['values']) ? (f['values'] as unknown[]).map(String) : []);
+  if (op === 'contains') return matchesFilter(op, v?.toLowerCase(), value?.replace(/\*/g, '').toLowerCase());
+  const fold = (x: string | undefined) => (x === undefined || (op !== 'eq' && op !== 'neq') ? x : normalise(name, x));
+  return matchesFilter(op, fold(v), fold(value));
 }
 
 export function search(object: ObjectStore, body: unknown): Answer {
@@ -62,11 +54,11 @@ export function search(object: ObjectStore, body: unknown): Answer {
   if (filters.some((f) => f.length > 6) || filters.flat().length > 18) {
     throw new HttpError(400, 'VALIDATION_ERROR', 'A search may have at most 6 filters in a group and 18 in all.');
   }
-  const all = [...object.records.values()].filter((r) => filters.length === 0 || filters.some((group) => group.every((f) => matches(r, f))));
-  const after = Number(req['after'] ?? 0);
-  const page = all.slice(after, after + limit);
+  const all = object.records.all().filter((r) => filters.length === 0 || filters.some((group) => group.every((f) => matches(r, f))));
+  // `after` is the offset of the page, in digits; one that is not answers an empty page.
+  const page = cursorPage(all, req['after'], limit, offsetCursor) ?? { items: [], offset: 0 };
   const wanted = Array.isArray(req['properties']) ? (req['properties'] as unknown[]).map(String) : [];
-  const out: Record<string, unknown> = { total: all.length, results: page.map((r) => viewWith(r, wanted)) };
-  if (after + limit < all.length) out['paging'] = { next: { after: String(after + limit) } };
+  const out: Record<string, unknown> = { total: all.length, results: page.items.map((r) => viewWith(r, wanted)) };
+  if (page.next !== undefined) out['paging'] = { next: { after: page.next } };
   return { status: 200, body: out };
 }

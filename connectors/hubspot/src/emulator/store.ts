@@ -1,9 +1,10 @@
 /**
- * The portal's data: object types with their property definitions, records, and an index
- * per unique property. Every change is also queued for the JSON-lines log in `dataDir`,
- * which is appended before the request that made it is answered.
+ * The portal's data: object types with their property definitions, and their records in the
+ * kit's RecordTable with a unique index per unique property. Every change is also queued for
+ * the JSON-lines log in `dataDir`, which is appended before the request that made it is
+ * answered.
  */
-import { jsonLinesLog } from '@outflow/core/emulator-kit';
+import { jsonLinesLog, RecordTable } from '@outflow/core/emulator-kit';
 import {
   CUSTOM_OBJECT_SYSTEM_PROPERTIES,
   defineProperty,
@@ -57,9 +58,8 @@ export interface ObjectStore {
   custom: boolean;
   primaryDisplayProperty: string;
   props: Map<string, PropertyDefinition>;
-  records: Map<string, StoredRecord>;
-  /** unique property → normalised value → record id */
-  unique: Map<string, Map<string, string>>;
+  /** The records, with a unique index per unique property (keyed by the value as {@link normalise} compares it). */
+  records: RecordTable<StoredRecord>;
 }
 
 /**
@@ -159,19 +159,13 @@ export class CrmStore {
   /** The record with this id, or by a unique property when `idProperty` names one. */
   lookup(store: ObjectStore, id: string, idProperty?: string): StoredRecord | undefined {
     if (idProperty === undefined || idProperty === 'hs_object_id') return store.records.get(id);
-    const recordId = store.unique.get(idProperty)?.get(normalise(idProperty, id));
-    return recordId === undefined ? undefined : store.records.get(recordId);
+    return store.records.byKey(idProperty, normalise(idProperty, id));
   }
 
   /** Another record already holding one of `values`' unique values, if any. */
   uniqueClash(store: ObjectStore, values: Record<string, string>, self?: string): { property: string; id: string } | undefined {
-    for (const [property, index] of store.unique) {
-      const v = values[property];
-      if (v === undefined || v === '') continue;
-      const owner = index.get(normalise(property, v));
-      if (owner !== undefined && owner !== self) return { property, id: owner };
-    }
-    return undefined;
+    const clash = store.records.clash({ id: '', properties: values, createdAt: '', updatedAt: '' }, self);
+    return clash === undefined ? undefined : { property: clash.index, id: clash.id };
   }
 
   insert(store: ObjectStore, values: Record<string, string>): StoredRecord {
@@ -207,25 +201,19 @@ export class CrmStore {
     const at = new Date().toISOString();
     properties[modifiedProperty(store.custom ? '' : store.name)] = at;
     const record = { ...existing, properties, updatedAt: at };
-    this.save(store, record, existing);
+    this.save(store, record);
     this.applied.push({ op: 'update', object: store.name, id: record.id });
     return record;
   }
 
   remove(store: ObjectStore, id: string): void {
-    const existing = store.records.get(id);
-    if (existing === undefined) return;
-    for (const [property, index] of store.unique) {
-      const v = existing.properties[property];
-      if (v !== undefined && v !== '') index.delete(normalise(property, v));
-    }
-    store.records.delete(id);
+    if (store.records.delete(id) === undefined) return;
     this.pending.push({ t: 'del', o: store.name, id });
     this.applied.push({ op: 'archive', object: store.name, id });
   }
 
   private addObject(name: string, objectTypeId: string, custom: boolean, primaryDisplayProperty: string, specs: PropertySpec[]): ObjectStore {
-    const store: ObjectStore = { name, objectTypeId, custom, primaryDisplayProperty, props: new Map(), records: new Map(), unique: new Map() };
+    const store: ObjectStore = { name, objectTypeId, custom, primaryDisplayProperty, props: new Map(), records: new RecordTable() };
     for (const spec of specs) this.putProperty(store, defineProperty(spec));
     this.objects.set(name, store);
     this.objects.set(objectTypeId, store);
@@ -235,17 +223,11 @@ export class CrmStore {
 
   private putProperty(store: ObjectStore, def: PropertyDefinition): void {
     store.props.set(def.name, def);
-    if (def.hasUniqueValue && !store.unique.has(def.name)) store.unique.set(def.name, new Map());
+    if (def.hasUniqueValue) store.records.addIndex(def.name, (r) => (r.properties[def.name] ? normalise(def.name, r.properties[def.name]) : undefined));
   }
 
-  private save(store: ObjectStore, record: StoredRecord, before?: StoredRecord): void {
-    for (const [property, index] of store.unique) {
-      const old = before?.properties[property];
-      if (old !== undefined && old !== '') index.delete(normalise(property, old));
-      const now = record.properties[property];
-      if (now !== undefined && now !== '') index.set(normalise(property, now), record.id);
-    }
-    store.records.set(record.id, record);
+  private save(store: ObjectStore, record: StoredRecord): void {
+    store.records.put(record);
     this.pending.push({ t: 'put', o: store.name, r: record });
   }
 
@@ -265,7 +247,7 @@ export class CrmStore {
       case 'put': {
         const store = this.objects.get(entry.o);
         if (store === undefined) return;
-        this.save(store, entry.r, store.records.get(entry.r.id));
+        this.save(store, entry.r);
         this.nextId = Math.max(this.nextId, Number(entry.r.id) + 1);
         return;
       }

@@ -4,6 +4,7 @@
  * VALIDATION_ERROR, nothing applied), with one detail per refused value naming its
  * property; see batch.ts for the sources.
  */
+import { checkValues } from '@outflow/core/emulator-kit';
 import { HttpError } from './errors.js';
 import { PROPERTY_TYPES, type PropertyDefinition, type PropertySpec, type PropertyType } from './properties.js';
 import type { ObjectStore } from './store.js';
@@ -81,27 +82,19 @@ export function checkValue(objectType: string, def: PropertyDefinition, raw: unk
   }
 }
 
-/** Validates an input's properties; returns the values to store or every problem found. */
+/** Validates an input's properties (the kit's checkValues, in HubSpot's terms); returns the values to store or every problem found. */
 export function checkProperties(store: ObjectStore, properties: unknown): { values: Record<string, string> } | { problems: PropertyProblem[] } {
   if (properties === undefined) return { values: {} };
   if (!isObject(properties)) return { problems: [{ message: 'properties must be an object', code: 'INVALID_PROPERTIES', name: 'properties' }] };
-  const values: Record<string, string> = {};
-  const problems: PropertyProblem[] = [];
-  for (const [name, raw] of Object.entries(properties)) {
-    const def = store.props.get(name);
-    if (def === undefined) {
-      problems.push({ message: `Property "${name}" does not exist`, code: 'PROPERTY_DOESNT_EXIST', name });
-      continue;
-    }
-    if (def.modificationMetadata.readOnlyValue) {
-      problems.push({ message: `"${name}" is a read only property; its value cannot be set.`, code: 'READ_ONLY_VALUE', name });
-      continue;
-    }
-    const checked = checkValue(store.name, def, raw);
-    if ('problem' in checked) problems.push(checked.problem);
-    else values[name] = checked.value;
-  }
-  return problems.length > 0 ? { problems } : { values };
+  return checkValues<PropertyDefinition, PropertyProblem, string>(properties, {
+    find: (name) => store.props.get(name),
+    readOnly: (def) => def.modificationMetadata.readOnlyValue,
+    read: (def, raw) => checkValue(store.name, def, raw),
+    problem: (issue, name) =>
+      issue === 'unknown'
+        ? { message: `Property "${name}" does not exist`, code: 'PROPERTY_DOESNT_EXIST', name }
+        : { message: `"${name}" is a read only property; its value cannot be set.`, code: 'READ_ONLY_VALUE', name },
+  });
 }
 
 /**

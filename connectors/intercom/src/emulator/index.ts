@@ -6,11 +6,12 @@
  * JSON-lines log in `dataDir`.
  */
 import type { EmulatorOptions, RateLimit } from '@outflow/core';
-import { AppEmulator, EmulatorApp, FixedWindow, fixedLimitWithHeaders, jsonLinesLog, type KitFaults } from '@outflow/core/emulator-kit';
-import { ContactStore, type Attribute, type Contact, type Write } from './contacts.js';
+import { AppEmulator, EmulatorApp, FixedWindow, fixedLimitWithHeaders, jsonLinesLog, type Attribute, type KitFaults } from '@outflow/core/emulator-kit';
+import { ContactStore, type Contact, type Write } from './contacts.js';
 import { checks, errorList, MAX_BODY_BYTES, route } from './server.js';
 
-export type { Attribute, Contact, Write } from './contacts.js';
+export type { Contact, Write } from './contacts.js';
+export type { Attribute } from '@outflow/core/emulator-kit';
 
 /** The access token the emulator accepts unless told otherwise. */
 export const SANDBOX_TOKEN = 'dG9rOm91dGZsb3ctc2FuZGJveA==';
@@ -19,10 +20,10 @@ export const LOG_FILE = 'intercom-emulator.jsonl';
 export const DEFAULT_LIMIT: RateLimit = { requests: 1667, perMs: 10_000 };
 /** The custom contact attributes a new emulator's workspace has. */
 export const DEFAULT_ATTRIBUTES: Attribute[] = [
-  { name: 'plan', data_type: 'string', custom: true, api_writable: true, options: ['free', 'starter', 'pro', 'enterprise'] },
-  { name: 'monthly_spend', data_type: 'float', custom: true, api_writable: true },
-  { name: 'team_mates', data_type: 'integer', custom: true, api_writable: true },
-  { name: 'paid_subscriber', data_type: 'boolean', custom: true, api_writable: true },
+  { name: 'plan', type: 'string', custom: true, options: ['free', 'starter', 'pro', 'enterprise'] },
+  { name: 'monthly_spend', type: 'float', custom: true },
+  { name: 'team_mates', type: 'integer', custom: true },
+  { name: 'paid_subscriber', type: 'boolean', custom: true },
 ];
 
 export interface IntercomEmulatorOptions extends EmulatorOptions {
@@ -30,7 +31,7 @@ export interface IntercomEmulatorOptions extends EmulatorOptions {
   token?: string;
   /** The app's rate limit, in fixed windows; {@link DEFAULT_LIMIT} by default. */
   limits?: Partial<RateLimit>;
-  /** The workspace's custom contact attributes; {@link DEFAULT_ATTRIBUTES} by default. */
+  /** The workspace's custom contact attributes (the kit's {@link Attribute}: `readOnly` is Intercom's `api_writable: false`); {@link DEFAULT_ATTRIBUTES} by default. */
   attributes?: Attribute[];
   faults?: KitFaults;
 }
@@ -62,7 +63,7 @@ export class IntercomEmulator extends AppEmulator<{ token: string; baseUrl: stri
 
   /** Every contact held, archived ones included (with `archived: true`), oldest first. */
   contacts(): (Contact & { archived: boolean })[] {
-    return [...this.store.contacts.values()].map((c) => ({ ...structuredClone(c), archived: this.store.archived.has(c.id) }));
+    return this.store.table.all().map((c) => ({ ...structuredClone(c), archived: this.store.table.isArchived(c.id) }));
   }
 
   /** Every write applied through the API since the log began, in order. */

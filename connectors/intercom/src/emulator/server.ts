@@ -36,7 +36,7 @@ const ref = (c: { id: string; external_id?: Json }, extra: Record<string, Json>)
 export function route(app: EmulatorApp, s: ContactStore): void {
   app
     .on('POST', '/contacts', ({ body }) => ({ body: s.create(object(body)), write: true }))
-    .on('POST', '/contacts/search', ({ body }) => ({ body: search(body as Json, s.live(), s.custom) }))
+    .on('POST', '/contacts/search', ({ body }) => ({ body: search(body as Json, s.table.live(), s.custom) }))
     .on('GET', '/contacts/:id', ({ params }) => ({ body: s.get(params['id']!) }))
     .on('PUT', '/contacts/:id', ({ params, body }) => ({ body: s.update(params['id']!, object(body)), write: true }))
     .on('DELETE', '/contacts/:id', ({ params }) => ({ body: ref(s.remove(params['id']!), { deleted: true }), write: true }))
@@ -46,7 +46,7 @@ export function route(app: EmulatorApp, s: ContactStore): void {
       const attrs = (query.get('model') ?? 'contact') === 'contact' ? [...STANDARD, ...s.custom] : [];
       const data = attrs.map((a) => ({
         type: 'data_attribute', model: 'contact', name: a.name, full_name: a.custom ? `custom_attributes.${a.name}` : a.name, label: a.name, description: '',
-        data_type: a.data_type, ...(a.options ? { options: a.options } : {}), api_writable: a.api_writable, ui_writable: a.api_writable, messenger_writable: false, custom: a.custom, archived: false,
+        data_type: a.type, ...(a.options ? { options: a.options } : {}), api_writable: !a.readOnly, ui_writable: !a.readOnly, messenger_writable: false, custom: a.custom === true, archived: false,
       }));
       return { body: { type: 'list', data } };
     });

@@ -1,5 +1,5 @@
 import type { Change, Checkpoint, ChangeStream, Row } from '../contracts.js';
-import type { DiffStore, SettledChange } from '../state/store.js';
+import type { DiffStore, RecordAddress, SettledChange } from '../state/store.js';
 import { OutflowError } from '../errors.js';
 import type { SyncDelivery } from '../delivery/deliverer.js';
 import { fingerprint } from '../mapping/fingerprint.js';
@@ -10,6 +10,16 @@ import { RECONCILE_PENDING, RECONCILED } from './reconcile.js';
 
 const HEALTH_EVERY_MS = 30_000;
 const FORGET_EVERY_MS = 60_000;
+
+/**
+ * What the delivered state knows of a batch's keys: their latest settled positions (to skip
+ * replays) and their addresses at the destination.
+ */
+async function readKeys(state: DiffStore, keys: string[]): Promise<{ settledAt?: Map<string, SettledChange>; known?: Map<string, RecordAddress> }> {
+  const settledAt = state.positions ? await state.positions(keys) : undefined;
+  const known = state.addresses ? await state.addresses(keys) : undefined;
+  return { ...(settledAt ? { settledAt } : {}), ...(known ? { known } : {}) };
+}
 
 /**
  * A replayed change the delivered state shows was settled: its key's latest settled change
@@ -140,16 +150,31 @@ export async function captureStream(run: LeasedScope, state: DiffStore, delivery
   // Keys deleted before this run and inserted again in it.
   const revived = new Set<string>();
   const log = (stream.changes ?? 'log') === 'log';
+  // What the delivered state knows of a batch's keys is read as soon as the batch arrives,
+  // while the batch before it is still being delivered: a stream with a backlog then waits
+  // for the slower of the two, not for both in turn. A read made before the previous batch
+  // settled misses nothing: those changes are at earlier positions (never replays of these),
+  // and the pipeline passes the ids their answers bring on to a key's later operations.
+  const batches = stream[Symbol.asyncIterator]();
+  const fetchNext = () =>
+    batches.next().then((r) => {
+      if (r.done) return undefined;
+      const keys = [...new Set(r.value.changes.map((c) => c.key))];
+      return { batch: r.value, known: readKeys(state, keys) };
+    });
+  let next = fetchNext();
   try {
-    for await (const batch of stream) {
-      const keys = [...new Set(batch.changes.map((c) => c.key))];
+    for (;;) {
+      const fetched = await next;
+      if (fetched === undefined) break;
+      const { batch } = fetched;
+      next = run.signal.aborted ? Promise.resolve(undefined) : fetchNext();
+      const { settledAt, known } = await fetched.known;
       // Changes replayed from the checkpoint that settled before a restart.
-      const settledAt = state.positions ? await state.positions(keys) : undefined;
       const fresh = settledAt?.size ? batch.changes.filter((c) => !replayed(c, settledAt, revived, log)) : batch.changes;
       skipped += batch.changes.length - fresh.length;
       read += batch.changes.length;
       const index = tracker.add(batch.checkpoint, fresh.length, maxPosition(batch.changes));
-      const known = state.addresses ? await state.addresses(keys) : undefined;
       for (const change of fresh) {
         // Every change of a key in doubt stays in doubt for this run: a later update could not
         // address a record whose create may or may not exist, and would create it again.
@@ -187,6 +212,8 @@ export async function captureStream(run: LeasedScope, state: DiffStore, delivery
       throw new OutflowError('OUTFLOW_STREAM_STALE', `sync "${sync.name}": the change stream went stale while running; it will be reconciled by a diff`);
     }
   } finally {
+    // A batch fetched ahead and not delivered: the stream resumes from the checkpoint before it.
+    next.then((f) => f?.known.catch(() => undefined), () => undefined).catch(() => undefined);
     clearInterval(watchdog);
     run.signal.removeEventListener('abort', onAbort);
     await stream.close().catch(() => undefined);

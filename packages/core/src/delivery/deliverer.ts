@@ -11,6 +11,7 @@ import type { Logger } from '../logger.js';
 import { redact } from '../redact.js';
 import { Delivery, outcomeUnknown, type DeliveryOutcome } from './pipeline.js';
 import { AckWriter } from './ack-writer.js';
+import { RecentMap } from '../recent-map.js';
 import { DEFAULT_MAX_ROW_ATTEMPTS, tooManyRejected } from './guards.js';
 import { compileTriggers, type EventTriggers, type FiredEvent } from '../events/triggers.js';
 import { decodeEventState, encodeEventState, nextEventState, type EventState } from '../events/state.js';
@@ -129,7 +130,7 @@ export class SyncDelivery {
   private readonly hasErrorsAtStart: Promise<boolean>;
   private local: DeliveryOutcome<Tag>[] = [];
   private doubt: Pending[] = [];
-  private readonly recent = new Set<string>();
+  private readonly recent = new RecentMap<string, true>(TOUCHED_KEYS);
   /** The ledger side of recording, one call at a time (see {@link record}). */
   private serial: Promise<void> = Promise.resolve();
   /** Acks to the delivered state, in order, several callers' in one write. */
@@ -146,11 +147,11 @@ export class SyncDelivery {
   /** Event mode's triggers; undefined in the record modes. */
   private readonly triggers: EventTriggers | undefined;
   /**
-   * Event mode: the state this run queued last for each key lately (the last
+   * Event mode: the state this run queued last for each key lately (at least the last
    * {@link TOUCHED_KEYS}; null once deleted), newer than the delivered state a stream batch
    * read, so the second change of a key in one batch compares with the first.
    */
-  private readonly queuedState = new Map<string, EventState | null>();
+  private readonly queuedState = new RecentMap<string, EventState | null>(TOUCHED_KEYS);
 
   constructor(private readonly o: SyncDeliveryOptions) {
     this.counts = o.counts;
@@ -195,7 +196,7 @@ export class SyncDelivery {
   }
 
   /**
-   * Whether this run queued a change of `key` lately (the last {@link TOUCHED_KEYS} keys):
+   * Whether this run queued a change of `key` lately (at least the last {@link TOUCHED_KEYS} keys):
    * its outcome may not be in the delivered state yet.
    */
   touched(key: string): boolean {
@@ -205,9 +206,7 @@ export class SyncDelivery {
   /** Queues one change; resolves when there is room for more. */
   async push(p: Pending): Promise<void> {
     if (this.recordFailed) throw this.recordFailed.err;
-    this.recent.delete(p.change.key);
-    this.recent.add(p.change.key);
-    if (this.recent.size > TOUCHED_KEYS) this.recent.delete(this.recent.values().next().value!);
+    this.recent.set(p.change.key, true);
     // A write in doubt at a destination that cannot dedupe is never re-sent blindly.
     if (p.sentFp !== null && this.o.caps.idempotency === 'none' && !this.resendAsked(p.change.key)) {
       // Event mode: a delete's events are no more safe to send twice than an insert's.
@@ -344,9 +343,7 @@ export class SyncDelivery {
       return this.settleUnsent(p, { ...this.tagOf(p, p.fp), kind: 'skip', state: encodeEventState(kept) });
     }
     const next = nextEventState(kept, change.after, p.fp, triggers.watched);
-    this.queuedState.delete(change.key);
     this.queuedState.set(change.key, change.after ? next : null);
-    if (this.queuedState.size > TOUCHED_KEYS) this.queuedState.delete(this.queuedState.keys().next().value!);
     const base = { ...this.tagOf(p, p.fp), ...(change.after ? { state: encodeEventState(next) } : {}) };
     let fired: FiredEvent[];
     try {

@@ -1,6 +1,7 @@
 import type { LookupResult, Operation, RecordResult } from '../contracts.js';
 import { OutflowError, describeError, isOutflowError } from '../errors.js';
 import { DEFAULT_MAX_WAIT_MS, MAX_PAUSE_MS } from './rate-budget.js';
+import { RecentMap } from '../recent-map.js';
 
 /** What delivery draws its requests from: the destination connection's budget. */
 export interface DeliveryBudget {
@@ -98,11 +99,11 @@ export class Delivery<T> {
   private readonly ready: Entry<T>[] = [];
   private readonly byKey = new Map<string, Entry<T>[]>();
   /**
-   * Destination ids learned from answers (null: deleted), the latest {@link LEARNED_KEYS}
+   * Destination ids learned from answers (null: deleted), of at least the latest {@link LEARNED_KEYS}
    * keys: a later operation of the key made before the answer was recorded in the delivered
    * state (queued behind it, or read from the state while it was in flight) is sent with it.
    */
-  private readonly learned = new Map<string, string | null>();
+  private readonly learned = new RecentMap<string, string | null>(LEARNED_KEYS);
   private inFlight = 0;
   private outstanding = 0;
   private partialOk = false;
@@ -350,9 +351,7 @@ export class Delivery<T> {
       if (!result.ok) continue;
       const id = item.op.kind === 'delete' ? null : result.destinationId;
       if (id === undefined) continue;
-      this.learned.delete(item.op.key);
       this.learned.set(item.op.key, id);
-      if (this.learned.size > LEARNED_KEYS) this.learned.delete(this.learned.keys().next().value!);
     }
     // Handed over before the keys are freed, so the caller orders what it records of them
     // before anything their next operations record. Acknowledged records are recorded even

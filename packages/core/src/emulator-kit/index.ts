@@ -5,8 +5,9 @@
  * `AppEmulator` the running emulator tests hold; both are built from the parts below, which
  * stay usable alone: a loopback server and a clean stop, a router, bounded body reading,
  * JSON replies, seeded fault injection, rolling- and fixed-window rate limits and the
- * JSON-lines state log. Imported as
- * `@outflow/core/emulator-kit`, so production code that never starts an emulator never
+ * JSON-lines state log. For the store behind the routes: typed attributes and the check of
+ * values against them, a record table with unique indexes and archiving, filter operators
+ * and cursor paging. Imported as `@outflow/core/emulator-kit`, so production code that never starts an emulator never
  * loads it.
  */
 export {
@@ -32,3 +33,6 @@ export { ChangeLog, jsonLinesLog } from './log.js';
 export { sendJson, sendText } from './reply.js';
 export { Router, type HttpMethod, type RouteMatch, type RouteMiss, type RouterOptions } from './router.js';
 export { closeServer, createEmulatorServer, listenOnLoopback } from './server.js';
+export { checkValues, fitsType, readValue, type Attribute, type AttributeIssue, type AttributeType, type CheckedValues, type ReadValue, type ValueRules } from './attributes.js';
+export { cursorPage, matchesFilter, offsetCursor, opaqueCursor, type CursorCodec, type CursorPage, type FilterOperator } from './query.js';
+export { RecordTable, type Clash, type UniqueKey } from './table.js';
