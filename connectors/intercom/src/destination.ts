@@ -84,6 +84,7 @@ async function create(ctx: Ctx, op: Operation): Promise<RecordResult> {
 
 const pick = (have: Record<string, unknown> | undefined, want: unknown) => Object.fromEntries(Object.keys(want as object).map((k) => [k, have?.[k]]));
 
+/** One operation, with its own requests, by the contract's rules for a missing or existing record. */
 async function apply(ctx: Ctx, op: Operation, deletes: 'archive' | 'delete'): Promise<RecordResult> {
   if (op.kind === 'insert') return create(ctx, op);
   // An id Outflow got back earlier addresses the record ahead of the match values.
@@ -97,9 +98,12 @@ async function apply(ctx: Ctx, op: Operation, deletes: 'archive' | 'delete'): Pr
 }
 
 /**
- * Applies each operation with its own requests, side by side (core's writeEach): a refusal
- * (a 4xx: an unknown attribute, a value not allowed) rejects that record with Intercom's
- * reason; a failure of every operation about the connection fails the batch.
+ * Applies each operation with its own requests, side by side (core's writeEach), and answers
+ * one result per operation, in order. The engine calls it up to `concurrency` times at once,
+ * never with two operations of one key in flight. A refusal (a 4xx: an unknown property, a
+ * value not allowed) rejects that record with the API's reason; a failure of every operation
+ * about the connection (a 429, a 5xx, a timeout, a refused token) fails the whole batch with
+ * that error.
  */
 async function write(ctx: Ctx, object: string, ops: Operation[]): Promise<RecordResult[]> {
   objectOf(object);

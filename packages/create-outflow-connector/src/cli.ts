@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import { relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultDir, generate, type Generated } from './generate.js';
-import { resolveNames, resolveRoles, UsageError } from './names.js';
+import { resolveNames, resolveRoles, resolveWrites, UsageError } from './names.js';
 
 const HELP = `Usage: npm create outflow-connector <name> [-- options]
        create-outflow-connector <name> [options]
@@ -19,6 +19,9 @@ Options:
   --role <role>    destination, source or stream; repeat it (or use commas) for several.
                    destination by default. A stream comes with a source, which the engine
                    reads to reconcile a stream that went stale.
+  --writes <how>   how the destination writes: batch (the default: many records in one
+                   request) or each (one request per record, for an API with no batch
+                   write; the records of a write are sent side by side).
   --dir <path>     where to write: it must be empty or not exist. By default ./<package name>,
                    or connectors/<name> inside the Outflow repository.
   -y, --yes        ask nothing: take the defaults for what is not given
@@ -45,6 +48,7 @@ const processIo = (): CliIo => ({
 interface Answers {
   name?: string;
   roles: string[];
+  writes?: string;
   dir?: string;
 }
 
@@ -60,6 +64,10 @@ async function ask(given: Answers, cwd: string): Promise<Answers> {
       answers.roles = roles.trim() === '' ? [] : [roles];
       resolveRoles(answers.roles);
     }
+    if (answers.writes === undefined && resolveRoles(answers.roles).includes('destination')) {
+      const writes = await rl.question('Destination writes — batch (many records a request) or each (one request per record) [batch]: ');
+      answers.writes = resolveWrites(writes);
+    }
     if (answers.dir === undefined) {
       const suggested = relative(cwd, defaultDir(resolveNames(answers.name), cwd)) || '.';
       const dir = await rl.question(`Folder [${suggested}]: `);
@@ -74,7 +82,8 @@ async function ask(given: Answers, cwd: string): Promise<Answers> {
 function nextSteps(result: Generated, cwd: string): string {
   const { names, roles } = result;
   const shown = relative(cwd, result.dir) || '.';
-  const lines = [`Wrote ${names.packageName} (${roles.join(', ')}) in ${shown}:`, ...result.files.map((f) => `  ${f}`), ''];
+  const what = roles.map((r) => (r === 'destination' && result.writes === 'each' ? 'destination, one request per record' : r)).join(', ');
+  const lines = [`Wrote ${names.packageName} (${what}) in ${shown}:`, ...result.files.map((f) => `  ${f}`), ''];
   if (roles.includes('stream') && !roles.includes('destination')) lines.push('(A source came with the stream: a stale stream is reconciled by a diff, read through the source.)', '');
   if (result.monorepo !== undefined) {
     const root = relative(cwd, result.monorepo) || '.';
@@ -101,6 +110,7 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
       allowPositionals: true,
       options: {
         role: { type: 'string', multiple: true },
+        writes: { type: 'string' },
         dir: { type: 'string' },
         yes: { type: 'boolean', short: 'y' },
         help: { type: 'boolean', short: 'h' },
@@ -117,13 +127,15 @@ export async function run(argv: string[], io: CliIo = processIo()): Promise<numb
   }
   try {
     if (positionals.length > 1) throw new UsageError(`one name at a time (got ${positionals.join(', ')})`);
-    let answers: Answers = { name: positionals[0], roles: values.role ?? [], dir: values.dir };
+    let answers: Answers = { name: positionals[0], roles: values.role ?? [], writes: values.writes, dir: values.dir };
     // Validate what was given before asking anything else.
     if (answers.name !== undefined) resolveNames(answers.name);
     resolveRoles(answers.roles);
+    if (answers.writes !== undefined) resolveWrites(answers.writes);
     if (!values.yes && io.interactive) answers = await ask(answers, io.cwd);
     if (answers.name === undefined) throw new UsageError('a connector name is required, e.g. `npm create outflow-connector acme`');
-    const result = generate({ name: answers.name, roles: answers.roles, cwd: io.cwd, ...(answers.dir === undefined ? {} : { dir: answers.dir }) });
+    const { name, roles, writes, dir } = answers;
+    const result = generate({ name, roles, cwd: io.cwd, ...(writes === undefined ? {} : { writes }), ...(dir === undefined ? {} : { dir }) });
     io.stdout(`${nextSteps(result, io.cwd)}\n`);
     return 0;
   } catch (err) {

@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resolveNames, resolveRoles, UsageError, type Names, type Role } from './names.js';
+import { resolveNames, resolveRoles, resolveWrites, UsageError, type Names, type Role, type Writes } from './names.js';
 import { render } from './render.js';
 import { NODE_ENGINE, VERSIONS } from './versions.js';
 
@@ -14,6 +14,11 @@ export interface GenerateOptions {
   name: string;
   /** destination, source, stream; several allowed (default: destination). */
   roles?: readonly string[];
+  /**
+   * How the destination writes: `batch` (the default), many operations in one request; or
+   * `each`, one request per record, for an API with no batch write. Refused without a destination.
+   */
+  writes?: string;
   /** Where to write; see {@link defaultDir}. */
   dir?: string;
   /** What relative paths are resolved against; `process.cwd()` by default. */
@@ -24,6 +29,8 @@ export interface Generated {
   dir: string;
   names: Names;
   roles: Role[];
+  /** How the destination writes; undefined without one. */
+  writes?: Writes;
   /** The Outflow repository the package was written into as a workspace package, if any. */
   monorepo?: string;
   /** Every file written, relative to the repository root in a monorepo, else to `dir`. */
@@ -162,6 +169,8 @@ const CHANGESET_CONFIG = {
 export function generate(options: GenerateOptions): Generated {
   const cwd = options.cwd ?? process.cwd();
   const roles = resolveRoles(options.roles ?? []);
+  const writes = roles.includes('destination') ? resolveWrites(options.writes) : undefined;
+  if (writes === undefined && options.writes !== undefined) throw new UsageError('--writes is about a destination: add --role destination, or leave --writes out');
   const draft = resolveNames(options.name);
   const dir = options.dir === undefined ? defaultDir(draft, cwd) : resolve(cwd, options.dir);
   const repo = monorepoFor(dir);
@@ -185,8 +194,12 @@ export function generate(options: GenerateOptions): Generated {
     __connector__: names.configName,
     __description__: describe(names, roles),
   };
-  const flags = [...roles, repo === undefined ? 'standalone' : 'monorepo'];
-  for (const part of ['base', ...roles]) {
+  // `fetch`: a role sends its requests through client.ts's send() (a source, a stream, a
+  // batch destination); a per-record destination calls the API through call() instead.
+  const fetches = roles.some((r) => r !== 'destination') || writes === 'batch';
+  const flags = [...roles, repo === undefined ? 'standalone' : 'monorepo', ...(writes === undefined ? [] : [writes]), ...(fetches ? ['fetch'] : [])];
+  const parts = ['base', ...roles.flatMap((r) => (r === 'destination' ? [r, `destination-${writes}`] : [r]))];
+  for (const part of parts) {
     for (const path of walk(join(TEMPLATES, part))) {
       if (repo !== undefined && (path === 'vitest.config.ts' || path === 'gitignore')) continue;
       const target = path === 'gitignore' ? '.gitignore' : path;
@@ -205,7 +218,7 @@ export function generate(options: GenerateOptions): Generated {
     copyFileSync(join(repo, 'LICENSE'), join(dir, 'LICENSE'));
     written.push(join(dir, 'LICENSE'));
   }
-  return { dir, names, roles, ...(repo === undefined ? {} : { monorepo: repo }), files: written.map((f) => relative(repo ?? dir, f)).sort() };
+  return { dir, names, roles, ...(writes === undefined ? {} : { writes }), ...(repo === undefined ? {} : { monorepo: repo }), files: written.map((f) => relative(repo ?? dir, f)).sort() };
 }
 
 function describe(names: Names, roles: Role[]): string {

@@ -78,3 +78,15 @@ export function resolveRoles(typed: readonly string[]): Role[] {
   if (wanted.has('stream')) wanted.add('source');
   return ROLES.filter((r) => wanted.has(r));
 }
+
+export const WRITES = ['batch', 'each'] as const;
+/** How a destination writes: `batch`, many operations in one request; `each`, one request per record. */
+export type Writes = (typeof WRITES)[number];
+
+/** The way a destination writes, as typed (`batch` when nothing is). */
+export function resolveWrites(typed: string | undefined): Writes {
+  const writes = (typed ?? '').trim().toLowerCase();
+  if (writes === '') return 'batch';
+  if (!(WRITES as readonly string[]).includes(writes)) throw new UsageError(`unknown --writes "${typed}": choose batch (several records a request) or each (one request per record)`);
+  return writes as Writes;
+}

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveNames, run, VERSIONS, type CliIo } from '../src/index.js';
+import { render } from '../src/render.js';
 
 const repo = join(import.meta.dirname, '..', '..', '..');
 let scratch: string;
@@ -48,8 +49,15 @@ describe('a standalone package, per role', () => {
     'tsconfig.json',
     'vitest.config.ts',
   ];
-  const cases = [
+  const cases: { roles: string[]; writes?: string; extra: string[] }[] = [
     { roles: ['destination'], extra: ['src/destination.ts', 'src/emulator/records.ts', 'test/destination.test.ts'] },
+    // One request per record: the emulator gets tests of its own.
+    { roles: ['destination'], writes: 'each', extra: ['src/destination.ts', 'src/emulator/records.ts', 'test/destination.test.ts', 'test/emulator.test.ts'] },
+    {
+      roles: ['destination', 'stream'],
+      writes: 'each',
+      extra: ['src/destination.ts', 'src/emulator/records.ts', 'src/emulator/tables.ts', 'src/source.ts', 'src/stream.ts', 'test/destination.test.ts', 'test/emulator.test.ts', 'test/source.test.ts', 'test/stream.test.ts'],
+    },
     { roles: ['source'], extra: ['src/emulator/tables.ts', 'src/source.ts', 'test/source.test.ts'] },
     // A stream comes with the source its reconciling diff reads.
     { roles: ['stream'], extra: ['src/emulator/tables.ts', 'src/source.ts', 'src/stream.ts', 'test/source.test.ts', 'test/stream.test.ts'] },
@@ -59,10 +67,11 @@ describe('a standalone package, per role', () => {
     },
   ];
 
-  for (const { roles, extra } of cases) {
-    it(`--role ${roles.join(' --role ')} writes the package, its skeletons, emulator, tests, README and changeset`, async () => {
+  for (const { roles, writes, extra } of cases) {
+    const flags = [...roles.flatMap((r) => ['--role', r]), ...(writes === undefined ? [] : ['--writes', writes])];
+    it(`${flags.join(' ')} writes the package, its skeletons, emulator, tests, README and changeset`, async () => {
       const dir = fresh();
-      const { code, out, err } = await cli(['acme', '--dir', dir, ...roles.flatMap((r) => ['--role', r])]);
+      const { code, out, err } = await cli(['acme', '--dir', dir, ...flags]);
       expect(err).toBe('');
       expect(code).toBe(0);
       expect(files(dir)).toEqual([...common, ...extra].sort());
@@ -99,8 +108,35 @@ describe('a standalone package, per role', () => {
       expect(read(dir, 'vitest.config.ts')).toContain('@outflow/testing/vitest-setup');
       expect(read(dir, 'README.md')).toContain('connector: outflow-connector-acme');
       expect(read(dir, '.changeset/acme.md')).toMatch(/^---\n'outflow-connector-acme': minor\n---\n/);
+
+      if (!chosen.has('destination')) return;
+      // A per-record destination calls the API through core's budgetedFetch and writes with
+      // writeEach; a batch one sends one request per batch. Reads keep their own send().
+      const destination = read(dir, 'src/destination.ts');
+      const client = read(dir, 'src/client.ts');
+      expect(destination.includes('writeEach(ops')).toBe(writes === 'each');
+      expect(destination).toContain(writes === 'each' ? "idempotency: 'match'" : "idempotency: 'key'");
+      expect(destination).toContain("budget: 'connector'");
+      expect(client.includes('budgetedFetch(ctx')).toBe(writes === 'each');
+      expect(client.includes('export function send(')).toBe(writes !== 'each' || chosen.has('source'));
+      expect(read(dir, 'src/emulator/records.ts').includes('new RecordTable')).toBe(writes === 'each');
+      expect(read(dir, 'README.md').includes('One request per record')).toBe(writes === 'each');
     });
   }
+
+  it('--writes is refused without a destination, and an unknown value is refused, with exit 2', async () => {
+    expect(await cli(['acme', '--role', 'source', '--writes', 'each', '--dir', fresh()])).toMatchObject({ code: 2, err: expect.stringContaining('--writes is about a destination') });
+    expect(await cli(['acme', '--writes', 'bulk', '--dir', fresh()])).toMatchObject({ code: 2, err: expect.stringContaining('unknown --writes "bulk"') });
+  });
+});
+
+describe('templates', () => {
+  it('keep a block when one alternative holds, each flag of it present or, with !, absent', () => {
+    const text = ['a', '// #if each&!fetch', 'each only', '// #endif', '// #if each&fetch|batch', 'mixed or batch', '// #endif', '// #if !each', 'not each', '// #endif', 'z'].join('\n');
+    expect(render(text, ['each'], {})).toBe('a\neach only\nz');
+    expect(render(text, ['each', 'fetch'], {})).toBe('a\nmixed or batch\nz');
+    expect(render(text, ['batch', 'fetch'], {})).toBe('a\nmixed or batch\nnot each\nz');
+  });
 });
 
 describe('names', () => {
@@ -134,7 +170,7 @@ describe('the command line', () => {
   it('--help describes the name, every flag and the exit codes, and exits 0', async () => {
     const { code, out } = await cli(['--help']);
     expect(code).toBe(0);
-    for (const word of ['npm create outflow-connector <name>', '--role', 'destination, source or stream', '--dir', '--yes', '--help', 'Exit codes']) expect(out).toContain(word);
+    for (const word of ['npm create outflow-connector <name>', '--role', 'destination, source or stream', '--writes', 'batch', 'each', '--dir', '--yes', '--help', 'Exit codes']) expect(out).toContain(word);
   });
 
   it('refuses a missing name, an unknown role and an unknown flag with exit 2', async () => {

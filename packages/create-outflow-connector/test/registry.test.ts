@@ -72,6 +72,19 @@ describe('npm create outflow-connector, from a local registry', () => {
     expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
   });
 
+  it('writes a destination with one request per record whose npm install && npm test pass', { timeout: 15 * MINUTES }, async () => {
+    const created = await step(work, 'npm', ['create', 'outflow-connector', 'acme-each', '--', '--role', 'destination', '--writes', 'each', '--yes']);
+    expect(created).toContain('Wrote outflow-connector-acme-each (destination, one request per record)');
+    const dir = join(work, 'outflow-connector-acme-each');
+    await step(dir, 'npm', ['install']);
+    const tested = await step(dir, 'npm', ['test']);
+    expect(tested).toContain('test/destination.test.ts');
+    expect(tested).toContain('test/emulator.test.ts');
+    // The acceptance suite's 35 checks and the emulator's own 6 tests.
+    expect(summary(tested)).toEqual({ passed: 41, failed: 0 });
+    await step(dir, 'npm', ['run', 'typecheck']);
+  });
+
   it('writes a source with a stream whose npm install && npm test pass', { timeout: 15 * MINUTES }, async () => {
     await step(work, 'npm', ['create', 'outflow-connector', '@acme/outflow-connector-shop', '--', '--role', 'stream', '--dir', 'shop', '--yes']);
     const dir = join(work, 'shop');

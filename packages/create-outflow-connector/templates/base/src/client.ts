@@ -1,5 +1,115 @@
+// #if fetch
 import { OutflowError, isOutflowError, networkCode, parseRetryAfter, readAnswer, type ConnectorContext, type ErrorCode } from '@outflow/core';
+// #endif
+// #if each&!fetch
+import { budgetedFetch, httpRefusal, isOutflowError, unreachable, type ConnectorContext } from '@outflow/core';
+// #endif
+// #if each&fetch
+import { budgetedFetch, httpRefusal, unreachable } from '@outflow/core';
+// #endif
 import { DEFAULT_BASE_URL, type __Name__Config } from './config.js';
+// #if each
+
+/** A record as the API answers it. */
+export interface ApiRecord {
+  id: string;
+  properties: Record<string, unknown>;
+}
+
+/** An answer that is not a success, with its status and body, as an SDK's error carries them. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+  ) {
+    super(`the API answered HTTP ${status}`);
+    this.name = 'ApiError';
+  }
+}
+
+/**
+ * A stand-in for the vendor's SDK, one method per endpoint. Once the emulator speaks the
+ * vendor's API, replace it with the vendor's official SDK built on the `fetch` given (its
+ * retries off), and keep call() below: only the SDK's error class and status change.
+ */
+export class __Name__Api {
+  constructor(private readonly o: { baseUrl: string; token: string; fetch: typeof fetch }) {}
+
+  account(): Promise<unknown> {
+    return this.request('GET', '/v1/account');
+  }
+
+  create(object: string, properties: Record<string, unknown>): Promise<ApiRecord> {
+    return this.request('POST', recordsOf(object), { properties });
+  }
+
+  get(object: string, id: string): Promise<ApiRecord> {
+    return this.request('GET', `${recordsOf(object)}/${encodeURIComponent(id)}`);
+  }
+
+  update(object: string, id: string, properties: Record<string, unknown>): Promise<ApiRecord> {
+    return this.request('PATCH', `${recordsOf(object)}/${encodeURIComponent(id)}`, { properties });
+  }
+
+  delete(object: string, id: string): Promise<unknown> {
+    return this.request('DELETE', `${recordsOf(object)}/${encodeURIComponent(id)}`);
+  }
+
+  /** The records whose properties equal every one of `equals`: one page of at most `limit`, after the cursor `after`. */
+  search(object: string, equals: Record<string, unknown>, limit: number, after?: string): Promise<{ results: ApiRecord[]; paging?: { next: { after: string } } }> {
+    const filters = Object.entries(equals).map(([property, value]) => ({ property, value }));
+    return this.request('POST', `${recordsOf(object)}/search`, { filters, limit, ...(after === undefined ? {} : { after }) });
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await this.o.fetch(this.o.baseUrl.replace(/\/+$/, '') + path, {
+      method,
+      headers: { authorization: `Bearer ${this.o.token}`, accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      redirect: 'manual',
+    });
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (response.status < 200 || response.status > 299) throw new ApiError(response.status, parsed);
+    return parsed as T;
+  }
+}
+
+const recordsOf = (object: string) => `/v1/objects/${encodeURIComponent(object)}/records`;
+
+/** What the API refused and why, from its error body: `code: message`. */
+function reasonOf(body: unknown): string {
+  const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  return typeof error?.message === 'string' ? `${String(error.code ?? 'error')}: ${error.message}` : JSON.stringify(body ?? null);
+}
+
+/**
+ * Runs `fn` with an API client on core's budgetedFetch — the rate budget, a timeout, the
+ * run's stop, a bounded answer, a 429 pausing every sender until its Retry-After — and maps
+ * its failure: a stop stays OUTFLOW_ABORTED; an answer goes by its status (core's
+ * httpRefusal: a 4xx is the record's fault, not retryable, with `details.status`); no answer
+ * at all is retryable.
+ */
+export async function call<T>(ctx: ConnectorContext<__Name__Config>, what: string, fn: (client: __Name__Api) => Promise<T>): Promise<T> {
+  const { token, baseUrl = DEFAULT_BASE_URL, timeoutMs = 30_000 } = ctx.config;
+  const send = budgetedFetch(ctx, { service: '__Name__', timeoutMs });
+  try {
+    return await fn(new __Name__Api({ token, baseUrl, fetch: send }));
+  } catch (err) {
+    if (isOutflowError(send.failure)) throw send.failure;
+    if (send.failure !== undefined) throw unreachable(`__Name__ at ${new URL(baseUrl).origin}`, what, send.failure);
+    // Neither an answer nor a failed request: a fault in the code, not the API's.
+    if (!(err instanceof ApiError)) throw err;
+    throw httpRefusal({ service: '__Name__', what, status: err.status, reason: reasonOf(err.body), retryAfterMs: send.retryAfterMs, credential: 'token' });
+  }
+}
+// #endif
+// #if fetch
 
 /** The most bytes of one answer read: a larger answer fails as retryable, and is not read further. */
 const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
@@ -125,3 +235,4 @@ export async function checkAccount(ctx: ConnectorContext<__Name__Config>): Promi
   }
   if (answer.status !== 200) throw failure(ctx, answer, 'OUTFLOW_CHECK_FAILED', 'the account request');
 }
+// #endif

@@ -24,10 +24,19 @@ destinationAcceptance<__Name__Config>({
     { name: 'an API that is not listening', config: { ...config, baseUrl: 'http://127.0.0.1:9' } },
   ],
   // Every record the emulator holds, one entry per record, so a duplicate shows.
+  // #if batch
   readAll: async () => emulator.records.list(OBJECT).map((r) => ({ key: r.externalId, id: r.id, fields: r.properties })),
   assignsIds: true,
   record: (i) => ({ key: `c${i}`, match: { email: `c${i}@example.com` }, fields: { email: `c${i}@example.com`, name: `Contact ${i}` } }),
   badRecord: () => ({ key: 'bad', match: { email: 'not an email' }, fields: { email: 'not an email', name: 'Nobody' } }),
+  // #endif
+  // #if each
+  // A record is keyed by the external_id it was written with (the model key, mapped).
+  readAll: async () => emulator.records.list(OBJECT).map((r) => ({ key: String(r.properties['external_id']), id: r.id, fields: r.properties })),
+  assignsIds: true,
+  record: (i) => ({ key: `c${i}`, match: { external_id: `c${i}` }, fields: { external_id: `c${i}`, email: `c${i}@example.com`, name: `Contact ${i}` } }),
+  badRecord: () => ({ key: 'bad', match: { external_id: 'bad' }, fields: { external_id: 'bad', email: 'not an email', name: 'Nobody' } }),
+  // #endif
   faults: (f) => emulator.setFaults(f),
   requestTimeoutMs: TIMEOUT_MS,
   enforcedLimits: () => [emulator.limit],

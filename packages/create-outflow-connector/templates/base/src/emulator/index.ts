@@ -21,7 +21,13 @@ import { Tables } from './tables.js';
 /** The token the emulator accepts unless told otherwise. */
 export const SANDBOX_TOKEN = 'sandbox-token-__name__';
 /** The limit the API documents per token; the emulator enforces it with 429 and Retry-After. */
+// #if !each
 export const RATE_LIMIT: RateLimit = { requests: 100, perMs: 10_000 };
+// #endif
+// #if each
+// One request per record: an API without batch writes allows more requests than one with them.
+export const RATE_LIMIT: RateLimit = { requests: 1000, perMs: 10_000 };
+// #endif
 /** The largest request body the API takes (413 beyond it). */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -79,7 +85,7 @@ export class __Name__Emulator extends AppEmulator<{ baseUrl: string; token: stri
   }
 }
 
-/** Starts a __Name__ emulator on 127.0.0.1; see {@link __Name__Emulator}. */
+/** Starts the __Name__ emulator on 127.0.0.1; see {@link __Name__Emulator}. */
 export function start(options: __Name__EmulatorOptions = {}): Promise<__Name__Emulator> {
   return __Name__Emulator.start(options);
 }
