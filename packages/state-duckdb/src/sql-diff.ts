@@ -119,10 +119,12 @@ async function fingerprintEngine(conn: DuckDBConnection, model: SqlModel): Promi
  * rate; at high change rates one join is cheaper and is used instead.
  *
  * Acknowledgements are appended to a journal file (durable in well under a millisecond, see
- * AckJournal), moved in bulk into an ack log table before the state is next read, and
- * folded into the delivered table before the next diff, every 50,000 acks and at close, so
- * the big table is never updated row by row. A read-only store merges a log left unfolded (and a journal a
- * crashed run left) into a temporary copy instead.
+ * AckJournal), moved in bulk into an ack log table before a diff or plan reads the state and
+ * every {@link MOVE_EVERY} acks, and folded into the delivered table before the next diff,
+ * every {@link FOLD_EVERY} acks and at close, so the big table is never updated row by row.
+ * A stream's reads of keys not held in memory do not wait for a move (see lookupNow). A
+ * read-only store merges a log left unfolded (and a journal a crashed run left) into a
+ * temporary copy instead.
  */
 export class SqlDiffStore implements DiffStore {
   stats: DiffStats = { method: 'join' };
@@ -286,7 +288,7 @@ export class SqlDiffStore implements DiffStore {
     }
   }
 
-  /** Moves the journal's acks into the ack log (one commit), folding it every 50,000 acks. */
+  /** Moves the journal's acks into the ack log (one commit), folding it every {@link FOLD_EVERY} acks. */
   private async moveJournal(): Promise<void> {
     if (this.broken !== undefined) throw this.brokenError();
     const journal = this.journal;
@@ -727,18 +729,12 @@ export class SqlDiffStore implements DiffStore {
         return out;
       });
     }
+    // Read-only (a plan): the delivered table as of every ack, merged into a temporary copy once.
     return this.locked(async () => {
-      const readOnly = this.o.readOnly ? await this.deliveredNow() : undefined;
+      const dl = await this.deliveredNow();
       const out = new Map<string, RecordAddress>();
       for (let i = 0; i < keys.length; i += 1000) {
         const list = this.keyList(keys.slice(i, i + 1000));
-        // Read as of every ack without folding or writing: a stream asks for every batch, so
-        // only the acks of these keys are merged, and the read does not grow with the ack log.
-        const dl =
-          readOnly ??
-          `(WITH a AS (${acked(this.acks)} WHERE k IN (${list}) GROUP BY k), merged AS (${MERGED})
-            SELECT * FROM st.delivered ANTI JOIN a USING (k) WHERE k IN (${list})
-            UNION ALL SELECT k, fp, dest_id, parked_fp, sent_fp, sent_match FROM merged)`;
         const rows = (
           await this.conn.runAndReadAll(`SELECT k::VARCHAR, dest_id, sent_match FROM ${dl} WHERE (fp IS NOT NULL OR sent_fp IS NOT NULL OR dest_id IS NOT NULL) AND k IN (${list})`)
         ).getRows();
