@@ -24,8 +24,9 @@ export async function call<T>(ctx: ConnectorContext<IntercomConfig>, what: strin
     return await fn(new IntercomClient({ token, baseUrl, maxRetries: 0, timeoutInSeconds: timeoutMs / 1000 + 60, fetch: send }));
   } catch (err) {
     if (isOutflowError(send.failure)) throw send.failure;
-    const status = err instanceof IntercomError ? err.statusCode : undefined;
-    if (status === undefined) throw unreachable(`Intercom at ${new URL(baseUrl).origin}`, what, send.failure ?? err);
-    throw httpRefusal({ service: 'Intercom', what, status, reason: reasonOf((err as IntercomError).body), retryAfterMs: send.retryAfterMs, credential: 'token' });
+    if (send.failure !== undefined) throw unreachable(`Intercom at ${new URL(baseUrl).origin}`, what, send.failure);
+    // Neither an answer nor a failed request: a fault in the code, not the API's.
+    if (!(err instanceof IntercomError) || err.statusCode === undefined) throw err;
+    throw httpRefusal({ service: 'Intercom', what, status: err.statusCode, reason: reasonOf(err.body), retryAfterMs: send.retryAfterMs, credential: 'token' });
   }
 }

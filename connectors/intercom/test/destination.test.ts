@@ -31,7 +31,7 @@ destinationAcceptance<IntercomConfig>({
   // The live contacts (an archived one is deleted as far as a sync is concerned), one entry
   // per contact, keyed by the external_id each was written with.
   async readAll() {
-    return emulator
+    return emulator.records
       .contacts()
       .filter((c) => !c.archived)
       .map((c) => ({ key: String(c['external_id']), id: c.id, fields: { external_id: c['external_id'], email: c['email'], name: c['name'], ...c.custom_attributes } }));

@@ -38,7 +38,7 @@ describe('intercom emulator, through intercom-client', () => {
     const e = await refused(wrong.contacts.create({ email: 'a@example.com' }));
     expect(e).toMatchObject({ status: 401, code: 'unauthorized', message: 'Access Token Invalid' });
     expect(e.headers?.get('x-ratelimit-limit')).toBeNull();
-    expect(emu.writes()).toEqual([]);
+    expect(emu.records.writes()).toEqual([]);
   });
 
   it('creates, reads, updates, archives, unarchives and deletes a contact, each write in its log', async () => {
@@ -63,8 +63,8 @@ describe('intercom emulator, through intercom-client', () => {
     expect(await client.contacts.unarchive({ contact_id: created.id })).toMatchObject({ archived: false });
     expect(await client.contacts.delete({ contact_id: created.id })).toEqual({ type: 'contact', id: created.id, external_id: 'u1', deleted: true });
     expect(await refused(client.contacts.delete({ contact_id: created.id }))).toMatchObject({ status: 404, code: 'not_found', message: 'Contact Not Found' });
-    expect(emu.writes().map((w) => w.op)).toEqual(['create', 'update', 'archive', 'unarchive', 'delete']);
-    expect(emu.contacts()).toEqual([]);
+    expect(emu.records.writes().map((w) => w.op)).toEqual(['create', 'update', 'archive', 'unarchive', 'delete']);
+    expect(emu.records.contacts()).toEqual([]);
   });
 
   it('refuses a second user with the same email or external_id with 409 naming the existing id; leads may share an email', async () => {
@@ -77,7 +77,7 @@ describe('intercom emulator, through intercom-client', () => {
     expect(await refused(client.contacts.update({ contact_id: second.id, external_id: 'u1' }))).toMatchObject(conflict);
     await client.contacts.create({ role: 'lead', email: 'ada@example.com' });
     await client.contacts.create({ role: 'lead', email: 'ada@example.com' });
-    expect(emu.contacts().map((c) => c.role)).toEqual(['user', 'user', 'lead', 'lead']);
+    expect(emu.records.contacts().map((c) => c.role)).toEqual(['user', 'user', 'lead', 'lead']);
   });
 
   it('refuses invalid input in error.list form and applies nothing', async () => {
@@ -93,7 +93,7 @@ describe('intercom emulator, through intercom-client', () => {
     for (const [call, status, code, message] of cases) expect(await refused(call)).toEqual({ status, code, message, headers: expect.anything() });
     const versioned = new IntercomClient({ token: emu.config.token, baseUrl: emu.url, maxRetries: 0, headers: { 'Intercom-Version': '9.9' } });
     expect(await refused(versioned.contacts.create({ email: 'a@example.com' }))).toMatchObject({ status: 400, code: 'intercom_version_invalid' });
-    expect(emu.writes()).toEqual([]);
+    expect(emu.records.writes()).toEqual([]);
   });
 
   it('searches with AND / OR, typed operators and cursor pages, and refuses what Intercom refuses', async () => {
@@ -156,8 +156,8 @@ describe('intercom emulator, through intercom-client', () => {
     expect(emu.stats().lostAnswers).toBe(1);
     await emu.stop();
     const again = await emulator({ dataDir, token: emu.config.token });
-    expect(again.emu.contacts().map((c) => c['external_id'])).toEqual(['u1']);
-    expect(again.emu.writes().map((w) => w.op)).toEqual(['create']);
+    expect(again.emu.records.contacts().map((c) => c['external_id'])).toEqual(['u1']);
+    expect(again.emu.records.writes().map((w) => w.op)).toEqual(['create']);
     expect(await refused(again.client.contacts.create({ external_id: 'u1' }))).toMatchObject({ status: 409 });
   });
 });

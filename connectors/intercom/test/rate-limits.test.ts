@@ -31,7 +31,7 @@ it('learns a lower limit from the headers and waits out 429s until the window re
     const summary = await engine.run(sync, { backoff: { baseMs: 1, maxMs: 5 } });
     expect(summary.status).toBe('succeeded');
     expect(emu.stats().byStatus['429']).toBeGreaterThan(0);
-    const creates = emu.writes().filter((w) => w.op === 'create').map((w) => w.contact?.['external_id']);
+    const creates = emu.records.writes().filter((w) => w.op === 'create').map((w) => w.contact?.['external_id']);
     expect(creates.sort()).toEqual(rows.map((r) => String(r.id)).sort());
   } finally {
     await close();

@@ -8,6 +8,7 @@ import {
 import { OutflowError, describeError, failpoint, fingerprint, isOutflowError, type Ack, type RecordAddress, type SettledChange, type DiffRow, type DiffStore, type Row, type Value } from '@outflow/core';
 import { AckJournal, readJournal, type JournalRow } from './ack-journal.js';
 import { KeyStates, type KeyState } from './key-states.js';
+import { ChangeReader } from './read-out.js';
 
 /** How the model is seen by the diff: a relation, its key and the fingerprinted columns. */
 export interface SqlModel {
@@ -83,6 +84,21 @@ const MERGED = `SELECT a.k,
     CASE WHEN a.sent_ack IS NULL THEN d.sent_match WHEN a.sent_ack['kind'] = 'sent' THEN a.sent_ack['m'] END AS sent_match
   FROM a LEFT JOIN st.delivered d ON d.k = a.k
   WHERE a.last_kind IN ('delivered', 'parked', 'sent')`;
+/**
+ * A row's part of its block's checksum: its key, fingerprint and (delivered rows) the
+ * fingerprint of a write in doubt, hashed twice. DuckDB combines the hashes of several values
+ * linearly, so with one pass two rows of a block that change from the same fingerprint to
+ * the same other one would leave the block's XOR as it was, and both changes would be missed.
+ */
+const checksum = (...values: string[]) => `hash(hash(${values.join(', ')}))`;
+const CHECKSUM = `CASE WHEN sent_fp IS NULL THEN ${checksum('k', 'fp')} ELSE ${checksum('k', 'fp', 'sent_fp')} END`;
+/** The number of the finest block (`int 8` or `text <buckets>`, as kept) of key `k`. */
+const blockOf = (spec: string, k: string) => {
+  const [kind, n] = spec.split(' ') as [string, string];
+  return kind === 'int' ? `(${k} // ${n})` : `(hash(${k}) % ${n})`;
+};
+/** The delivered rows that count in a block's checksum: those delivered or in doubt (not only parked). */
+const COUNTED = '(fp IS NOT NULL OR sent_fp IS NOT NULL)';
 /** An integer as a key string is written: up to 18 digits, so that it fits a BIGINT. */
 const CANONICAL_INT = /^-?(0|[1-9][0-9]{0,17})$/;
 /** Acks moved into the ack log between folds: a long stream folds as it goes, so the log stays small. */
@@ -92,6 +108,8 @@ const MOVE_EVERY = 10_000;
 const STALE = 0n; // fingerprint of a delivered row after a mapping change: always differs
 const PARKED_DELETE = 1n; // parked fingerprint of a delete the destination refused
 const PAGE = 5000;
+/** The columns of the changes table that describe a change rather than hold the row. */
+const CHANGE_FIELDS = ['__op', '__key', '__new_fp', '__old_fp', '__dest_id', '__sent_fp', '__sent_match'];
 
 const q = (id: string) => `"${id.replaceAll('"', '""')}"`;
 
@@ -188,6 +206,8 @@ export class SqlDiffStore implements DiffStore {
         await conn.run(`CREATE TABLE IF NOT EXISTS st.acks (seq BIGINT, k ${kt}, kind VARCHAR, fp UBIGINT, dest_id VARCHAR, m VARCHAR, pos VARCHAR)`);
         // Per key, its latest settled stream change (see DiffStore.positions).
         await conn.run(`CREATE TABLE IF NOT EXISTS st.positions (k ${kt}, pos VARCHAR, gone BOOLEAN)`);
+        // Per key block, the checksum of the delivered rows (see blockChecksums).
+        await conn.run(`CREATE TABLE IF NOT EXISTS st.blocks (b BIGINT, x UBIGINT)`);
         // State written before the match of writes in doubt and stream positions were kept.
         if (!o.readOnly) {
           await conn.run(`ALTER TABLE st.delivered ADD COLUMN IF NOT EXISTS sent_match VARCHAR`);
@@ -348,6 +368,7 @@ export class SqlDiffStore implements DiffStore {
     this.keyStates.clear();
     await this.foldNow();
     const r = await this.conn.run(`UPDATE st.delivered SET fp = ${STALE}, parked_fp = NULL WHERE fp IS NOT NULL`);
+    await this.dropBlocks();
     return Number(r.rowsChanged);
   }
 
@@ -399,17 +420,25 @@ export class SqlDiffStore implements DiffStore {
     } else {
       const p = Number.isFinite(last) ? Math.max(last, 1e-5) : 0.01;
       const blockSize = Math.min(256, Math.max(8, 2 ** Math.round(Math.log2(0.16 / p))));
-      const buckets = Math.max(1, Math.ceil(delivered / blockSize));
+      // Text keys are hashed into a power of two of buckets, so that the blocks stay the same
+      // while the number of rows drifts, and their checksums can be kept.
+      const textBuckets = (size: number) => 2 ** Math.max(0, Math.round(Math.log2(delivered / size)));
+      const buckets = m.key.kind === 'int' ? Math.max(1, Math.ceil(delivered / blockSize)) : textBuckets(blockSize);
       const blockOf = (k: string) => (m.key.kind === 'int' ? `(${k} // ${blockSize})` : `(hash(${k}) % ${buckets})`);
+      // The state's checksums per block, merged from those of its finest blocks (numbered b).
+      const sb =
+        m.key.kind === 'int'
+          ? await this.stateBlocks(dl, delivered, { kind: 'int', n: 8 }, `(b // ${blockSize / 8})`)
+          : await this.stateBlocks(dl, delivered, { kind: 'text', n: textBuckets(8) }, `(b % ${buckets})`);
+      // A block absent on one side has the checksum 0 (no rows).
       await this.conn.run(`CREATE OR REPLACE TEMP TABLE db AS
-        WITH mb AS (SELECT ${blockOf('__k')} AS b, bit_xor(hash(__k, __fp)) AS x FROM mv GROUP BY ALL),
-             sb AS (SELECT ${blockOf('k')} AS b,
-                      bit_xor(CASE WHEN sent_fp IS NULL THEN hash(k, fp) ELSE hash(k, fp, sent_fp) END) AS x
-                    FROM ${dl} WHERE fp IS NOT NULL OR sent_fp IS NOT NULL GROUP BY ALL)
-        SELECT coalesce(mb.b, sb.b) AS b FROM mb FULL OUTER JOIN sb ON mb.b = sb.b WHERE mb.x IS DISTINCT FROM sb.x`);
+        WITH mb AS (SELECT ${blockOf('__k')} AS b, bit_xor(${checksum('__k', '__fp')}) AS x FROM mv GROUP BY ALL)
+        SELECT coalesce(mb.b, sb.b) AS b FROM mb FULL OUTER JOIN ${sb} sb ON mb.b = sb.b WHERE coalesce(mb.x, 0) <> coalesce(sb.x, 0)`);
       const changedBlocks = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM db`)).getRows()[0]![0]);
       this.stats = { method: 'blocks', blockSize, blocksChanged: Math.min(1, changedBlocks / buckets) };
-      await this.conn.run(`CREATE OR REPLACE TEMP TABLE mk AS SELECT * FROM mv SEMI JOIN db ON ${blockOf('mv.__k')} = db.b`);
+      // The rows of those blocks, hashed after the join: only they are fingerprinted again.
+      await this.conn.run(`CREATE OR REPLACE TEMP TABLE mk AS
+        SELECT __k, ${fpExpr} AS __fp, * EXCLUDE (__k, __fp) FROM (SELECT mraw.* FROM mraw SEMI JOIN db ON ${blockOf('mraw.__k')} = db.b)`);
       keys = 'mk';
       payload = 'mk';
       state = `(SELECT * FROM ${dl} d SEMI JOIN db ON ${blockOf('d.k')} = db.b)`;
@@ -445,7 +474,7 @@ export class SqlDiffStore implements DiffStore {
     }
     const exclude = ['__k', '__fp', ...(m.hidden ?? [])].map(q).join(', ');
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE changes AS
-      SELECT row_number() OVER () AS __n, ck.*, m.* EXCLUDE (${exclude})
+      SELECT ck.*, m.* EXCLUDE (${exclude})
       FROM ck LEFT JOIN ${payload} m ON m.__k = ck.__key`); // a deleted key is not in the model: no payload
 
     const out = { insert: 0, update: 0, delete: 0 };
@@ -462,38 +491,33 @@ export class SqlDiffStore implements DiffStore {
   }
 
   async *changes(): AsyncGenerator<DiffRow[]> {
-    const hidden = new Set(['__n', '__op', '__key', '__new_fp', '__old_fp', '__dest_id', '__sent_fp', '__sent_match']);
-    for (let from = 1; from <= this.rows; from += PAGE) {
-      const reader = await this.locked(() => this.conn.runAndReadAll(
-        `SELECT __op, __key::VARCHAR, __new_fp::VARCHAR, __old_fp::VARCHAR, __dest_id, __sent_fp::VARCHAR, __sent_match, * EXCLUDE (__n, __op, __key, __new_fp, __old_fp, __dest_id, __sent_fp, __sent_match)
-         FROM changes WHERE __n BETWEEN ${from} AND ${from + PAGE - 1} ORDER BY __n`,
-      ));
-      const names = reader.columnNames();
-      const raw = reader.getRows();
-      const converted = this.o.convert ? reader.convertRows(this.o.convert) : reader.getRowsJson();
-      const out: DiffRow[] = new Array(raw.length);
-      for (let i = 0; i < raw.length; i++) {
-        const r = raw[i]!;
-        const op = r[0] as DiffRow['op'];
-        let row: Row | null = null;
-        if (op !== 'delete') {
-          row = {};
-          const values = converted[i]!;
-          for (let c = 7; c < names.length; c++) if (!hidden.has(names[c]!)) row[names[c]!] = (values[c] ?? null) as Value;
-        }
-        const oldFp = r[3] === null ? null : String(r[3]);
-        out[i] = {
-          op,
-          key: String(r[1]),
-          fp: r[2] === null ? null : String(r[2]),
-          row,
-          oldFp,
-          destId: (r[4] as string | null) ?? null,
-          sentFp: r[5] === null ? null : String(r[5]),
-          sentMatch: r[6] === null ? null : (JSON.parse(String(r[6])) as Row),
-        };
-      }
-      yield out;
+    if (this.rows === 0) return;
+    const meta = ['__op', '__key::VARCHAR', '__new_fp::VARCHAR', '__old_fp::VARCHAR', '__dest_id', '__sent_fp::VARCHAR', '__sent_match'];
+    const reader = await this.locked(async () => {
+      const shape = await this.conn.runAndReadAll(`SELECT * FROM changes LIMIT 0`);
+      const types = shape.columnTypes();
+      const columns = shape.columnNames().map((name, i) => ({ name, type: types[i]! }));
+      return new ChangeReader(meta, columns.filter((c) => !CHANGE_FIELDS.includes(c.name)), this.o.convert);
+    });
+    // The table's row ids run from 0 in the order it was written: a page is a range of them.
+    for (let from = 0; from < this.rows; from += PAGE) {
+      const page = await this.locked(() =>
+        this.conn.runAndReadAll(`SELECT ${reader.selectList()} FROM changes WHERE rowid BETWEEN ${from} AND ${from + PAGE - 1} ORDER BY rowid`),
+      );
+      yield reader.read(
+        page,
+        (m) => m[0] !== 'delete',
+        (m, row): DiffRow => ({
+          op: m[0] as DiffRow['op'],
+          key: m[1]!,
+          fp: m[2] ?? null,
+          row: row as Row | null,
+          oldFp: m[3] ?? null,
+          destId: m[4] ?? null,
+          sentFp: m[5] ?? null,
+          sentMatch: m[6] == null ? null : (JSON.parse(m[6]) as Row),
+        }),
+      );
     }
   }
 
@@ -632,6 +656,7 @@ export class SqlDiffStore implements DiffStore {
     await this.conn.run('BEGIN TRANSACTION');
     try {
       await this.mergeAcks();
+      await this.updateBlocks();
       await this.conn.run(`DELETE FROM st.delivered WHERE k IN (SELECT k FROM a)`);
       await this.conn.run(`INSERT INTO st.delivered SELECT k, fp, dest_id, parked_fp, sent_fp, sent_match FROM merged`);
       await this.conn.run(`CREATE OR REPLACE TEMP TABLE p AS ${latestPositions('st.acks')} GROUP BY k`);
@@ -644,6 +669,65 @@ export class SqlDiffStore implements DiffStore {
       await this.conn.run('ROLLBACK').catch(() => undefined);
       throw new OutflowError('OUTFLOW_LEDGER', `cannot fold delivered state: ${describeError(err)}`, { cause: err });
     }
+  }
+
+  /**
+   * The delivered rows' checksums per block of keys, `coarse` of the finest blocks (an
+   * expression of their number `b`). The finest blocks' checksums (8 keys for integer keys;
+   * for text keys, a power of two of hash buckets near one per 8 rows) are kept in the state
+   * and brought up to date by every fold, so that a diff hashes only the model; the blocks a
+   * diff compares, sized by the change rate, are unions of them. They are computed from the
+   * delivered rows when none are kept (or the number of text buckets moved), and then kept;
+   * the entries folds appended are merged here once they are many. A read-only store with
+   * acks not yet folded computes them from its merged copy.
+   */
+  private async stateBlocks(dl: string, delivered: number, fine: { kind: 'int' | 'text'; n: number }, coarse: string): Promise<string> {
+    const spec = `${fine.kind} ${fine.n}`;
+    const fineOf = (k: string) => blockOf(spec, k);
+    const fresh = `SELECT ${fineOf('k')} AS b, bit_xor(${CHECKSUM}) AS x FROM ${dl} WHERE ${COUNTED} GROUP BY ALL`;
+    const merged = (blocks: string) => `(SELECT ${coarse} AS b, bit_xor(x) AS x FROM ${blocks} GROUP BY ALL)`;
+    const kept = (await this.getMetaNow('block_checksums')) === spec;
+    if (dl !== 'st.delivered' || (!kept && this.o.readOnly)) return merged(`(${fresh})`);
+    const entries = Number((await this.getMetaNow('block_entries')) ?? '0');
+    if (kept && (this.o.readOnly || entries <= delivered / 16)) return merged('st.blocks');
+    // Computed afresh, or the entries appended by folds merged into one per block.
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE fb AS ${kept ? `SELECT b, bit_xor(x) AS x FROM st.blocks GROUP BY b HAVING bit_xor(x) <> 0` : fresh}`);
+    await this.conn.run('BEGIN TRANSACTION');
+    try {
+      await this.conn.run(`DELETE FROM st.blocks`);
+      await this.conn.run(`INSERT INTO st.blocks SELECT b, x FROM fb`);
+      await this.setMetaNow('block_checksums', spec);
+      await this.setMetaNow('block_entries', '0');
+      await this.conn.run('COMMIT');
+    } catch (err) {
+      await this.conn.run('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+    return merged('st.blocks');
+  }
+
+  /**
+   * Inside a fold, after {@link mergeAcks}: appends to the kept block checksums, per block, the
+   * XOR of the rows the acked keys had and the rows they have now. A block's checksum is the
+   * XOR of all its entries, so nothing is updated in place; the entries are merged into one
+   * per block once they grow by a sixteenth of the delivered rows (see stateBlocks).
+   */
+  private async updateBlocks(): Promise<void> {
+    const blocks = await this.getMetaNow('block_checksums');
+    if (blocks === undefined) return;
+    const r = await this.conn.run(`INSERT INTO st.blocks
+      SELECT b, bit_xor(x) AS x FROM (
+        SELECT ${blockOf(blocks, 'k')} AS b, ${CHECKSUM} AS x FROM st.delivered WHERE k IN (SELECT k FROM a) AND ${COUNTED}
+        UNION ALL SELECT ${blockOf(blocks, 'k')}, ${CHECKSUM} FROM merged WHERE ${COUNTED}
+      ) GROUP BY b HAVING bit_xor(x) <> 0`);
+    const entries = Number((await this.getMetaNow('block_entries')) ?? '0') + Number(r.rowsChanged);
+    await this.setMetaNow('block_entries', String(entries));
+  }
+
+  /** Forgets the kept block checksums (after a change of the delivered rows that no fold made). */
+  private async dropBlocks(): Promise<void> {
+    await this.conn.run(`DELETE FROM st.meta WHERE k IN ('block_checksums', 'block_entries')`);
+    await this.conn.run(`DELETE FROM st.blocks`);
   }
 
   /** Reduces the ack log to temporary tables: `a` (the keys acked) and `merged` (their rows now). */

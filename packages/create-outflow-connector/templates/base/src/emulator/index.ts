@@ -81,7 +81,12 @@ export class __Name__Emulator extends AppEmulator<{ baseUrl: string; token: stri
       faults: options.faults,
     });
     await app.listen(options.port);
-    return new __Name__Emulator(app, token, options);
+    try {
+      return new __Name__Emulator(app, token, options);
+    } catch (err) {
+      await app.stop(); // e.g. a log under dataDir it cannot read: no server is left behind
+      throw err;
+    }
   }
 }
 
