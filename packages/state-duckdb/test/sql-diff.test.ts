@@ -167,33 +167,31 @@ describe('SqlDiffStore', () => {
     }, 180_000);
   }
 
-  it('finds two rows of one key block that change from the same value to the same other value', async () => {
+  /** 1,000 rows delivered in full, the last change rate set low: the next diff compares key blocks of 128. */
+  async function deliveredThousand() {
     const dir = tempDir('outflow-sqldiff-');
     const rows = Array.from({ length: 1000 }, (_, i) => ({ id: i, v: 0 }));
-    let store = await open(dir, rows, { kind: 'int', column: 'id' });
+    const store = await open(dir, rows, { kind: 'int', column: 'id' });
     await store.computeChanges();
     const acks = [];
     for await (const page of store.changes()) for (const c of page) acks.push({ key: c.key, kind: 'delivered' as const, fp: c.fp! });
     await store.apply(acks);
     await store.setMeta('change_fraction', '0.001');
     await store.close();
-    store = await open(dir, rows.map((r) => (r.id === 2 || r.id === 4 ? { id: r.id, v: 1 } : r)), { kind: 'int', column: 'id' });
+    return { dir, rows };
+  }
+
+  it('finds two rows of one key block that change from the same value to the same other value', async () => {
+    const { dir, rows } = await deliveredThousand();
+    const store = await open(dir, rows.map((r) => (r.id === 2 || r.id === 4 ? { id: r.id, v: 1 } : r)), { kind: 'int', column: 'id' });
     expect(await changesOf(store)).toEqual(['update:2', 'update:4']);
     expect(store.stats).toMatchObject({ method: 'blocks', blockSize: 128 });
     await store.close();
   });
 
   it('refuses duplicate keys, naming them, also when only a few blocks are compared', async () => {
-    const dir = tempDir('outflow-sqldiff-');
-    const rows = Array.from({ length: 1000 }, (_, i) => ({ id: i, v: 0 }));
-    let store = await open(dir, rows, { kind: 'int', column: 'id' });
-    await store.computeChanges();
-    const acks = [];
-    for await (const page of store.changes()) for (const c of page) acks.push({ key: c.key, kind: 'delivered' as const, fp: c.fp! });
-    await store.apply(acks);
-    await store.setMeta('change_fraction', '0.001');
-    await store.close();
-    store = await open(dir, [...rows, { id: 500, v: 1 }], { kind: 'int', column: 'id' });
+    const { dir, rows } = await deliveredThousand();
+    const store = await open(dir, [...rows, { id: 500, v: 1 }], { kind: 'int', column: 'id' });
     await expect(store.computeChanges()).rejects.toMatchObject({ code: 'OUTFLOW_MODEL_KEY', message: expect.stringContaining('duplicated: 500') });
     expect(store.stats.method).toBe('blocks');
     await store.close();
