@@ -93,7 +93,7 @@ const MERGED = `SELECT a.k,
 const checksum = (...values: string[]) => `hash(hash(${values.join(', ')}))`;
 const CHECKSUM = `CASE WHEN sent_fp IS NULL THEN ${checksum('k', 'fp')} ELSE ${checksum('k', 'fp', 'sent_fp')} END`;
 /** The number of the finest block (`int 8` or `text <buckets>`, as kept) of key `k`. */
-const blockOf = (spec: string, k: string) => {
+const fineBlock = (spec: string, k: string) => {
   const [kind, n] = spec.split(' ') as [string, string];
   return kind === 'int' ? `(${k} // ${n})` : `(hash(${k}) % ${n})`;
 };
@@ -206,7 +206,7 @@ export class SqlDiffStore implements DiffStore {
         await conn.run(`CREATE TABLE IF NOT EXISTS st.acks (seq BIGINT, k ${kt}, kind VARCHAR, fp UBIGINT, dest_id VARCHAR, m VARCHAR, pos VARCHAR)`);
         // Per key, its latest settled stream change (see DiffStore.positions).
         await conn.run(`CREATE TABLE IF NOT EXISTS st.positions (k ${kt}, pos VARCHAR, gone BOOLEAN)`);
-        // Per key block, the checksum of the delivered rows (see blockChecksums).
+        // Per finest block of keys, entries whose XOR is the delivered rows' checksum (see stateBlocks).
         await conn.run(`CREATE TABLE IF NOT EXISTS st.blocks (b BIGINT, x UBIGINT)`);
         // State written before the match of writes in doubt and stream positions were kept.
         if (!o.readOnly) {
@@ -492,7 +492,7 @@ export class SqlDiffStore implements DiffStore {
 
   async *changes(): AsyncGenerator<DiffRow[]> {
     if (this.rows === 0) return;
-    const meta = ['__op', '__key::VARCHAR', '__new_fp::VARCHAR', '__old_fp::VARCHAR', '__dest_id', '__sent_fp::VARCHAR', '__sent_match'];
+    const meta = CHANGE_FIELDS.map((f) => `${f}::VARCHAR`);
     const reader = await this.locked(async () => {
       const shape = await this.conn.runAndReadAll(`SELECT * FROM changes LIMIT 0`);
       const types = shape.columnTypes();
@@ -683,8 +683,7 @@ export class SqlDiffStore implements DiffStore {
    */
   private async stateBlocks(dl: string, delivered: number, fine: { kind: 'int' | 'text'; n: number }, coarse: string): Promise<string> {
     const spec = `${fine.kind} ${fine.n}`;
-    const fineOf = (k: string) => blockOf(spec, k);
-    const fresh = `SELECT ${fineOf('k')} AS b, bit_xor(${CHECKSUM}) AS x FROM ${dl} WHERE ${COUNTED} GROUP BY ALL`;
+    const fresh = `SELECT ${fineBlock(spec, 'k')} AS b, bit_xor(${CHECKSUM}) AS x FROM ${dl} WHERE ${COUNTED} GROUP BY ALL`;
     const merged = (blocks: string) => `(SELECT ${coarse} AS b, bit_xor(x) AS x FROM ${blocks} GROUP BY ALL)`;
     const kept = (await this.getMetaNow('block_checksums')) === spec;
     if (dl !== 'st.delivered' || (!kept && this.o.readOnly)) return merged(`(${fresh})`);
@@ -717,8 +716,8 @@ export class SqlDiffStore implements DiffStore {
     if (blocks === undefined) return;
     const r = await this.conn.run(`INSERT INTO st.blocks
       SELECT b, bit_xor(x) AS x FROM (
-        SELECT ${blockOf(blocks, 'k')} AS b, ${CHECKSUM} AS x FROM st.delivered WHERE k IN (SELECT k FROM a) AND ${COUNTED}
-        UNION ALL SELECT ${blockOf(blocks, 'k')}, ${CHECKSUM} FROM merged WHERE ${COUNTED}
+        SELECT ${fineBlock(blocks, 'k')} AS b, ${CHECKSUM} AS x FROM st.delivered WHERE k IN (SELECT k FROM a) AND ${COUNTED}
+        UNION ALL SELECT ${fineBlock(blocks, 'k')}, ${CHECKSUM} FROM merged WHERE ${COUNTED}
       ) GROUP BY b HAVING bit_xor(x) <> 0`);
     const entries = Number((await this.getMetaNow('block_entries')) ?? '0') + Number(r.rowsChanged);
     await this.setMetaNow('block_entries', String(entries));
