@@ -1,6 +1,5 @@
-import { closeSync, existsSync, fdatasync, fdatasyncSync, fsyncSync, ftruncateSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { OutflowError } from '@outflow/core';
+import { closeSync, copyFileSync, existsSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, statSync, truncateSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 /** One ack as the journal keeps it: seq, key, kind, fingerprint, destination id, match JSON, position. */
 export type JournalRow = [seq: string, key: string, kind: string, fp: string | null, destId: string | null, match: string | null, pos: string | null];
@@ -14,30 +13,60 @@ function isRow(v: unknown): v is JournalRow {
   return Array.isArray(v) && v.length === 7 && typeof v[0] === 'string' && typeof v[1] === 'string' && typeof v[2] === 'string';
 }
 
-/**
- * Reads the acks of both journal files, oldest first. A last line cut short (the process
- * stopped while writing it, so its apply never returned) is left out; any other line that
- * does not parse is an error naming the file and line.
- */
-export function readJournal(stateFile: string): JournalRow[] {
-  const rows: JournalRow[] = [];
-  for (const file of journalFiles(stateFile)) {
-    if (!existsSync(file)) continue;
-    const lines = readFileSync(file, 'utf8').split('\n');
-    // The text after the last newline was never completely written.
-    lines.pop();
-    lines.forEach((line, i) => {
-      let row: unknown;
-      try {
-        row = JSON.parse(line);
-      } catch {
-        row = undefined;
-      }
-      if (!isRow(row)) throw new OutflowError('OUTFLOW_LEDGER', `the delivered-state journal ${file} is damaged at line ${i + 1}; restore the state folder from a backup, or remove the sync's state files to resync`);
-      rows.push(row);
-    });
+/** The length of a file's complete lines: up to and including its last newline. */
+function completeLength(file: string): number {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const chunk = Buffer.alloc(64 * 1024);
+    for (let end = size; end > 0; ) {
+      const start = Math.max(0, end - chunk.length);
+      const n = readSync(fd, chunk, 0, end - start, start);
+      const at = chunk.subarray(0, n).lastIndexOf(0x0a);
+      if (at >= 0) return start + at + 1;
+      end = start;
+    }
+    return 0;
+  } finally {
+    closeSync(fd);
   }
-  return rows.sort((a, b) => (BigInt(a[0]) < BigInt(b[0]) ? -1 : BigInt(a[0]) > BigInt(b[0]) ? 1 : 0));
+}
+
+/**
+ * The journal files an earlier process left, each with a file that holds their complete
+ * lines only: a last line cut short (the process stopped while writing it, so its apply
+ * never returned) is left out, by copying the lines before it into `scratchDir`. The journal
+ * itself is not written.
+ */
+export function leftJournals(stateFile: string, scratchDir: string): { file: string; lines: string }[] {
+  const out: { file: string; lines: string }[] = [];
+  journalFiles(stateFile).forEach((file, i) => {
+    if (!existsSync(file)) return;
+    const complete = completeLength(file);
+    if (complete === 0) return;
+    if (complete === statSync(file).size) return out.push({ file, lines: file });
+    const lines = join(scratchDir, `${basename(stateFile)}.acks-${i}.complete`);
+    copyFileSync(file, lines);
+    truncateSync(lines, complete);
+    out.push({ file, lines });
+  });
+  return out;
+}
+
+/** Names the first line of a journal's complete lines that is not an ack (for an error), if one is not. */
+export function journalDamage(file: string, lines: string): string | undefined {
+  const text = readFileSync(lines, 'utf8').split('\n');
+  text.pop();
+  for (let i = 0; i < text.length; i++) {
+    let row: unknown;
+    try {
+      row = JSON.parse(text[i]!);
+    } catch {
+      row = undefined;
+    }
+    if (!isRow(row)) return `the delivered-state journal ${file} is damaged at line ${i + 1}; restore the state folder from a backup, or remove the sync's state files to resync`;
+  }
+  return undefined;
 }
 
 /**
@@ -48,7 +77,7 @@ export function readJournal(stateFile: string): JournalRow[] {
  * Two
  * files take acks in turn: moving switches to the other one first, so acks keep coming
  * while the moved ones are written to DuckDB, and the old file is emptied only once they are
- * there. After a crash both files are read back ({@link readJournal}); acks moved twice are
+ * there. After a crash both files are read back ({@link leftJournals}); acks moved twice are
  * harmless, since applying the same acks again leaves the same state.
  */
 export class AckJournal {

@@ -1,5 +1,6 @@
-import type { DuckDBAppender } from '@duckdb/node-api';
-import type { Ack, DiffRow, DiffStore, Row, SnapshotIngest, Value } from '@outflow/core';
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { OutflowError, describeError, type Ack, type DiffRow, type DiffStore, type Row, type SnapshotIngest, type Value } from '@outflow/core';
 import { assertNoReservedColumns } from './reserved.js';
 import { SqlDiffStore, type DiffStats } from './sql-diff.js';
 
@@ -7,7 +8,10 @@ import { SqlDiffStore, type DiffStats } from './sql-diff.js';
 const JSON_MARK = '\u0001';
 const KEY_COLUMN = '__key';
 const FP_COLUMN = '__outflow_fp';
-const FLUSH_ROWS = 100_000;
+/** Rows written to a spool file before DuckDB reads it in, while the next rows go to another. */
+const SPOOL_ROWS = 100_000;
+/** Rows per line of a spool file (one JSON array of rows). */
+const LINE_ROWS = 1000;
 
 type ColumnKind = 'double' | 'bool' | 'text';
 
@@ -44,26 +48,49 @@ export interface EmbeddedOptions {
   threads?: number;
 }
 
+/** String methods of ES2024 (Node 20 has them; the compile target's library does not list them). */
+type WellFormed = { isWellFormed(): boolean; toWellFormed(): string };
+/** A string as DuckDB stores it: a lone surrogate (not text in UTF-8) becomes U+FFFD. */
+const wellFormed = (s: string) => ((s as unknown as WellFormed).isWellFormed() ? s : (s as unknown as WellFormed).toWellFormed());
+
+/** A spool file being written: rows for DuckDB to read in, one JSON array of rows per line. */
+interface Spool {
+  file: string;
+  fd: number;
+  rows: number;
+  /** Bytes of its longest line: DuckDB reads a line whole, so it is told this bound. */
+  longest: number;
+}
+
 /**
  * The delivered state of a sync whose rows come from JavaScript (any source without
- * pushdown, and stream syncs): rows are ingested through DuckDB's appender into a snapshot
- * table (one column per model column: see {@link beginSnapshot}) with the fingerprint the
- * engine gave each row, and diffed in SQL by {@link SqlDiffStore} on those fingerprints:
- * core's `fingerprint()`, the one stream capture records, so a diff recognises what a
- * stream delivered. No model row is kept in JS memory.
+ * pushdown, and stream syncs): rows are ingested into a snapshot table (one column per
+ * model column: see {@link beginSnapshot}) with the fingerprint the engine gave each row,
+ * and diffed in SQL by {@link SqlDiffStore} on those fingerprints: core's `fingerprint()`,
+ * the one stream capture records, so a diff recognises what a stream delivered. Rows reach
+ * DuckDB through spool files of JSON text, which DuckDB reads in itself while the next rows
+ * are written (a value handed over at a time through the appender costs several times
+ * more). No model row is kept in JS memory.
  */
 export class EmbeddedDiffStore implements DiffStore {
-  private appender: DuckDBAppender | null = null;
   private columns: string[] = [];
   private kinds: ColumnKind[] = [];
   private appended = 0;
+  private spool: Spool | null = null;
+  private spools = 0;
+  /** DuckDB reading in the spool file written before the current one (one at a time, in order). */
+  private loading: Promise<void> = Promise.resolve();
+  private loadError: unknown;
   readonly ingest: SnapshotIngest = {
     begin: (columns, sample) => this.beginSnapshot(columns, sample),
     add: (keys, rows, fingerprints) => this.addRows(keys, rows, fingerprints),
     end: () => this.endSnapshot(),
   };
 
-  private constructor(private readonly store: SqlDiffStore) {}
+  private constructor(
+    private readonly store: SqlDiffStore,
+    private readonly o: EmbeddedOptions,
+  ) {}
 
   static async open(o: EmbeddedOptions): Promise<EmbeddedDiffStore> {
     const store = await SqlDiffStore.open(
@@ -82,7 +109,7 @@ export class EmbeddedDiffStore implements DiffStore {
         convert: (value) => (value === null ? null : typeof value === 'string' ? decode(value) : (value as Value)),
       },
     );
-    return new EmbeddedDiffStore(store);
+    return new EmbeddedDiffStore(store, o);
   }
 
   get stats(): DiffStats {
@@ -91,12 +118,12 @@ export class EmbeddedDiffStore implements DiffStore {
 
   /**
    * Starts a snapshot with the columns of the model's first rows. A column whose sampled
-   * values are all numbers is stored as DOUBLE and all booleans as BOOLEAN (the appender
-   * takes those far faster than text); anything else is text as above. A later value of
-   * another type turns its column into text in place.
+   * values are all numbers is stored as DOUBLE and all booleans as BOOLEAN; anything else is
+   * text as above. A later value of another type turns its column into text in place.
    */
   private async beginSnapshot(columns: string[], sample: Row[] = []): Promise<void> {
     assertNoReservedColumns(columns, 'the model');
+    await this.settle(false);
     this.columns = columns;
     this.kinds = this.columns.map((c) => kindOf(sample, c));
     const defs = [
@@ -105,17 +132,31 @@ export class EmbeddedDiffStore implements DiffStore {
       ...this.columns.map((c, i) => `${quote(c)} ${this.kinds[i] === 'double' ? 'DOUBLE' : this.kinds[i] === 'bool' ? 'BOOLEAN' : 'VARCHAR'}`),
     ];
     await this.store.conn.run(`CREATE OR REPLACE TABLE memory.main.snap (${defs.join(', ')})`);
-    this.appender = await this.store.conn.createAppender('snap', 'main', 'memory');
     this.appended = 0;
   }
 
   /** Adds rows with their key strings and fingerprints (decimal u64 strings), in the same order. */
   private async addRows(keys: string[], rows: Row[], fingerprints: string[]): Promise<void> {
+    this.throwIfLoadFailed();
+    let line: unknown[][] = [];
     for (let r = 0; r < rows.length; r++) {
       const row = rows[r]!;
-      for (let bad = this.mismatch(row); bad >= 0; bad = this.mismatch(row)) await this.toText(bad);
-      this.append(keys[r]!, fingerprints[r]!, row);
+      if (this.mismatch(row) >= 0) {
+        // The rows before this one are read in with the columns' types as they are.
+        this.write(line);
+        line = [];
+        await this.load();
+        await this.settle(true);
+        for (let bad = this.mismatch(row); bad >= 0; bad = this.mismatch(row)) await this.toText(bad);
+      }
+      line.push(this.encodeRow(keys[r]!, fingerprints[r]!, row));
+      if (line.length === LINE_ROWS) {
+        this.write(line);
+        line = [];
+      }
     }
+    this.write(line);
+    if (this.spool !== null && this.spool.rows >= SPOOL_ROWS) await this.load();
   }
 
   private mismatch(row: Row): number {
@@ -130,49 +171,90 @@ export class EmbeddedDiffStore implements DiffStore {
     return -1;
   }
 
-  private append(key: string, fp: string, row: Row): void {
-    const a = this.appender!;
-    a.appendVarchar(key);
-    a.appendUBigInt(BigInt(fp));
+  /**
+   * A row as a spool line holds it: key, fingerprint, then each value as DuckDB casts it to
+   * its column's type (a number JSON cannot hold as text: NaN, ±Infinity and -0).
+   */
+  private encodeRow(key: string, fp: string, row: Row): unknown[] {
     const cols = this.columns;
     const kinds = this.kinds;
+    const out = new Array<unknown>(cols.length + 2);
+    out[0] = wellFormed(key);
+    out[1] = fp;
     for (let i = 0; i < cols.length; i++) {
       const v = row[cols[i]!];
-      if (v === null || v === undefined) {
-        a.appendNull();
-        continue;
-      }
-      switch (kinds[i]) {
-        case 'double':
-          a.appendDouble(v as number);
-          break;
-        case 'bool':
-          a.appendBoolean(v as boolean);
-          break;
-        default:
-          a.appendVarchar(encode(v)!);
-      }
+      if (v === null || v === undefined) out[i + 2] = null;
+      else if (kinds[i] === 'double') out[i + 2] = Number.isFinite(v) && !Object.is(v, -0) ? v : Object.is(v, -0) ? '-0' : String(v);
+      else if (kinds[i] === 'bool') out[i + 2] = v;
+      else out[i + 2] = wellFormed(encode(v)!);
     }
-    a.endRow();
-    if (++this.appended % FLUSH_ROWS === 0) a.flushSync();
+    return out;
   }
 
-  /** Turns a typed column into text (marked JSON, as a value of that type is stored). */
+  /** Writes rows to the spool file, opening one if none is open. */
+  private write(rows: unknown[][]): void {
+    if (rows.length === 0) return;
+    if (this.spool === null) {
+      const file = join(this.o.tempDir, `${basename(this.o.stateFile)}.snap-${++this.spools}.ndjson`);
+      this.spool = { file, fd: openSync(file, 'w', 0o600), rows: 0, longest: 0 };
+    }
+    const buf = Buffer.from(JSON.stringify(rows) + '\n');
+    this.spool.longest = Math.max(this.spool.longest, buf.length);
+    for (let off = 0; off < buf.length; ) off += writeSync(this.spool.fd, buf, off);
+    this.spool.rows += rows.length;
+  }
+
+  /**
+   * Hands the spool file to DuckDB to read in, once the one before it is in; later rows go
+   * to a new file meanwhile. A failure is thrown at the next add or at the end.
+   */
+  private async load(): Promise<void> {
+    const spool = this.spool;
+    if (spool === null) return;
+    this.spool = null;
+    closeSync(spool.fd);
+    await this.settle(true);
+    const cast = (i: number) => (this.kinds[i] === 'double' ? '::DOUBLE' : this.kinds[i] === 'bool' ? '::BOOLEAN' : '');
+    const sql = `INSERT INTO memory.main.snap SELECT r[1], r[2]::UBIGINT${this.columns.map((_, i) => `, r[${i + 3}]${cast(i)}`).join('')}
+      FROM (SELECT unnest(j) AS r FROM read_json('${spool.file.replaceAll("'", "''")}', format = 'newline_delimited', records = false,
+        columns = {j: 'VARCHAR[][]'}, maximum_object_size = ${Math.max(16 << 20, spool.longest)}))`;
+    this.loading = this.store.conn
+      .run(sql)
+      .then((r) => {
+        if (Number(r.rowsChanged) !== spool.rows) throw new Error(`read ${Number(r.rowsChanged)} rows of ${spool.rows}`);
+        this.appended += spool.rows;
+      })
+      .catch((err: unknown) => {
+        this.loadError ??= new OutflowError('OUTFLOW_LEDGER', `cannot add the model's rows to the diff snapshot from ${spool.file}: ${describeError(err)}`, { cause: err });
+      })
+      .finally(() => rmSync(spool.file, { force: true }));
+  }
+
+  /** Waits until DuckDB has read in every spool file handed to it; throws what failed, if asked to. */
+  private async settle(throwFailure: boolean): Promise<void> {
+    await this.loading;
+    if (throwFailure) this.throwIfLoadFailed();
+  }
+
+  private throwIfLoadFailed(): void {
+    if (this.loadError !== undefined) throw this.loadError;
+  }
+
+  /**
+   * Turns a typed column into text: each value marked JSON, as a value of that type is
+   * stored in a text column (a number JSON cannot hold, NaN or ±Infinity, as null).
+   */
   private async toText(i: number): Promise<void> {
-    this.appender!.flushSync();
-    this.appender!.closeSync();
     const c = quote(this.columns[i]!);
-    await this.store.conn.run(
-      `ALTER TABLE memory.main.snap ALTER ${c} TYPE VARCHAR USING (CASE WHEN ${c} IS NULL THEN NULL ELSE chr(1) || lower(CAST(${c} AS VARCHAR)) END)`,
-    );
+    const json = this.kinds[i] === 'double' ? `CASE WHEN isfinite(${c}) THEN CAST(${c} AS VARCHAR) ELSE 'null' END` : `lower(CAST(${c} AS VARCHAR))`;
+    await this.store.conn.run(`ALTER TABLE memory.main.snap ALTER ${c} TYPE VARCHAR USING (CASE WHEN ${c} IS NULL THEN NULL ELSE chr(1) || ${json} END)`);
     this.kinds[i] = 'text';
-    this.appender = await this.store.conn.createAppender('snap', 'main', 'memory');
   }
 
+  /** Reads in what is spooled; returns the rows added (a failure to read them in is thrown). */
   private async endSnapshot(): Promise<number> {
-    this.appender?.flushSync();
-    this.appender?.closeSync();
-    this.appender = null;
+    await this.load();
+    await this.settle(true);
     return this.appended;
   }
 
@@ -221,11 +303,12 @@ export class EmbeddedDiffStore implements DiffStore {
     return this.store.deliveredCount();
   }
   async close(): Promise<void> {
-    try {
-      this.appender?.closeSync();
-    } catch {
-      /* closed */
+    if (this.spool !== null) {
+      closeSync(this.spool.fd);
+      rmSync(this.spool.file, { force: true });
+      this.spool = null;
     }
+    await this.settle(false);
     await this.store.close();
   }
 }

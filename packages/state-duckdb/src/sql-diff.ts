@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   DuckDBInstance,
@@ -6,7 +6,7 @@ import {
   type DuckDBValueConverter,
 } from '@duckdb/node-api';
 import { OutflowError, describeError, failpoint, fingerprint, isOutflowError, type Ack, type RecordAddress, type SettledChange, type DiffRow, type DiffStore, type Row, type Value } from '@outflow/core';
-import { AckJournal, readJournal, type JournalRow } from './ack-journal.js';
+import { AckJournal, journalDamage, leftJournals, type JournalRow } from './ack-journal.js';
 import { KeyStates, type KeyState } from './key-states.js';
 import { ChangeReader } from './read-out.js';
 
@@ -49,8 +49,11 @@ export interface SqlDiffOptions {
 export interface DiffStats {
   /** 'full' (first run: every row is new), 'join' (one join) or 'blocks' (key blocks). */
   method: 'full' | 'join' | 'blocks';
+  /** Keys per block (integer keys), or the mean rows per block (text keys). */
   blockSize?: number;
-  /** Fraction of key blocks whose checksums differed. */
+  /** The blocks compared: `int <keys per block>` or `text <hash buckets>`. */
+  blockSpec?: string;
+  /** Blocks whose checksums differed. */
   blocksChanged?: number;
   modelRows?: number;
 }
@@ -73,16 +76,17 @@ const acked = (acks: string) => `SELECT k,
   FROM ${acks}`;
 /**
  * The delivered rows of the keys in `a` (a relation of {@link acked}) as their acks leave
- * them. A refusal writes nothing, so a write in doubt stays in doubt; an acknowledgement
- * without a destination id keeps the one known.
+ * them, from `delivered` (which holds their rows before). A refusal writes nothing, so a
+ * write in doubt stays in doubt; an acknowledgement without a destination id keeps the one
+ * known.
  */
-const MERGED = `SELECT a.k,
+const merged = (delivered: string) => `SELECT a.k,
     CASE WHEN a.fp_ack IS NULL THEN d.fp WHEN a.fp_ack['kind'] = 'delivered' THEN a.fp_ack['fp'] END AS fp,
     CASE WHEN a.dest_seq > coalesce(a.reset_seq, -1) THEN a.dest_id WHEN a.reset_seq IS NULL THEN d.dest_id END AS dest_id,
     CASE WHEN a.parked_ack IS NULL THEN d.parked_fp WHEN a.parked_ack['kind'] = 'parked' THEN a.parked_ack['fp'] END AS parked_fp,
     CASE WHEN a.sent_ack IS NULL THEN d.sent_fp WHEN a.sent_ack['kind'] = 'sent' THEN a.sent_ack['fp'] END AS sent_fp,
     CASE WHEN a.sent_ack IS NULL THEN d.sent_match WHEN a.sent_ack['kind'] = 'sent' THEN a.sent_ack['m'] END AS sent_match
-  FROM a LEFT JOIN st.delivered d ON d.k = a.k
+  FROM a LEFT JOIN ${delivered} d ON d.k = a.k
   WHERE a.last_kind IN ('delivered', 'parked', 'sent')`;
 /**
  * A row's part of its block's checksum: its key, fingerprint and (delivered rows) the
@@ -92,10 +96,19 @@ const MERGED = `SELECT a.k,
  */
 const checksum = (...values: string[]) => `hash(hash(${values.join(', ')}))`;
 const CHECKSUM = `CASE WHEN sent_fp IS NULL THEN ${checksum('k', 'fp')} ELSE ${checksum('k', 'fp', 'sent_fp')} END`;
-/** The number of the finest block (`int 8` or `text <buckets>`, as kept) of key `k`. */
-const fineBlock = (spec: string, k: string) => {
+/** The number of the block of key `k` in blocks `spec` (`int <keys>` or `text <buckets>`, see blockSpec). */
+const blockNumber = (spec: string, k: string) => {
   const [kind, n] = spec.split(' ') as [string, string];
   return kind === 'int' ? `(${k} // ${n})` : `(hash(${k}) % ${n})`;
+};
+/**
+ * A bound of the keys of integer block `b` (keys k with k // n = b, rounded toward zero):
+ * below them all for `side` -n, above them all for n, kept within BIGINT.
+ */
+const keyBound = (b: unknown, side: number) => {
+  const v = BigInt(b as bigint) * BigInt(Math.abs(side)) + BigInt(side > 0 ? side - 1 : side + 1);
+  const limit = 2n ** 63n;
+  return String(v < -limit ? -limit : v >= limit ? limit - 1n : v);
 };
 /** The delivered rows that count in a block's checksum: those delivered or in doubt (not only parked). */
 const COUNTED = '(fp IS NOT NULL OR sent_fp IS NOT NULL)';
@@ -206,7 +219,7 @@ export class SqlDiffStore implements DiffStore {
         await conn.run(`CREATE TABLE IF NOT EXISTS st.acks (seq BIGINT, k ${kt}, kind VARCHAR, fp UBIGINT, dest_id VARCHAR, m VARCHAR, pos VARCHAR)`);
         // Per key, its latest settled stream change (see DiffStore.positions).
         await conn.run(`CREATE TABLE IF NOT EXISTS st.positions (k ${kt}, pos VARCHAR, gone BOOLEAN)`);
-        // Per finest block of keys, entries whose XOR is the delivered rows' checksum (see stateBlocks).
+        // Per block of keys, entries whose XOR is the delivered rows' checksum (see stateBlocks).
         await conn.run(`CREATE TABLE IF NOT EXISTS st.blocks (b BIGINT, x UBIGINT)`);
         // State written before the match of writes in doubt and stream positions were kept.
         if (!o.readOnly) {
@@ -263,49 +276,47 @@ export class SqlDiffStore implements DiffStore {
   /**
    * Reads back what a journal left by an earlier process holds: a writable store moves it
    * into the ack log and starts a fresh journal; a read-only one reads it from a temporary
-   * table alongside the ack log.
+   * table alongside the ack log. The order of the rows does not matter: acks are ordered by
+   * their sequence numbers wherever they are read.
    */
   private async openJournal(): Promise<void> {
-    const left = readJournal(this.o.stateFile);
-    const kt = this.model.key.kind === 'int' ? 'BIGINT' : 'VARCHAR';
+    const left = leftJournals(this.o.stateFile, this.o.tempDir);
+    let table = 'st.acks';
     if (this.o.readOnly) {
       if (left.length === 0) return;
+      const kt = this.model.key.kind === 'int' ? 'BIGINT' : 'VARCHAR';
       await this.conn.run(`CREATE OR REPLACE TEMP TABLE journal_acks (seq BIGINT, k ${kt}, kind VARCHAR, fp UBIGINT, dest_id VARCHAR, m VARCHAR, pos VARCHAR)`);
-      await this.appendRows('journal_acks', 'main', 'temp', left);
+      table = 'journal_acks';
+    }
+    let n = 0;
+    for (const { file, lines } of left) {
+      try {
+        n += Number((await this.conn.run(this.insertJournal(table, lines))).rowsChanged);
+      } catch (err) {
+        throw new OutflowError('OUTFLOW_LEDGER', journalDamage(file, lines) ?? `cannot read the delivered-state journal ${file}: ${describeError(err)}`, { cause: err });
+      } finally {
+        if (lines !== file) rmSync(lines, { force: true });
+      }
+    }
+    if (this.o.readOnly) {
       this.acks = '(SELECT * FROM st.acks UNION ALL SELECT * FROM journal_acks)';
       return;
     }
-    await this.appendRows('acks', 'main', 'st', left);
-    this.sinceFold += left.length;
+    this.sinceFold += n;
     this.journal = new AckJournal(this.o.stateFile);
     this.journal.clear();
   }
 
-  /** Appends journal rows to a table through DuckDB's appender, committed as one. */
-  private async appendRows(table: string, schema: string, catalog: string, rows: JournalRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    const appender = await this.conn.createAppender(table, schema, catalog);
-    try {
-      const int = this.model.key.kind === 'int';
-      for (const [seq, k, kind, fp, dest, m, pos] of rows) {
-        appender.appendBigInt(BigInt(seq));
-        if (int) appender.appendBigInt(BigInt(k));
-        else appender.appendVarchar(k);
-        appender.appendVarchar(kind);
-        if (fp === null) appender.appendNull();
-        else appender.appendUBigInt(BigInt(fp));
-        if (dest === null) appender.appendNull();
-        else appender.appendVarchar(dest);
-        if (m === null) appender.appendNull();
-        else appender.appendVarchar(m);
-        if (pos === null) appender.appendNull();
-        else appender.appendVarchar(pos);
-        appender.endRow();
-      }
-      appender.flushSync();
-    } finally {
-      appender.closeSync();
-    }
+  /**
+   * The statement that inserts the acks of a journal file (complete lines only) into `table`.
+   * DuckDB reads the file itself, on its own threads: the acks are not handed over one value
+   * at a time from JavaScript. A line that is not an ack fails the statement.
+   */
+  private insertJournal(table: string, file: string): string {
+    const k = this.model.key.kind === 'int' ? 'j[2]::BIGINT' : 'j[2]';
+    const ack = `len(j) = 7 AND j[1] IS NOT NULL AND j[2] IS NOT NULL AND j[3] IS NOT NULL`;
+    return `INSERT INTO ${table} SELECT CASE WHEN ${ack} THEN j[1]::BIGINT ELSE error('a line of the journal is not an ack') END, ${k}, j[3], j[4]::UBIGINT, j[5], j[6], j[7]
+      FROM read_json('${file.replaceAll("'", "''")}', format = 'newline_delimited', records = false, columns = {j: 'VARCHAR[]'})`;
   }
 
   /** Moves the journal's acks into the ack log (one commit), folding it every {@link FOLD_EVERY} acks. */
@@ -316,13 +327,7 @@ export class SqlDiffStore implements DiffStore {
     const { file, count } = journal.take();
     this.unmoved = new Map();
     try {
-      // DuckDB reads the file itself, on its own threads: the acks are not handed over one
-      // value at a time from JavaScript.
-      const k = this.model.key.kind === 'int' ? 'j[2]::BIGINT' : 'j[2]';
-      const r = await this.conn.run(
-        `INSERT INTO st.acks SELECT j[1]::BIGINT, ${k}, j[3], j[4]::UBIGINT, j[5], j[6], j[7]
-         FROM read_json('${file.replaceAll("'", "''")}', format = 'newline_delimited', records = false, columns = {j: 'VARCHAR[]'})`,
-      );
+      const r = await this.conn.run(this.insertJournal('st.acks', file));
       if (Number(r.rowsChanged) !== count) throw new Error(`the journal ${file} held ${Number(r.rowsChanged)} acks where ${count} were written`);
       await journal.moved();
     } catch (err) {
@@ -419,29 +424,28 @@ export class SqlDiffStore implements DiffStore {
       this.stats = { method: 'join' };
     } else {
       const p = Number.isFinite(last) ? Math.max(last, 1e-5) : 0.01;
-      const blockSize = Math.min(256, Math.max(8, 2 ** Math.round(Math.log2(0.16 / p))));
-      // Text keys are hashed into a power of two of buckets, so that the blocks stay the same
-      // while the number of rows drifts, and their checksums can be kept.
-      const textBuckets = (size: number) => 2 ** Math.max(0, Math.round(Math.log2(delivered / size)));
-      const buckets = m.key.kind === 'int' ? Math.max(1, Math.ceil(delivered / blockSize)) : textBuckets(blockSize);
-      const blockOf = (k: string) => (m.key.kind === 'int' ? `(${k} // ${blockSize})` : `(hash(${k}) % ${buckets})`);
-      // The state's checksums per block, merged from those of its finest blocks (numbered b).
-      const sb =
-        m.key.kind === 'int'
-          ? await this.stateBlocks(dl, delivered, { kind: 'int', n: 8 }, `(b // ${blockSize / 8})`)
-          : await this.stateBlocks(dl, delivered, { kind: 'text', n: textBuckets(8) }, `(b % ${buckets})`);
+      // Blocks of about 0.16 / p keys, 8 to 64: larger blocks group the model into fewer, but
+      // more of their rows are read and hashed again (at 100M rows and 0.1 %, blocks of 64
+      // keys took 14.5 s to compare and join, of 128 keys 16.8 s).
+      const spec = await this.blockSpec(Math.min(64, Math.max(8, 2 ** Math.round(Math.log2(0.16 / p)))), delivered);
+      const n = Number(spec.split(' ')[1]);
+      const blockOf = (k: string) => blockNumber(spec, k);
+      const sb = await this.stateBlocks(dl, delivered, spec);
       // A block absent on one side has the checksum 0 (no rows).
       await this.conn.run(`CREATE OR REPLACE TEMP TABLE db AS
         WITH mb AS (SELECT ${blockOf('__k')} AS b, bit_xor(${checksum('__k', '__fp')}) AS x FROM mv GROUP BY ALL)
         SELECT coalesce(mb.b, sb.b) AS b FROM mb FULL OUTER JOIN ${sb} sb ON mb.b = sb.b WHERE coalesce(mb.x, 0) <> coalesce(sb.x, 0)`);
-      const changedBlocks = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM db`)).getRows()[0]![0]);
-      this.stats = { method: 'blocks', blockSize, blocksChanged: Math.min(1, changedBlocks / buckets) };
+      const [changedBlocks, lowest, highest] = (await this.conn.runAndReadAll(`SELECT count(*), min(b), max(b) FROM db`)).getRows()[0]!;
+      this.stats = { method: 'blocks', blockSize: m.key.kind === 'int' ? n : Math.max(1, Math.round(delivered / n)), blockSpec: spec, blocksChanged: Number(changedBlocks) };
+      // Integer keys: the range of keys the changed blocks span, as constants the scans of the
+      // model and the state can skip row groups by (changes among recent keys touch few).
+      const within = (k: string) => (m.key.kind === 'int' && lowest !== null ? `${k} BETWEEN ${keyBound(lowest, -n)} AND ${keyBound(highest, n)}` : 'true');
       // The rows of those blocks, hashed after the join: only they are fingerprinted again.
       await this.conn.run(`CREATE OR REPLACE TEMP TABLE mk AS
-        SELECT __k, ${fpExpr} AS __fp, * EXCLUDE (__k, __fp) FROM (SELECT mraw.* FROM mraw SEMI JOIN db ON ${blockOf('mraw.__k')} = db.b)`);
+        SELECT __k, ${fpExpr} AS __fp, * EXCLUDE (__k, __fp) FROM (SELECT mraw.* FROM mraw SEMI JOIN db ON ${blockOf('mraw.__k')} = db.b WHERE ${within('mraw.__k')})`);
       keys = 'mk';
       payload = 'mk';
-      state = `(SELECT * FROM ${dl} d SEMI JOIN db ON ${blockOf('d.k')} = db.b)`;
+      state = `(SELECT * FROM ${dl} d SEMI JOIN db ON ${blockOf('d.k')} = db.b WHERE ${within('d.k')})`;
     }
 
     // 2. Duplicate keys: every duplicate changes its block's checksum, so the compared keys
@@ -619,7 +623,7 @@ export class SqlDiffStore implements DiffStore {
     const rows = (
       await this.conn.runAndReadAll(
         `WITH q AS (SELECT DISTINCT k FROM (VALUES ${this.keyList(keys, true)}) v(k) WHERE k IS NOT NULL),
-         a AS (${acked('st.acks')} WHERE k IN (SELECT k FROM q) GROUP BY k), merged AS (${MERGED}),
+         a AS (${acked('st.acks')} WHERE k IN (SELECT k FROM q) GROUP BY k), merged AS (${merged('st.delivered')}),
          r AS (SELECT k, fp, dest_id, parked_fp, sent_fp, sent_match FROM st.delivered WHERE k IN (SELECT k FROM q) AND k NOT IN (SELECT k FROM a)
                UNION ALL SELECT k, fp, dest_id, parked_fp, sent_fp, sent_match FROM merged),
          pa AS (${latestPositions('st.acks')} AND k IN (SELECT k FROM q) GROUP BY k),
@@ -672,23 +676,39 @@ export class SqlDiffStore implements DiffStore {
   }
 
   /**
-   * The delivered rows' checksums per block of keys, `coarse` of the finest blocks (an
-   * expression of their number `b`). The finest blocks' checksums (8 keys for integer keys;
-   * for text keys, a power of two of hash buckets near one per 8 rows) are kept in the state
-   * and brought up to date by every fold, so that a diff hashes only the model; the blocks a
-   * diff compares, sized by the change rate, are unions of them. They are computed from the
-   * delivered rows when none are kept (or the number of text buckets moved), and then kept;
-   * the entries folds appended are merged here once they are many. A read-only store with
-   * acks not yet folded computes them from its merged copy.
+   * The blocks a diff compares (see {@link blockNumber}): `int <n>` (keys k // n) or `text <n>`
+   * (n hash buckets, a power of two, so that the blocks stay the same while the number of
+   * rows drifts), for blocks of about `size` rows. The state's checksums, when kept at a size
+   * within a factor of two of that, serve as they are: a change rate or a row count that
+   * wavers around a boundary does not have them computed again every run.
    */
-  private async stateBlocks(dl: string, delivered: number, fine: { kind: 'int' | 'text'; n: number }, coarse: string): Promise<string> {
-    const spec = `${fine.kind} ${fine.n}`;
-    const fresh = `SELECT ${fineBlock(spec, 'k')} AS b, bit_xor(${CHECKSUM}) AS x FROM ${dl} WHERE ${COUNTED} GROUP BY ALL`;
-    const merged = (blocks: string) => `(SELECT ${coarse} AS b, bit_xor(x) AS x FROM ${blocks} GROUP BY ALL)`;
+  private async blockSpec(size: number, delivered: number): Promise<string> {
+    const wanted = this.model.key.kind === 'int' ? `int ${size}` : `text ${2 ** Math.max(0, Math.round(Math.log2(delivered / size)))}`;
+    const kept = await this.getMetaNow('block_checksums');
+    if (kept === undefined) return wanted;
+    const [keptKind, keptN] = kept.split(' ');
+    const [kind, n] = wanted.split(' ') as [string, string];
+    return keptKind === kind && Number(keptN) >= Number(n) / 2 && Number(keptN) <= Number(n) * 2 ? kept : wanted;
+  }
+
+  /**
+   * The delivered rows' checksums per block of keys (`spec`, see {@link blockSpec}). They are
+   * kept in the state and brought up to date by every fold, so that a diff hashes only the
+   * model. They are computed from the delivered rows when none are kept at `spec`, and then
+   * kept; the entries folds appended are merged here once they number a quarter of the merged ones. A
+   * read-only store with acks not yet folded computes them from its merged copy.
+   */
+  private async stateBlocks(dl: string, delivered: number, spec: string): Promise<string> {
+    const fresh = `SELECT ${blockNumber(spec, 'k')} AS b, bit_xor(${CHECKSUM}) AS x FROM ${dl} WHERE ${COUNTED} GROUP BY ALL`;
+    const merged = '(SELECT b, bit_xor(x) AS x FROM st.blocks GROUP BY ALL)';
     const kept = (await this.getMetaNow('block_checksums')) === spec;
-    if (dl !== 'st.delivered' || (!kept && this.o.readOnly)) return merged(`(${fresh})`);
-    const entries = Number((await this.getMetaNow('block_entries')) ?? '0');
-    if (kept && (this.o.readOnly || entries <= delivered / 16)) return merged('st.blocks');
+    if (dl !== 'st.delivered' || (!kept && this.o.readOnly)) return `(${fresh})`;
+    if (kept) {
+      const entries = Number((await this.getMetaNow('block_entries')) ?? '0');
+      if (entries === 0) return 'st.blocks';
+      const rows = Number((await this.conn.runAndReadAll(`SELECT count(*) FROM st.blocks`)).getRows()[0]![0]);
+      if (this.o.readOnly || entries * 4 <= rows - entries) return merged;
+    }
     // Computed afresh, or the entries appended by folds merged into one per block.
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE fb AS ${kept ? `SELECT b, bit_xor(x) AS x FROM st.blocks GROUP BY b HAVING bit_xor(x) <> 0` : fresh}`);
     await this.conn.run('BEGIN TRANSACTION');
@@ -702,7 +722,7 @@ export class SqlDiffStore implements DiffStore {
       await this.conn.run('ROLLBACK').catch(() => undefined);
       throw err;
     }
-    return merged('st.blocks');
+    return 'st.blocks';
   }
 
   /**
@@ -716,8 +736,8 @@ export class SqlDiffStore implements DiffStore {
     if (blocks === undefined) return;
     const r = await this.conn.run(`INSERT INTO st.blocks
       SELECT b, bit_xor(x) AS x FROM (
-        SELECT ${fineBlock(blocks, 'k')} AS b, ${CHECKSUM} AS x FROM st.delivered WHERE k IN (SELECT k FROM a) AND ${COUNTED}
-        UNION ALL SELECT ${fineBlock(blocks, 'k')}, ${CHECKSUM} FROM merged WHERE ${COUNTED}
+        SELECT ${blockNumber(blocks, 'k')} AS b, ${CHECKSUM} AS x FROM old WHERE ${COUNTED}
+        UNION ALL SELECT ${blockNumber(blocks, 'k')}, ${CHECKSUM} FROM merged WHERE ${COUNTED}
       ) GROUP BY b HAVING bit_xor(x) <> 0`);
     const entries = Number((await this.getMetaNow('block_entries')) ?? '0') + Number(r.rowsChanged);
     await this.setMetaNow('block_entries', String(entries));
@@ -729,10 +749,14 @@ export class SqlDiffStore implements DiffStore {
     await this.conn.run(`DELETE FROM st.blocks`);
   }
 
-  /** Reduces the ack log to temporary tables: `a` (the keys acked) and `merged` (their rows now). */
+  /**
+   * Reduces the ack log to temporary tables: `a` (the keys acked), `old` (their delivered
+   * rows before: the one read of the delivered table) and `merged` (their rows now).
+   */
   private async mergeAcks(): Promise<void> {
     await this.conn.run(`CREATE OR REPLACE TEMP TABLE a AS ${acked(this.acks)} GROUP BY k`);
-    await this.conn.run(`CREATE OR REPLACE TEMP TABLE merged AS ${MERGED}`);
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE old AS SELECT * FROM st.delivered WHERE k IN (SELECT k FROM a)`);
+    await this.conn.run(`CREATE OR REPLACE TEMP TABLE merged AS ${merged('old')}`);
   }
 
   /**

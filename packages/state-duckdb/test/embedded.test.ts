@@ -24,6 +24,44 @@ async function run(dir: string, deliver: boolean, readOnly = false): Promise<{ c
 }
 
 describe('the embedded store', () => {
+  it('hands every value over as the source gave it, across several spool files and a column that turns to text late', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outflow-embedded-'));
+    const numbers = [Number.NaN, Infinity, -Infinity, -0, 5e-324, 2 ** 53 + 2, 0.1, 1e21];
+    const strings = ['plain', '\u0001starts with the mark', 'lone \ud800 surrogate', '', 'é 😀'];
+    // 230,000 rows: more than two spool files. The first 1,000 (the sample the column types
+    // are chosen by) hold finite numbers; `late` holds numbers until its last rows.
+    const n = 230_000;
+    const number = (i: number) => (i < 1000 ? i + 0.5 : numbers[i % numbers.length]!);
+    const model: Row[] = Array.from({ length: n }, (_, i) => ({
+      id: i,
+      num: number(i),
+      late: i < n - 10 ? number(i) : `text ${i}`,
+      str: strings[i % strings.length]!,
+      flag: i % 3 === 0 ? null : i % 2 === 0,
+    }));
+    const store = await duckdbStateStore({ dir }).open({ sync: 's', columns: null, readOnly: false });
+    await store.ingest.begin(Object.keys(model[0]!), model.slice(0, 1000));
+    for (let i = 0; i < n; i += 10_000) {
+      const part = model.slice(i, i + 10_000);
+      await store.ingest.add(part.map((r) => String(r['id'])), part, part.map((r) => fingerprint(r, undefined)));
+    }
+    expect(await store.ingest.end()).toBe(n);
+    expect(await store.computeChanges()).toEqual({ insert: n, update: 0, delete: 0 });
+    const seen = new Map<string, Row>();
+    for await (const page of store.changes()) for (const c of page) seen.set(c.key, c.row!);
+    await store.close();
+    expect(seen.size).toBe(n);
+    const same = (got: unknown, want: unknown) => Object.is(got, want) || (typeof want === 'object' && JSON.stringify(got) === JSON.stringify(want));
+    for (const r of model) {
+      const got = seen.get(String(r['id']))!;
+      // A column that stays numeric keeps every number exactly; one turned to text holds them
+      // as JSON does (NaN and ±Infinity as null); a lone surrogate is not UTF-8 and becomes U+FFFD.
+      const late = typeof r['late'] === 'number' && !Number.isFinite(r['late']) ? null : r['late'];
+      const want = { ...r, late, str: (r['str'] as string).replace('\ud800', '\ufffd') };
+      for (const [k, v] of Object.entries(want)) if (!same(got[k], v)) expect({ id: r['id'], column: k, got: got[k] }).toEqual({ id: r['id'], column: k, got: v });
+    }
+  }, 60_000);
+
   it('refuses model columns named like its own, in any case, instead of dropping or mixing them up', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'outflow-embedded-'));
     for (const column of ['__key', '__K', '__outflow_fp', '__op']) {

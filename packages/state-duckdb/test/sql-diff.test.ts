@@ -103,16 +103,18 @@ describe('SqlDiffStore', () => {
       // (folding its acks into the state and its block checksums).
       const outcome = fc.constantFrom('delivered', 'delivered', 'delivered', 'sent', 'parked', 'none');
       const roundEdits = fc.array(
-        fc.record({ kind: fc.constantFrom('flip', 'flip', 'flip', 'delete', 'insert'), at: fc.nat(), id: fc.integer({ min: 3001, max: 3010 }) }),
-        { maxLength: 3 },
+        fc.record({ kind: fc.constantFrom('flip', 'flip', 'flip', 'delete', 'insert'), at: fc.nat(), id: fc.integer({ min: 301, max: 310 }) }),
+        { maxLength: 5 },
       );
       const roundArb = fc.record({ edits: roundEdits, outcomes: fc.array(outcome, { minLength: 8, maxLength: 8 }) });
-      // Few rows, so that the entries folds append outgrow a sixteenth of them and are merged.
-      const fewRows = fc.uniqueArray(fc.record({ id: fc.integer({ min: -50, max: 3000 }), v: fc.integer({ min: 0, max: 3 }) }), {
+      // Few rows in few blocks, so that the entries folds append soon outnumber the merged ones
+      // and are merged.
+      const fewRows = fc.uniqueArray(fc.record({ id: fc.integer({ min: -50, max: 300 }), v: fc.integer({ min: 0, max: 3 }) }), {
         selector: (r) => r.id,
         minLength: 20,
         maxLength: 120,
       });
+      let sameBlocks = 0;
       await fc.assert(
         fc.asyncProperty(fewRows, fc.array(roundArb, { minLength: 2, maxLength: 4 }), fc.constantFrom('0.001', '0.03'), async (first, rounds, rate) => {
           const key: SqlModel['key'] = keyKind === 'int' ? { kind: 'int', column: 'id' } : { kind: 'text', expr: 'CAST(id AS VARCHAR)' };
@@ -155,7 +157,11 @@ describe('SqlDiffStore', () => {
             if (afresh) {
               expect(store.stats.method).toBe('blocks');
               expect(afresh.changes).toEqual(want);
-              expect(store.stats.blocksChanged, `blocks compared in round ${i}`).toBe(afresh.stats.blocksChanged);
+              // Kept checksums may serve a block size within a factor of two of the one chosen afresh.
+              if (store.stats.blockSpec === afresh.stats.blockSpec) {
+                expect(store.stats.blocksChanged, `blocks compared in round ${i}`).toBe(afresh.stats.blocksChanged);
+                sameBlocks++;
+              }
             }
             await store.apply(acks);
             await store.setMeta('change_fraction', rate);
@@ -164,10 +170,11 @@ describe('SqlDiffStore', () => {
         }),
         { numRuns: 10, seed: 11, endOnFailure: true },
       );
+      expect(sameBlocks, 'rounds whose compared blocks were checked').toBeGreaterThan(10);
     }, 180_000);
   }
 
-  /** 1,000 rows delivered in full, the last change rate set low: the next diff compares key blocks of 128. */
+  /** 1,000 rows delivered in full, the last change rate set low: the next diff compares key blocks of 64. */
   async function deliveredThousand() {
     const dir = tempDir('outflow-sqldiff-');
     const rows = Array.from({ length: 1000 }, (_, i) => ({ id: i, v: 0 }));
@@ -185,7 +192,7 @@ describe('SqlDiffStore', () => {
     const { dir, rows } = await deliveredThousand();
     const store = await open(dir, rows.map((r) => (r.id === 2 || r.id === 4 ? { id: r.id, v: 1 } : r)), { kind: 'int', column: 'id' });
     expect(await changesOf(store)).toEqual(['update:2', 'update:4']);
-    expect(store.stats).toMatchObject({ method: 'blocks', blockSize: 128 });
+    expect(store.stats).toMatchObject({ method: 'blocks', blockSize: 64 });
     await store.close();
   });
 
